@@ -1,0 +1,73 @@
+//! The assembled service: settings, templates, channels, outbox, mailer; and how it starts.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use crate::channel::Registry;
+use crate::delivery::Delivery;
+use crate::mail::Mailer;
+use crate::render::Templates;
+use crate::settings::Settings;
+use crate::store::{SqliteStore, Store};
+
+pub struct App {
+    pub settings: Settings,
+    pub templates: Templates,
+    pub channels: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<Mailer>,
+    pub delivery: Arc<Delivery>,
+}
+
+impl App {
+    /// Loads templates, opens the outbox and builds the channels; starts nothing.
+    pub async fn build(settings: Settings) -> anyhow::Result<Arc<App>> {
+        let templates = Templates::load(&settings.templates.dir, settings.templates.check_interval)
+            .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+        let default_locale = &settings.templates.default_locale;
+        if templates.current().locale(default_locale).is_none() {
+            anyhow::bail!(
+                "templates.default_locale: no folder {default_locale} under {}",
+                settings.templates.dir.display()
+            );
+        }
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&settings.delivery.database, settings.delivery.fsync).await?);
+        let channels = Arc::new(Registry::new(&settings)?);
+        let mailer = Arc::new(Mailer::new(&settings.mail, store.clone())?);
+        let delivery = Arc::new(Delivery::new(
+            store.clone(),
+            channels.clone(),
+            mailer.clone(),
+            settings.delivery.clone(),
+        ));
+        Ok(Arc::new(App { settings, templates, channels, store, mailer, delivery }))
+    }
+
+    /// Starts the delivery worker and the mailer in the background.
+    pub fn start_workers(&self) {
+        tokio::spawn(self.delivery.clone().run());
+        tokio::spawn(self.mailer.clone().run());
+    }
+}
+
+/// A running server (for `serve` and for tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+/// Builds the app, starts its workers and serves HTTP on `server.addr` (port 0 picks one).
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let app = App::build(settings).await?;
+    app.start_workers();
+    let listener = tokio::net::TcpListener::bind(app.settings.server.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("server.addr {}: {e}", app.settings.server.addr))?;
+    let addr = listener.local_addr()?;
+    let routes = crate::http::routes(app.clone());
+    let server = tokio::spawn(async move {
+        warp::serve(routes).incoming(listener).run().await;
+    });
+    Ok(Running { addr, app, server })
+}

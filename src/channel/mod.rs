@@ -1,0 +1,85 @@
+//! Channels: where a rendered message goes. One channel = one module implementing [`Channel`],
+//! plus one line in [`Registry::new`].
+
+pub mod log;
+pub mod wappi;
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use async_trait::async_trait;
+
+use crate::params::{Query, Report};
+use crate::settings::Settings;
+
+/// One message to deliver.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub delivery_id: &'a str,
+    pub recipient: &'a str,
+    pub text: &'a str,
+}
+
+/// A delivered message, with the provider's message id when it gave one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sent {
+    pub provider_id: Option<String>,
+}
+
+/// A failed call to a provider. The message never holds a secret.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Failure {
+    /// Trying again will not help (bad token, unknown cascade, refused recipient…).
+    #[error("{0}")]
+    Permanent(String),
+    /// Worth another try later (timeouts, 5xx, 429…).
+    #[error("{0}")]
+    Retryable(String),
+}
+
+impl Failure {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Failure::Retryable(_))
+    }
+}
+
+#[async_trait]
+pub trait Channel: Send + Sync {
+    /// The `<channel>` of `/webhook/<channel>`.
+    fn name(&self) -> &'static str;
+    /// The query parameters this channel adds to the common ones.
+    fn params(&self) -> &'static [&'static str];
+    /// Checks this channel's parameters; problems and hints go into `report`.
+    fn validate(&self, query: &Query, report: &mut Report);
+    /// What a URL sends through, for reports and logs (`cascade <id>`); never a secret.
+    fn target(&self, query: &Query) -> String;
+    /// Verifies the credentials at the provider without sending; `Ok` carries warnings.
+    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure>;
+    /// Delivers one message.
+    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure>;
+}
+
+/// Channel names → channels.
+pub struct Registry {
+    channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+}
+
+impl Registry {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let channels: Vec<Arc<dyn Channel>> = vec![
+            Arc::new(log::LogChannel::new(&settings.log_sink)),
+            Arc::new(wappi::Wappi::new(&settings.wappi)?),
+        ];
+        Ok(Registry {
+            channels: channels.into_iter().map(|c| (c.name(), c)).collect(),
+        })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {
+        self.channels.get(name).cloned()
+    }
+
+    /// Known names, sorted: `log, wappi`.
+    pub fn names(&self) -> String {
+        self.channels.keys().copied().collect::<Vec<_>>().join(", ")
+    }
+}

@@ -1,0 +1,376 @@
+//! The `wappi` channel (SPEC §5): a Wappi cascade (`cascadeId`) or one profile (`profileId`) on
+//! WhatsApp `/api`, Telegram `/tapi` or MAX `/maxapi`. Facts: shared/reference/wappi-api.md.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::{Channel, Failure, Outgoing, Sent};
+use crate::params::{Query, Report};
+use crate::redact;
+use crate::settings;
+
+/// Profiles whose messenger is remembered, at most.
+const PLATFORM_CACHE_LIMIT: usize = 4096;
+/// Characters of a provider's answer kept in an error.
+const DETAIL_LIMIT: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Platform {
+    WhatsApp,
+    Telegram,
+    Max,
+}
+
+impl Platform {
+    fn from_status(value: &Value) -> Platform {
+        match value.get("platform").and_then(Value::as_str).unwrap_or("") {
+            "tg" => Platform::Telegram,
+            p if p.eq_ignore_ascii_case("max") => Platform::Max,
+            _ => Platform::WhatsApp,
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Platform::WhatsApp => "api",
+            Platform::Telegram => "tapi",
+            Platform::Max => "maxapi",
+        }
+    }
+}
+
+/// Where a URL sends: a cascade or a single profile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target<'a> {
+    Cascade(&'a str),
+    Profile(&'a str),
+}
+
+impl std::fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Cascade(id) => write!(f, "cascade <{id}>"),
+            Target::Profile(id) => write!(f, "profile <{id}>"),
+        }
+    }
+}
+
+struct Credentials<'a> {
+    token: &'a str,
+    target: Target<'a>,
+}
+
+pub struct Wappi {
+    http: reqwest::Client,
+    base_url: String,
+    platforms: Mutex<HashMap<String, (Platform, Instant)>>,
+    platform_ttl: Duration,
+}
+
+impl Wappi {
+    pub fn new(settings: &settings::Wappi) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Wappi {
+            http,
+            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            platforms: Mutex::new(HashMap::new()),
+            platform_ttl: settings.platform_cache_ttl,
+        })
+    }
+
+    /// The credentials of a URL, or every problem with them.
+    fn credentials<'q>(query: &'q Query, report: &mut Report) -> Option<Credentials<'q>> {
+        let before = report.errors.len();
+        let token = match (query.get("apiToken"), query.get("apiTokenInstance")) {
+            (Some(t), _) => Some(t),
+            (None, Some(t)) => {
+                report.warn("Parameter <apiTokenInstance> is accepted as <apiToken>; please rename it to apiToken");
+                Some(t)
+            }
+            (None, None) => {
+                report.error("Parameter <apiToken> is missing: copy it from the Wappi cabinet (profile settings)");
+                None
+            }
+        };
+        if let Some(t) = token {
+            if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
+                report.error(format!(
+                    "Parameter <apiToken> must be 1 to 128 letters and digits <{}>",
+                    redact::token(t)
+                ));
+            }
+        }
+        let id = |name: &str, report: &mut Report| -> Option<&'q str> {
+            let v = query.get(name)?;
+            let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                report.error(format!("Parameter <{name}> must be 1 to 64 letters, digits or '-' <{v}>"));
+            }
+            ok.then_some(v)
+        };
+        let cascade = id("cascadeId", report);
+        let profile = id("profileId", report);
+        let target = match (cascade, profile) {
+            (Some(c), Some(_)) => {
+                report.warn("Parameter <profileId> is ignored because <cascadeId> is given");
+                Some(Target::Cascade(c))
+            }
+            (Some(c), None) => Some(Target::Cascade(c)),
+            (None, Some(p)) => Some(Target::Profile(p)),
+            (None, None) => {
+                if query.get("cascadeId").is_none() && query.get("profileId").is_none() {
+                    report.error(
+                        "Parameter <cascadeId> or <profileId> is required: the Wappi cascade or profile to send through",
+                    );
+                }
+                None
+            }
+        };
+        if report.errors.len() > before {
+            return None;
+        }
+        Some(Credentials { token: token?, target: target? })
+    }
+
+    fn credentials_or_fail(query: &Query) -> Result<Credentials<'_>, Failure> {
+        let mut report = Report::default();
+        Self::credentials(query, &mut report).ok_or_else(|| Failure::Permanent(report.error_message()))
+    }
+
+    /// One call to Wappi, classified (SPEC §5).
+    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>, what: &Target<'_>) -> Result<Value, Failure> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .header("Authorization", token)
+            .header("Accept", "application/json, text/plain");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| transport_failure(&e, what))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| transport_failure(&e, what))?;
+        classify(status, &text, token, what)
+    }
+
+    async fn profile_status(&self, creds: &Credentials<'_>, profile: &str) -> Result<Value, Failure> {
+        let path = format!("/api/sync/get/status?profile_id={}", encode(profile));
+        let status = self.call(Method::GET, &path, creds.token, None, &creds.target).await?;
+        self.remember(profile, Platform::from_status(&status));
+        Ok(status)
+    }
+
+    fn remember(&self, profile: &str, platform: Platform) {
+        let mut cache = self.platforms.lock().expect("platform cache lock");
+        if cache.len() >= PLATFORM_CACHE_LIMIT {
+            let ttl = self.platform_ttl;
+            cache.retain(|_, (_, at)| at.elapsed() < ttl);
+            if cache.len() >= PLATFORM_CACHE_LIMIT {
+                cache.clear();
+            }
+        }
+        cache.insert(profile.to_string(), (platform, Instant::now()));
+    }
+
+    fn remembered(&self, profile: &str) -> Option<Platform> {
+        let cache = self.platforms.lock().expect("platform cache lock");
+        cache
+            .get(profile)
+            .filter(|(_, at)| at.elapsed() < self.platform_ttl)
+            .map(|(p, _)| *p)
+    }
+}
+
+#[async_trait]
+impl Channel for Wappi {
+    fn name(&self) -> &'static str {
+        "wappi"
+    }
+
+    fn params(&self) -> &'static [&'static str] {
+        &["apiToken", "apiTokenInstance", "cascadeId", "profileId"]
+    }
+
+    fn validate(&self, query: &Query, report: &mut Report) {
+        Self::credentials(query, report);
+    }
+
+    fn target(&self, query: &Query) -> String {
+        let mut report = Report::default();
+        match Self::credentials(query, &mut report) {
+            Some(creds) => format!("Wappi {}", creds.target),
+            None => "Wappi".to_string(),
+        }
+    }
+
+    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
+        let creds = Self::credentials_or_fail(query)?;
+        match creds.target {
+            Target::Cascade(id) => {
+                let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
+                self.call(Method::GET, &path, creds.token, None, &creds.target).await?;
+                Ok(Vec::new())
+            }
+            Target::Profile(id) => {
+                let status = self.profile_status(&creds, id).await?;
+                if status.get("authorized").and_then(Value::as_bool) == Some(false) {
+                    return Err(Failure::Permanent(format!(
+                        "Wappi profile <{id}> is not authorized: log in to the messenger in the Wappi cabinet"
+                    )));
+                }
+                let mut warnings = Vec::new();
+                let expired = status
+                    .get("payment_expired_at")
+                    .and_then(Value::as_str)
+                    .and_then(crate::event::parse_time)
+                    .filter(|t| *t < chrono::Utc::now());
+                if let Some(t) = expired {
+                    warnings.push(format!(
+                        "the Wappi subscription of profile <{id}> expired on {}: pay for it in the Wappi cabinet, or messages will not be sent",
+                        t.format("%Y-%m-%d")
+                    ));
+                }
+                Ok(warnings)
+            }
+        }
+    }
+
+    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let creds = Self::credentials_or_fail(query)?;
+        let answer = match creds.target {
+            Target::Cascade(id) => {
+                let body = json!({"recipient": message.recipient, "body": message.text, "cascade_id": id});
+                self.call(Method::POST, "/csender/cascade/send", creds.token, Some(body), &creds.target)
+                    .await?
+            }
+            Target::Profile(id) => {
+                let platform = match self.remembered(id) {
+                    Some(p) => p,
+                    None => {
+                        self.profile_status(&creds, id).await?;
+                        self.remembered(id).unwrap_or(Platform::WhatsApp)
+                    }
+                };
+                let path = format!("/{}/sync/message/send?profile_id={}", platform.prefix(), encode(id));
+                let body = json!({"body": message.text, "recipient": message.recipient});
+                self.call(Method::POST, &path, creds.token, Some(body), &creds.target).await?
+            }
+        };
+        let provider_id = ["message_id", "task_id"]
+            .iter()
+            .find_map(|k| answer.get(*k))
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        Ok(Sent { provider_id })
+    }
+}
+
+/// Success = 2xx and `status` "done" (or absent); 401/403/404 permanent; 408/429/5xx retryable.
+fn classify(status: StatusCode, text: &str, token: &str, what: &Target<'_>) -> Result<Value, Failure> {
+    let body: Option<Value> = serde_json::from_str(text).ok();
+    let detail = scrub(&detail_of(body.as_ref(), text), token);
+    if status.is_success() {
+        let body = body.unwrap_or(Value::Null);
+        return match body.get("status").and_then(Value::as_str) {
+            None | Some("done") => Ok(body),
+            Some(other) => Err(Failure::Permanent(format!(
+                "Wappi refused the request for {what}: status <{other}>{}",
+                suffix(&detail)
+            ))),
+        };
+    }
+    let code = status.as_u16();
+    let message = match code {
+        401 | 403 => format!(
+            "Wappi refused the apiToken <{}> for {what} (HTTP {code}){}",
+            redact::token(token),
+            suffix(&detail)
+        ),
+        404 => format!("Wappi does not know {what} (HTTP 404){}", suffix(&detail)),
+        _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
+    };
+    if code == 408 || code == 429 || status.is_server_error() {
+        Err(Failure::Retryable(format!("{message}; this is temporary, the message will be retried")))
+    } else {
+        Err(Failure::Permanent(message))
+    }
+}
+
+fn transport_failure(e: &reqwest::Error, what: &Target<'_>) -> Failure {
+    let reason = if e.is_timeout() {
+        "did not answer in time".to_string()
+    } else if e.is_connect() {
+        "cannot be reached".to_string()
+    } else {
+        format!("failed: {e}")
+    };
+    Failure::Retryable(format!("Wappi {reason} for {what}; this is temporary, the message will be retried"))
+}
+
+fn detail_of(body: Option<&Value>, text: &str) -> String {
+    let from_json = body.and_then(|b| {
+        ["detail", "error", "message"]
+            .iter()
+            .find_map(|k| b.get(*k))
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+    });
+    let detail = from_json.unwrap_or_else(|| text.trim().to_string());
+    if detail.chars().count() > DETAIL_LIMIT {
+        let cut: String = detail.chars().take(DETAIL_LIMIT).collect();
+        format!("{cut}…")
+    } else {
+        detail
+    }
+}
+
+/// The token never leaves in an error, even if the provider echoes it.
+fn scrub(text: &str, token: &str) -> String {
+    if token.len() >= 4 && text.contains(token) {
+        text.replace(token, &redact::token(token))
+    } else {
+        text.to_string()
+    }
+}
+
+fn suffix(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Target<'static> = Target::Cascade("abc");
+
+    #[test]
+    fn classification() {
+        assert!(classify(StatusCode::OK, r#"{"status":"done"}"#, "tok1234", &T).is_ok());
+        assert!(classify(StatusCode::OK, "", "tok1234", &T).is_ok());
+        let e = classify(StatusCode::OK, r#"{"status":"error","detail":"bad phone"}"#, "tok1234", &T).unwrap_err();
+        assert_eq!(e, Failure::Permanent("Wappi refused the request for cascade <abc>: status <error>: bad phone".into()));
+        let e = classify(StatusCode::UNAUTHORIZED, "tok1234 is wrong", "tok1234", &T).unwrap_err();
+        assert!(!e.is_retryable() && !e.to_string().contains("tok1234"), "{e}");
+        assert!(classify(StatusCode::SERVICE_UNAVAILABLE, "<html>", "t", &T).unwrap_err().is_retryable());
+        assert!(classify(StatusCode::TOO_MANY_REQUESTS, "", "t", &T).unwrap_err().is_retryable());
+        assert!(!classify(StatusCode::NOT_FOUND, "", "t", &T).unwrap_err().is_retryable());
+    }
+}

@@ -1,0 +1,232 @@
+//! Durable delivery (SPEC §6): every accepted POST is committed to the outbox before it is
+//! answered; attempts go through the channel; transient failures are retried on the schedule until
+//! `max_age`; permanent failures and dead deliveries are reported to `errorEmail`.
+
+pub mod retry;
+
+use std::{sync::Arc, time::Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
+
+use crate::channel::{Failure, Outgoing, Registry};
+use crate::mail::{FailureReport, Mailer, OrderSummary};
+use crate::params::Query;
+use crate::redact;
+use crate::settings;
+use crate::store::{now_ms, NewDelivery, Outcome, Record, State, Store, StoreError};
+
+pub use retry::RetrySchedule;
+
+/// What a delivery is about, kept with it for reports.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub order: Option<OrderSummary>,
+    /// `Wappi cascade <id>`.
+    pub target: String,
+    /// The query with secrets masked.
+    pub query: String,
+}
+
+/// The answer to a submitted POST.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub record: Record,
+    /// The same POST was accepted earlier; nothing new was sent.
+    pub duplicate: bool,
+}
+
+pub struct Delivery {
+    store: Arc<dyn Store>,
+    channels: Arc<Registry>,
+    mailer: Arc<Mailer>,
+    cfg: settings::Delivery,
+    schedule: RetrySchedule,
+    wake: Notify,
+    slots: Semaphore,
+    accept: tokio::sync::Mutex<()>,
+}
+
+impl Delivery {
+    pub fn new(store: Arc<dyn Store>, channels: Arc<Registry>, mailer: Arc<Mailer>, cfg: settings::Delivery) -> Self {
+        Delivery {
+            schedule: RetrySchedule::new(cfg.retry_schedule.clone(), cfg.jitter),
+            slots: Semaphore::new(cfg.concurrency),
+            store,
+            channels,
+            mailer,
+            cfg,
+            wake: Notify::new(),
+            accept: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Stores the delivery (or finds the same POST within the dedup window), starts its first
+    /// attempt and waits for it up to `delivery.respond_within`.
+    pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, StoreError> {
+        let record = {
+            let _one_at_a_time = self.accept.lock().await;
+            let since = now_ms() - self.cfg.dedup_window.as_millis() as i64;
+            if let Some(existing) = self.store.find_duplicate(&new.dedup_key, since).await? {
+                tracing::info!(delivery_id = %existing.id, "the same POST was accepted before; not sent again");
+                return Ok(Submitted { record: existing, duplicate: true });
+            }
+            self.store.insert(&new, now_ms()).await?
+        };
+        let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
+        let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
+            Ok(Ok(done)) => done,
+            _ => record,
+        };
+        Ok(Submitted { record, duplicate: false })
+    }
+
+    /// Sends due deliveries until the process ends. Attempts interrupted by a crash go first.
+    pub async fn run(self: Arc<Self>) {
+        match self.store.requeue_interrupted(now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(deliveries = n, "resuming deliveries interrupted by a stop"),
+            Err(e) => tracing::error!(error = %e, "cannot resume interrupted deliveries"),
+        }
+        loop {
+            let free = self.slots.available_permits() as i64;
+            if free > 0 {
+                match self.store.claim_due(now_ms(), free).await {
+                    Ok(due) => {
+                        for record in due {
+                            let span = tracing::info_span!("delivery", delivery_id = %record.id, channel = %record.channel);
+                            tokio::spawn(self.clone().attempt(record).instrument(span));
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
+                }
+            }
+            if let Ok(pending) = self.store.count_pending().await {
+                metrics::gauge!("hooks_outbox_pending").set(pending as f64);
+            }
+            let mut wait = self.cfg.poll_interval;
+            if let Ok(Some(next)) = self.store.next_due().await {
+                let until = std::time::Duration::from_millis((next - now_ms()).max(0) as u64);
+                wait = wait.min(until);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// One attempt of one delivery; returns the delivery as it stands afterwards.
+    async fn attempt(self: Arc<Self>, mut record: Record) -> Record {
+        let _slot = self.slots.acquire().await.expect("the semaphore is never closed");
+        let max_age = self.cfg.max_age.as_millis() as i64;
+        let started = Instant::now();
+        let result = if record.attempts > 0 && now_ms() > record.created_at + max_age {
+            Err(Failure::Retryable("too old to send".to_string()))
+        } else {
+            match self.channels.get(&record.channel) {
+                Some(channel) => {
+                    let message = Outgoing {
+                        delivery_id: &record.id,
+                        recipient: &record.recipient,
+                        text: &record.text,
+                    };
+                    channel.send(&Query::parse(&record.query), &message).await
+                }
+                None => Err(Failure::Permanent(format!("channel {} is not available", record.channel))),
+            }
+        };
+        metrics::histogram!("hooks_attempt_duration_seconds", "channel" => record.channel.clone())
+            .record(started.elapsed().as_secs_f64());
+        let now = now_ms();
+        let outcome = match result {
+            Ok(sent) => Outcome::Sent { provider_id: sent.provider_id },
+            Err(Failure::Permanent(error)) => Outcome::Failed { error },
+            Err(Failure::Retryable(error)) => {
+                let next = now + self.schedule.delay(record.attempts).as_millis() as i64;
+                if next > record.created_at + max_age {
+                    Outcome::Dead {
+                        error: format!(
+                            "{error}; gave up after {} attempts in {}",
+                            record.attempts + 1,
+                            humantime::format_duration(self.cfg.max_age)
+                        ),
+                    }
+                } else {
+                    Outcome::Retry { next_attempt_at: next, error }
+                }
+            }
+        };
+        if let Err(e) = self.store.finish_attempt(&record.id, &outcome, now_ms()).await {
+            tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it will be resumed");
+            return record;
+        }
+        record.attempts += 1;
+        let (state, label) = match &outcome {
+            Outcome::Sent { provider_id } => {
+                record.provider_id = provider_id.clone();
+                (State::Sent, "sent")
+            }
+            Outcome::Retry { error, .. } => {
+                record.last_error = Some(error.clone());
+                (State::Pending, "retry")
+            }
+            Outcome::Failed { error } => {
+                record.last_error = Some(error.clone());
+                (State::Failed, "failed")
+            }
+            Outcome::Dead { error } => {
+                record.last_error = Some(error.clone());
+                (State::Dead, "dead")
+            }
+        };
+        record.state = state;
+        metrics::counter!("hooks_deliveries_total", "channel" => record.channel.clone(), "outcome" => label)
+            .increment(1);
+        tracing::info!(
+            delivery_id = %record.id,
+            channel = %record.channel,
+            recipient = %redact::phone(&record.recipient),
+            attempt = record.attempts,
+            outcome = label,
+            error = record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or(""),
+            "delivery attempt"
+        );
+        if matches!(state, State::Failed | State::Dead) {
+            self.report(&record).await;
+        }
+        self.wake.notify_one();
+        record
+    }
+
+    async fn report(&self, record: &Record) {
+        let Some(address) = record.error_email.as_deref() else {
+            return;
+        };
+        let summary: Summary = serde_json::from_str(&record.summary).unwrap_or_default();
+        let what = if record.state == State::Dead {
+            "Delivery given up (still failing at the maximum age)"
+        } else {
+            "Delivery failed"
+        };
+        let report = FailureReport {
+            time: chrono::Utc::now().to_rfc3339(),
+            what: what.to_string(),
+            why: record.last_error.clone().unwrap_or_default(),
+            channel: record.channel.clone(),
+            target: summary.target,
+            query: summary.query,
+            delivery_id: Some(record.id.clone()),
+            order: summary.order,
+            recipient: Some(redact::phone(&record.recipient)),
+            text: Some(record.text.clone()),
+        };
+        self.mailer.report(address, &report).await;
+    }
+
+    /// Wakes the worker (after a replay, say).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}

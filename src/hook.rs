@@ -1,0 +1,314 @@
+//! What a hook request does, shared by HTTP and the CLI: check, deliver, preview.
+//! Query → params + event → render → delivery.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::channel::Channel;
+use crate::delivery::Summary;
+use crate::event::{parse_time, CaseActionEvent};
+use crate::mail::{FailureReport, OrderSummary};
+use crate::params::{self, Environment, Options, Query, Report};
+use crate::recipient;
+use crate::redact;
+use crate::store::{NewDelivery, State};
+
+pub const VERIFIED: &str = "The WebHook has been successfully verified";
+
+/// A JSON answer with the keys of SPEC §1, and its HTTP status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    #[serde(skip)]
+    pub http: u16,
+    #[serde(rename = "Status")]
+    pub status: &'static str,
+    #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(rename = "ErrorMessage", skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(rename = "WarningMessage", skip_serializing_if = "Option::is_none")]
+    pub warning_message: Option<String>,
+    #[serde(rename = "DeliveryId", skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(rename = "Text", skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl Answer {
+    fn new(http: u16, status: &'static str) -> Self {
+        Answer {
+            http,
+            status,
+            message: None,
+            error_message: None,
+            warning_message: None,
+            delivery_id: None,
+            recipient: None,
+            text: None,
+        }
+    }
+
+    pub fn success(message: impl Into<String>, warnings: &str) -> Self {
+        let mut a = Answer::new(200, "Success");
+        a.message = Some(message.into());
+        a.warning_message = (!warnings.is_empty()).then(|| warnings.to_string());
+        a
+    }
+
+    pub fn wrong_parameters(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
+        let mut a = Answer::new(http, "Wrong parameters");
+        a.error_message = Some(errors.into());
+        a.warning_message = Some(warnings.to_string());
+        a
+    }
+
+    pub fn error(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
+        let mut a = Answer::new(http, "Error");
+        a.error_message = Some(errors.into());
+        a.warning_message = Some(warnings.to_string());
+        a
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an answer serializes")
+    }
+}
+
+/// A request that passed every check: who gets what, through which channel.
+pub struct Prepared {
+    pub channel: Arc<dyn Channel>,
+    pub query: Query,
+    pub report: Report,
+    pub options: Options,
+    pub event: CaseActionEvent,
+    pub recipient: String,
+    pub text: String,
+}
+
+/// Why a request stopped before delivery: the answer, and what to email about it.
+struct Refusal {
+    answer: Answer,
+    what: &'static str,
+}
+
+impl App {
+    fn lookup(&self, channel: &str) -> Result<Arc<dyn Channel>, Answer> {
+        self.channels.get(channel).ok_or_else(|| {
+            Answer::wrong_parameters(
+                404,
+                format!("unknown channel {channel}; known: {}", self.channels.names()),
+                "",
+            )
+        })
+    }
+
+    /// Checks the parameters of `query` for `channel`: common ones, channel ones, unknown ones.
+    fn options(&self, channel: &dyn Channel, query: &Query) -> (Option<Options>, Report) {
+        let locales = self.templates.current().locale_names();
+        let env = Environment {
+            locales: &locales,
+            default_locale: &self.settings.templates.default_locale,
+            default_region: &self.settings.phone.default_region,
+        };
+        let mut report = Report::default();
+        let options = Options::parse(query, &env, &mut report);
+        channel.validate(query, &mut report);
+        params::warn_unknown(query, channel.params(), &mut report);
+        (options.filter(|_| !report.has_errors()), report)
+    }
+
+    /// Check mode (GET): validate, verify credentials at the provider; never sends.
+    pub async fn check(&self, channel: &str, raw_query: &str) -> Answer {
+        let channel = match self.lookup(channel) {
+            Ok(c) => c,
+            Err(answer) => return answer,
+        };
+        let query = Query::parse(raw_query);
+        let (options, mut report) = self.options(channel.as_ref(), &query);
+        if options.is_none() {
+            return Answer::wrong_parameters(400, report.error_message(), &report.warning_message());
+        }
+        match channel.check(&query).await {
+            Ok(warnings) => {
+                report.warnings.extend(warnings);
+                Answer::success(VERIFIED, &report.warning_message())
+            }
+            Err(failure) => Answer::error(502, failure.to_string(), &report.warning_message()),
+        }
+    }
+
+    /// Render only (POST /preview): the recipient (masked) and the text; never sends.
+    pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Answer {
+        match self.prepare(channel, raw_query, body) {
+            Ok(p) => {
+                let mut answer = Answer::success("The message has been rendered; nothing was sent", &p.report.warning_message());
+                answer.message = None;
+                answer.recipient = Some(redact::phone(&p.recipient));
+                answer.text = Some(p.text);
+                answer
+            }
+            Err(refusal) => refusal.answer,
+        }
+    }
+
+    /// Deliver (POST /webhook): store durably, attempt, answer Success / Queued / Error.
+    pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Answer {
+        let prepared = match self.prepare(channel_name, raw_query, body) {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.report_refusal(channel_name, raw_query, body, &refusal).await;
+                return refusal.answer;
+            }
+        };
+        let warnings = prepared.report.warning_message();
+        let summary = Summary {
+            order: Some(order_summary(&prepared.event, &prepared.options)),
+            target: prepared.channel.target(&prepared.query),
+            query: redact::query(prepared.query.raw()),
+        };
+        let new = NewDelivery {
+            id: uuid::Uuid::new_v4().to_string(),
+            channel: prepared.channel.name().to_string(),
+            query: prepared.query.raw().to_string(),
+            dedup_key: dedup_key(prepared.channel.name(), prepared.query.raw(), body),
+            recipient: prepared.recipient,
+            text: prepared.text,
+            summary: serde_json::to_string(&summary).expect("a summary serializes"),
+            error_email: prepared.options.error_email.clone(),
+        };
+        let submitted = match self.delivery.submit(new).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the delivery");
+                return Answer::error(503, "The message could not be stored; please try again", &warnings);
+            }
+        };
+        tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
+        let record = submitted.record;
+        let mut answer = match record.state {
+            State::Sent => Answer::success("The message has been delivered", &warnings),
+            State::Pending | State::Sending => {
+                let mut a = Answer::new(202, "Queued");
+                a.message = Some(match &record.last_error {
+                    Some(e) => format!("The message is stored and will be retried: {e}"),
+                    None => "The message is stored and is being delivered".to_string(),
+                });
+                a.warning_message = Some(warnings.clone());
+                a
+            }
+            State::Failed | State::Dead => Answer::error(
+                502,
+                record.last_error.clone().unwrap_or_else(|| "delivery failed".to_string()),
+                &warnings,
+            ),
+        };
+        if submitted.duplicate {
+            let note = "the same request was received before: it was not sent again";
+            let w = answer.warning_message.take().unwrap_or_default();
+            answer.warning_message = Some(if w.is_empty() { note.to_string() } else { format!("{w}; {note}") });
+        }
+        answer.delivery_id = Some(record.id);
+        answer
+    }
+
+    /// Everything before delivery: params, event, recipient, text.
+    fn prepare(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<Prepared, Refusal> {
+        let refuse = |answer: Answer, what| Refusal { answer, what };
+        let channel = self.lookup(channel).map_err(|a| refuse(a, "Unknown channel"))?;
+        let query = Query::parse(raw_query);
+        let (options, report) = self.options(channel.as_ref(), &query);
+        let warnings = report.warning_message();
+        let Some(options) = options else {
+            return Err(refuse(
+                Answer::wrong_parameters(400, report.error_message(), &warnings),
+                "Wrong parameters",
+            ));
+        };
+        let event = CaseActionEvent::parse(body)
+            .map_err(|e| refuse(Answer::error(422, e.to_string(), &warnings), "Unusable event"))?;
+        let recipient = match &options.phone {
+            Some(phone) => phone.clone(),
+            None => recipient::from_event(&event, &self.settings.phone.default_region)
+                .map_err(|e| refuse(Answer::error(422, e.to_string(), &warnings), "No recipient"))?,
+        };
+        let text = self
+            .templates
+            .render(&event, &options, &self.settings.links)
+            .map_err(|e| refuse(Answer::error(500, format!("The message template failed: {e}"), &warnings), "Template failed"))?;
+        if text.trim().is_empty() {
+            return Err(refuse(Answer::error(422, "The rendered message is empty", &warnings), "Empty message"));
+        }
+        Ok(Prepared { channel, query, report, options, event, recipient, text })
+    }
+
+    async fn report_refusal(&self, channel: &str, raw_query: &str, body: &[u8], refusal: &Refusal) {
+        let query = Query::parse(raw_query);
+        let Some(address) = params::error_email(&query) else {
+            return;
+        };
+        let order = CaseActionEvent::parse(body).ok().map(|event| OrderSummary {
+            number: event.order_number(),
+            service: event.service_name().unwrap_or_default().to_string(),
+            start: event.case().start_date.clone().unwrap_or_default(),
+            order_id: event.case().id.clone().unwrap_or_default(),
+        });
+        let report = FailureReport {
+            time: chrono::Utc::now().to_rfc3339(),
+            what: refusal.what.to_string(),
+            why: refusal.answer.error_message.clone().unwrap_or_default(),
+            channel: channel.to_string(),
+            target: self.channels.get(channel).map(|c| c.target(&query)).unwrap_or_default(),
+            query: redact::query(query.raw()),
+            delivery_id: None,
+            order,
+            recipient: None,
+            text: None,
+        };
+        self.mailer.report(&address, &report).await;
+    }
+}
+
+fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
+    let start = event
+        .case()
+        .start_date
+        .as_deref()
+        .and_then(parse_time)
+        .map(|t| match options.timezone {
+            params::TimeZoneChoice::Fixed(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+            params::TimeZoneChoice::Participant => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        })
+        .unwrap_or_default();
+    OrderSummary {
+        number: event.order_number(),
+        service: event.service_name().unwrap_or_default().to_string(),
+        start,
+        order_id: event.case().id.clone().unwrap_or_default(),
+    }
+}
+
+/// The same channel, query and body make the same key.
+pub fn dedup_key(channel: &str, query: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(channel.as_bytes());
+    hash.update([0]);
+    hash.update(query.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+impl App {
+    /// `torrow-hooks render`: the recipient (in full: the operator's own terminal), the text and
+    /// the warnings; or the answer explaining why not.
+    pub fn render_for_cli(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<(String, String, String), Answer> {
+        self.prepare(channel, raw_query, body)
+            .map(|p| (p.recipient, p.text, p.report.warning_message()))
+            .map_err(|r| r.answer)
+    }
+}

@@ -1,0 +1,188 @@
+//! warp routes (SPEC §1). Every answer is JSON; no rejection becomes an HTML page.
+
+use std::{convert::Infallible, sync::Arc};
+
+use bytes::Buf;
+use futures_util::{Stream, StreamExt};
+use tracing::Instrument;
+use warp::{http::StatusCode, Filter, Reply};
+
+use crate::app::App;
+use crate::hook::Answer;
+use crate::redact;
+
+pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let with_app = {
+        let app = app.clone();
+        warp::any().map(move || app.clone())
+    };
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+
+    let check = warp::get()
+        .and(warp::path!("webhook" / String))
+        .and(raw_query)
+        .and(with_app.clone())
+        .then(|channel: String, query: String, app: Arc<App>| async move {
+            let span = request_span("GET", &channel, &query);
+            let answer = app.check(&channel, &query).instrument(span).await;
+            reply(&app, "GET", &channel, answer)
+        });
+
+    let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
+    let deliver = warp::post()
+        .and(warp::path!("webhook" / String))
+        .and(raw_query)
+        .and(body)
+        .and(with_app.clone())
+        .then(|channel: String, query: String, length, stream, app: Arc<App>| async move {
+            let span = request_span("POST", &channel, &query);
+            let answer = async {
+                match read_body(length, stream, app.settings.server.body_limit).await {
+                    Ok(body) => app.deliver(&channel, &query, &body).await,
+                    Err(answer) => answer,
+                }
+            }
+            .instrument(span)
+            .await;
+            reply(&app, "POST", &channel, answer)
+        });
+
+    let preview = warp::post()
+        .and(warp::path!("preview" / String))
+        .and(raw_query)
+        .and(body)
+        .and(with_app.clone())
+        .then(|channel: String, query: String, length, stream, app: Arc<App>| async move {
+            let span = request_span("PREVIEW", &channel, &query);
+            let answer = async {
+                match read_body(length, stream, app.settings.server.body_limit).await {
+                    Ok(body) => app.preview(&channel, &query, &body).await,
+                    Err(answer) => answer,
+                }
+            }
+            .instrument(span)
+            .await;
+            reply(&app, "PREVIEW", &channel, answer)
+        });
+
+    let healthz = warp::get()
+        .and(warp::path!("healthz"))
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+
+    let readyz = warp::get()
+        .and(warp::path!("readyz"))
+        .and(with_app.clone())
+        .then(|app: Arc<App>| async move {
+            let database = app.store.ping().await.map_err(|e| e.to_string());
+            let locales = app.templates.current().locale_names();
+            let ready = database.is_ok() && !locales.is_empty();
+            let body = serde_json::json!({
+                "status": if ready { "ready" } else { "not ready" },
+                "database": database.err().unwrap_or_else(|| "ok".to_string()),
+                "locales": locales,
+            });
+            let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            warp::reply::with_status(warp::reply::json(&body), code)
+        });
+
+    let metrics = warp::get().and(warp::path!("metrics")).map(|| {
+        warp::reply::with_header(
+            crate::telemetry::render_metrics(),
+            "content-type",
+            "text/plain; version=0.0.4",
+        )
+    });
+
+    // Anything else: 405 on a known path with the wrong method, else 404; always JSON.
+    let fallback = warp::path::full().map(|path: warp::path::FullPath| {
+        let p = path.as_str();
+        let known = ["/webhook/", "/preview/"].iter().any(|k| p.starts_with(k))
+            || ["/healthz", "/readyz", "/metrics"].contains(&p);
+        let answer = if known {
+            Answer::error(405, "Method not allowed: GET checks a hook URL, POST delivers an event", "")
+        } else {
+            Answer::error(404, NOT_FOUND, "")
+        };
+        json_reply(&answer)
+    });
+
+    check
+        .or(deliver)
+        .or(preview)
+        .or(healthz)
+        .or(readyz)
+        .or(metrics)
+        .or(fallback)
+}
+
+const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, /healthz, /readyz or /metrics";
+
+fn request_span(method: &str, channel: &str, query: &str) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method,
+        channel,
+        query = %redact::query(query),
+        delivery_id = tracing::field::Empty
+    )
+}
+
+fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp::reply::Response {
+    let label = if app.channels.get(channel).is_some() { channel.to_string() } else { "unknown".to_string() };
+    metrics::counter!(
+        "hooks_requests_total",
+        "channel" => label,
+        "method" => method,
+        "status" => answer.http.to_string()
+    )
+    .increment(1);
+    tracing::info!(
+        parent: None,
+        method,
+        channel,
+        http = answer.http,
+        status = answer.status,
+        delivery_id = answer.delivery_id.as_deref().unwrap_or(""),
+        error = answer.error_message.as_deref().unwrap_or(""),
+        "answered"
+    );
+    json_reply(&answer)
+}
+
+fn json_reply(answer: &Answer) -> warp::reply::Response {
+    let code = StatusCode::from_u16(answer.http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    warp::reply::with_status(warp::reply::json(answer), code).into_response()
+}
+
+/// Reads the body up to `limit` bytes; beyond it → 413 (also for chunked bodies).
+async fn read_body<S, B>(length: Option<u64>, stream: S, limit: u64) -> Result<Vec<u8>, Answer>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let too_large = || {
+        Answer::error(
+            413,
+            format!("The request body is larger than the limit of {limit} bytes (server.body_limit)"),
+            "",
+        )
+    };
+    if length.is_some_and(|l| l > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(length.unwrap_or(0).min(limit) as usize);
+    let mut stream = stream;
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|e| Answer::error(400, format!("The request body could not be read: {e}"), ""))?;
+        if body.len() as u64 + chunk.remaining() as u64 > limit {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            body.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(body)
+}

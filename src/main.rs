@@ -1,0 +1,161 @@
+//! The command line (SPEC §8): serve, render, check, replay.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use torrow_hooks::{hook::Answer, telemetry, App, Settings};
+
+#[derive(Parser)]
+#[command(name = "torrow-hooks", version, about = "Torrow WebHook notifications through Wappi and other channels")]
+struct Cli {
+    /// Settings file (default: Settings.toml in the working directory, if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Print the message (and recipient) a hook URL would send for an event; sends nothing.
+    Render {
+        /// The hook URL, or just its query string.
+        #[arg(long)]
+        url: String,
+        /// A Torrow event (JSON file).
+        #[arg(long)]
+        event: PathBuf,
+    },
+    /// Check a hook URL (parameters and credentials) and print the JSON answer.
+    Check {
+        #[arg(long)]
+        url: String,
+    },
+    /// Send dead deliveries again.
+    Replay {
+        /// The DeliveryId to send again.
+        id: Option<String>,
+        /// Every dead delivery.
+        #[arg(long, conflicts_with = "id")]
+        all_dead: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("torrow-hooks: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    runtime.block_on(run(cli.command.unwrap_or(Command::Serve), settings))
+}
+
+async fn run(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Render { url, event } => {
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            let body = match std::fs::read(&event) {
+                Ok(b) => b,
+                Err(e) => return fail(anyhow::anyhow!("{}: {e}", event.display())),
+            };
+            let (channel, query) = split_url(&url);
+            match app.render_for_cli(&channel, &query, &body) {
+                Ok((recipient, text, warnings)) => {
+                    println!("Recipient: {recipient}");
+                    if !warnings.is_empty() {
+                        println!("Warnings: {warnings}");
+                    }
+                    println!();
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(answer) => exit_with(&answer),
+            }
+        }
+        Command::Check { url } => {
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            let (channel, query) = split_url(&url);
+            let answer = app.check(&channel, &query).await;
+            exit_with(&answer)
+        }
+        Command::Replay { id, all_dead } => {
+            if id.is_none() && !all_dead {
+                eprintln!("torrow-hooks: give a DeliveryId or --all-dead");
+                return ExitCode::from(2);
+            }
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            match app.store.replay(id.as_deref(), torrow_hooks::store::now_ms()).await {
+                Ok(ids) if ids.is_empty() => {
+                    eprintln!("torrow-hooks: no dead or failed delivery matched");
+                    ExitCode::from(1)
+                }
+                Ok(ids) => {
+                    for id in ids {
+                        println!("{id}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.into()),
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    telemetry::init_logs(&settings.log);
+    telemetry::init_metrics();
+    let running = match torrow_hooks::start(settings).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    println!("torrow-hooks listening on http://{}", running.addr);
+    tracing::info!(addr = %running.addr, "listening");
+    tokio::select! {
+        _ = running.server => {}
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `https://host/webhook/wappi?a=b` → (`wappi`, `a=b`); a bare query uses the `log` channel.
+fn split_url(url: &str) -> (String, String) {
+    let (path, query) = url.split_once('?').unwrap_or((url, ""));
+    let channel = path
+        .split('/')
+        .skip_while(|s| *s != "webhook" && *s != "preview")
+        .nth(1)
+        .unwrap_or(if path.contains('=') { "" } else { "log" });
+    let query = if channel.is_empty() && query.is_empty() { path } else { query };
+    let channel = if channel.is_empty() { "log" } else { channel };
+    (channel.to_string(), query.to_string())
+}
+
+fn exit_with(answer: &Answer) -> ExitCode {
+    println!("{}", answer.to_json());
+    match answer.status {
+        "Success" | "Queued" => ExitCode::SUCCESS,
+        "Wrong parameters" => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("torrow-hooks: {e:#}");
+    ExitCode::from(1)
+}

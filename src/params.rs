@@ -1,0 +1,333 @@
+//! Query parameters → validated options (SPEC §2). Every problem is collected, not just the first.
+
+use chrono_tz::Tz;
+
+use crate::recipient;
+
+/// The decoded query string of a hook URL, in order, as `application/x-www-form-urlencoded`.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    raw: String,
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: &str) -> Self {
+        let raw = raw.strip_prefix('?').unwrap_or(raw);
+        let pairs = form_urlencoded::parse(raw.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Query { raw: raw.to_string(), pairs }
+    }
+
+    /// The query string as received (without `?`).
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The first value given for `name` (names are case-sensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// Errors and warnings found while checking a request, in the order found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn error(&mut self, message: impl Into<String>) {
+        self.errors.push(message.into());
+    }
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+    pub fn error_message(&self) -> String {
+        self.errors.join("; ")
+    }
+    pub fn warning_message(&self) -> String {
+        self.warnings.join("; ")
+    }
+}
+
+/// Where the time zone for the message comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeZoneChoice {
+    Fixed(Tz),
+    /// `CaseParticipants.ParticipantTimeZone` of the event.
+    Participant,
+}
+
+/// The `hide_*` switches.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Hide {
+    pub hide_detail_section: bool,
+    pub hide_resource_description: bool,
+    pub hide_order_duration: bool,
+    pub hide_address: bool,
+    pub hide_service_name: bool,
+    pub hide_order_description: bool,
+    pub hide_url: bool,
+    pub hide_contact_info: bool,
+}
+
+/// The validated common options of a hook URL.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub error_email: Option<String>,
+    pub message: String,
+    /// Fixed recipient (normalized digits); the message alone goes there.
+    pub phone: Option<String>,
+    pub resource_name: Option<String>,
+    pub detail_section_name: Option<String>,
+    pub case_type_name: Option<String>,
+    pub hide: Hide,
+    pub locale: String,
+    pub timezone: TimeZoneChoice,
+    /// Left at its default (`Europe/Moscow` given or absent).
+    pub timezone_is_default: bool,
+    pub timezone_name: Option<String>,
+    pub sign_text: String,
+}
+
+/// What the checks need to know about the running service.
+pub struct Environment<'a> {
+    pub locales: &'a [String],
+    pub default_locale: &'a str,
+    pub default_region: &'a str,
+}
+
+/// Names of the parameters every channel takes.
+pub const COMMON: &[&str] = &[
+    "errorEmail",
+    "message",
+    "phone",
+    "resource_name",
+    "detail_section_name",
+    "case_type_name",
+    "hide_detail_section",
+    "hide_resource_description",
+    "hide_order_duration",
+    "hide_address",
+    "hide_service_name",
+    "hide_order_description",
+    "hide_url",
+    "hide_contact_info",
+    "date_locales",
+    "timezone",
+    "timezone_name",
+    "sign_text",
+];
+
+const DEFAULT_TZ: Tz = chrono_tz::Europe::Moscow;
+
+impl Options {
+    /// Checks the common parameters; problems go into `report`. `None` when any error was found.
+    pub fn parse(q: &Query, env: &Environment, report: &mut Report) -> Option<Options> {
+        let before = report.errors.len();
+        let error_email = match q.get("errorEmail") {
+            None | Some("") => {
+                report.warn("Parameter <errorEmail> is not set: errors will only be logged");
+                None
+            }
+            Some(v) => match v.parse::<lettre::Address>() {
+                Ok(_) => Some(v.to_string()),
+                Err(_) => {
+                    report.error(format!("Parameter <errorEmail> is not a valid email address <{v}>"));
+                    None
+                }
+            },
+        };
+        let message = text(q, "message", 4000, report).unwrap_or_default();
+        let phone = match q.get("phone") {
+            None => None,
+            Some(v) => match recipient::normalize(v, env.default_region) {
+                Some(p) => Some(p),
+                None => {
+                    report.error(format!("Parameter <phone> is not a valid phone number <{v}>"));
+                    None
+                }
+            },
+        };
+        if q.get("phone").is_some() && message.trim().is_empty() {
+            report.error("Parameter <phone> needs a non-empty <message> to send");
+        }
+        let resource_name = text(q, "resource_name", 200, report);
+        let detail_section_name = text(q, "detail_section_name", 200, report);
+        let case_type_name = text(q, "case_type_name", 200, report);
+        let hide = Hide {
+            hide_detail_section: flag(q, "hide_detail_section", false, report),
+            hide_resource_description: flag(q, "hide_resource_description", false, report),
+            hide_order_duration: flag(q, "hide_order_duration", false, report),
+            hide_address: flag(q, "hide_address", false, report),
+            hide_service_name: flag(q, "hide_service_name", false, report),
+            hide_order_description: flag(q, "hide_order_description", false, report),
+            hide_url: flag(q, "hide_url", false, report),
+            hide_contact_info: flag(q, "hide_contact_info", true, report),
+        };
+        let locale = match q.get("date_locales") {
+            None | Some("") => env.default_locale.to_string(),
+            Some(v) if env.locales.iter().any(|l| l == v) => v.to_string(),
+            Some(v) => {
+                report.error(format!(
+                    "Parameter <date_locales> has an unknown locale <{v}>; available: {}",
+                    env.locales.join(", ")
+                ));
+                String::new()
+            }
+        };
+        let (timezone, timezone_is_default) = match q.get("timezone") {
+            None | Some("") => (TimeZoneChoice::Fixed(DEFAULT_TZ), true),
+            Some("participant") => (TimeZoneChoice::Participant, false),
+            Some(v) => match v.parse::<Tz>() {
+                Ok(tz) => (TimeZoneChoice::Fixed(tz), tz == DEFAULT_TZ),
+                Err(_) => {
+                    report.error(format!("Parameter <timezone> has an unknown time zone <{v}>"));
+                    (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
+                }
+            },
+        };
+        let timezone_name = text(q, "timezone_name", 50, report);
+        let sign_text = text(q, "sign_text", 1000, report).unwrap_or_default();
+        if report.errors.len() > before {
+            return None;
+        }
+        Some(Options {
+            error_email,
+            message,
+            phone,
+            resource_name,
+            detail_section_name,
+            case_type_name,
+            hide,
+            locale,
+            timezone,
+            timezone_is_default,
+            timezone_name,
+            sign_text,
+        })
+    }
+}
+
+/// The `errorEmail` of a query when it is a valid address, even if other parameters are wrong.
+pub fn error_email(q: &Query) -> Option<String> {
+    q.get("errorEmail")
+        .filter(|v| v.parse::<lettre::Address>().is_ok())
+        .map(str::to_string)
+}
+
+/// Warns about every parameter that neither the common set nor the channel knows.
+pub fn warn_unknown(q: &Query, channel_params: &[&str], report: &mut Report) {
+    let known: Vec<&str> = COMMON.iter().chain(channel_params).copied().collect();
+    let mut seen: Vec<&str> = Vec::new();
+    for name in q.names() {
+        if seen.contains(&name) {
+            report.warn(format!("parameter <{name}> is given more than once; the first value is used"));
+            continue;
+        }
+        seen.push(name);
+        if known.contains(&name) {
+            continue;
+        }
+        match closest(name, &known) {
+            Some(hint) => report.warn(format!("unknown parameter <{name}> ignored; did you mean <{hint}>?")),
+            None => report.warn(format!("unknown parameter <{name}> ignored")),
+        }
+    }
+}
+
+fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&lower, &k.to_lowercase()), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn flag(q: &Query, name: &str, default: bool, report: &mut Report) -> bool {
+    match q.get(name) {
+        None | Some("") => default,
+        Some(v) if v.eq_ignore_ascii_case("true") => true,
+        Some(v) if v.eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            report.error(format!("Parameter <{name}> must be true or false, not <{v}>"));
+            default
+        }
+    }
+}
+
+fn text(q: &Query, name: &str, max_chars: usize, report: &mut Report) -> Option<String> {
+    let v = q.get(name)?;
+    let count = v.chars().count();
+    if count > max_chars {
+        let start: String = v.chars().take(20).collect();
+        report.error(format!(
+            "Parameter <{name}> is {count} characters long, more than {max_chars} <{start}…>"
+        ));
+        return None;
+    }
+    if v.is_empty() {
+        None
+    } else {
+        Some(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment<'static> {
+        static LOCALES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        Environment {
+            locales: LOCALES.get_or_init(|| vec!["en-US".into(), "ru-RU".into()]),
+            default_locale: "ru-RU",
+            default_region: "RU",
+        }
+    }
+
+    #[test]
+    fn plus_and_percent_decode() {
+        let q = Query::parse("message=%D0%92%D1%8B+%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%0Ax");
+        assert_eq!(q.get("message"), Some("Вы записаны\nx"));
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let mut r = Report::default();
+        let o = Options::parse(&Query::parse("hide_url=TRUE&errorEmail=a@b.ru"), &env(), &mut r).unwrap();
+        assert!(o.hide.hide_url && o.hide.hide_contact_info && !o.hide.hide_address);
+        assert_eq!(o.locale, "ru-RU");
+        assert!(o.timezone_is_default);
+        assert!(r.errors.is_empty() && r.warnings.is_empty());
+    }
+
+    #[test]
+    fn all_errors_reported() {
+        let mut r = Report::default();
+        let q = Query::parse("hide_url=yes&timezone=Europe/Mosow&date_locales=de-DE");
+        assert!(Options::parse(&q, &env(), &mut r).is_none());
+        assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
+        assert!(r.error_message().contains("Parameter <timezone> has an unknown time zone <Europe/Mosow>"));
+    }
+
+    #[test]
+    fn did_you_mean() {
+        let mut r = Report::default();
+        warn_unknown(&Query::parse("hdie_url=true&zzz=1"), &[], &mut r);
+        assert_eq!(r.warnings[0], "unknown parameter <hdie_url> ignored; did you mean <hide_url>?");
+        assert_eq!(r.warnings[1], "unknown parameter <zzz> ignored");
+    }
+}

@@ -1,0 +1,83 @@
+//! Who receives the message (SPEC §4): the phone from the event's contact fields, normalized.
+
+use phonenumber::{country, Mode};
+
+use crate::event::CaseActionEvent;
+
+/// `ParticipationFieldType`s that hold a phone, in order of preference.
+const PHONE_FIELD_TYPES: [i64; 3] = [7, 8, 9];
+
+/// Why no recipient could be found.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RecipientError {
+    #[error("No valid phone number in the event: <{0}>")]
+    Invalid(String),
+    #[error("No phone number in the event: no contact field of type 7, 8 or 9 has a value")]
+    Missing,
+}
+
+/// The raw phone text of the event's participant: the first non-empty field of type 7, then 8, then 9.
+pub fn raw_phone(event: &CaseActionEvent) -> Option<&str> {
+    let fields = &event.participant()?.contact_information.as_ref()?.fields;
+    PHONE_FIELD_TYPES.iter().find_map(|wanted| {
+        fields
+            .iter()
+            .filter(|f| f.participation_field_type == Some(*wanted))
+            .filter_map(|f| f.value.as_deref())
+            .map(str::trim)
+            .find(|v| !v.is_empty())
+    })
+}
+
+/// The normalized recipient of an event.
+pub fn from_event(event: &CaseActionEvent, default_region: &str) -> Result<String, RecipientError> {
+    let raw = raw_phone(event).ok_or(RecipientError::Missing)?;
+    normalize(raw, default_region).ok_or_else(|| RecipientError::Invalid(raw.to_string()))
+}
+
+/// Digits only, with the country code (`79119998877`), or `None` when it is no valid number.
+///
+/// `8` + 10 digits becomes `7` + 10 digits; 10 digits starting with `9` get a `7` in front; the result
+/// must be valid for its country (libphonenumber metadata).
+pub fn normalize(raw: &str, default_region: &str) -> Option<String> {
+    let mut digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() == 11 && digits.starts_with('8') {
+        digits.replace_range(0..1, "7");
+    } else if digits.len() == 10 && digits.starts_with('9') {
+        digits.insert(0, '7');
+    }
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let international = phonenumber::parse(None, format!("+{digits}"))
+        .ok()
+        .filter(phonenumber::is_valid);
+    let number = international.or_else(|| {
+        let region: country::Id = default_region.to_ascii_uppercase().parse().ok()?;
+        phonenumber::parse(Some(region), &digits)
+            .ok()
+            .filter(phonenumber::is_valid)
+    })?;
+    let e164 = number.format().mode(Mode::E164).to_string();
+    Some(e164.trim_start_matches('+').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn russian_forms() {
+        for raw in ["+7 (911) 999-88-77", "8 911 999 88 77", "9119998877", "79119998877"] {
+            assert_eq!(normalize(raw, "RU").as_deref(), Some("79119998877"), "{raw}");
+        }
+    }
+
+    #[test]
+    fn foreign_and_invalid() {
+        assert_eq!(normalize("+44 20 7946 0958", "RU").as_deref(), Some("442079460958"));
+        assert_eq!(normalize("234234", "RU"), None);
+        assert_eq!(normalize("", "RU"), None);
+        assert_eq!(normalize("+7 (111) 000-00-00", "RU"), None);
+    }
+}

@@ -1,0 +1,209 @@
+//! Settings: built-in defaults (`Settings.toml` embedded) → a settings file → `HOOKS_*` env.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use figment::{
+    providers::{Env, Format, Toml},
+    Figment,
+};
+use serde::Deserialize;
+
+/// The documented defaults, compiled into the binary.
+pub const DEFAULTS: &str = include_str!("../Settings.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: Server,
+    pub templates: Templates,
+    pub wappi: Wappi,
+    pub links: Links,
+    pub phone: Phone,
+    pub delivery: Delivery,
+    pub mail: Mail,
+    pub log_sink: LogSink,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub body_limit: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Templates {
+    pub dir: PathBuf,
+    pub default_locale: String,
+    #[serde(with = "humantime_serde")]
+    pub check_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wappi {
+    pub base_url: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub platform_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    pub service: String,
+    pub order: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phone {
+    pub default_region: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub database: PathBuf,
+    pub fsync: bool,
+    #[serde(with = "humantime_serde")]
+    pub respond_within: Duration,
+    #[serde(deserialize_with = "durations")]
+    pub retry_schedule: Vec<Duration>,
+    pub jitter: f64,
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub dedup_window: Duration,
+    pub concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub smtp_url: String,
+    pub from: String,
+    pub dir: PathBuf,
+    #[serde(with = "humantime_serde")]
+    pub throttle: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSink {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    let raw = Vec::<String>::deserialize(d)?;
+    raw.iter()
+        .map(|s| humantime::parse_duration(s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
+        .collect()
+}
+
+/// A settings file or value that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("bad settings: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Defaults, then `path` (or `Settings.toml` in the working directory when it exists), then env.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        match path {
+            Some(p) if !p.exists() => {
+                return Err(SettingsError(format!("settings file {} does not exist", p.display())))
+            }
+            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            None if std::path::Path::new("Settings.toml").is_file() => {
+                figment = figment.merge(Toml::file_exact("Settings.toml"))
+            }
+            None => {}
+        }
+        Self::extract(figment.merge(Env::prefixed("HOOKS_").split("__")))
+    }
+
+    /// Built-in defaults only, with `overrides` (TOML text) on top: for tests and tools.
+    pub fn with_overrides(overrides: &str) -> Result<Self, SettingsError> {
+        Self::extract(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(overrides)))
+    }
+
+    fn extract(figment: Figment) -> Result<Self, SettingsError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let errors: Vec<String> = e.into_iter().map(describe_error).collect();
+            SettingsError(errors.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        if self.delivery.retry_schedule.is_empty() {
+            problems.push("delivery.retry_schedule: needs at least one duration".to_string());
+        }
+        if !(0.0..=1.0).contains(&self.delivery.jitter) {
+            problems.push(format!("delivery.jitter: must be between 0 and 1, not {}", self.delivery.jitter));
+        }
+        if self.delivery.concurrency == 0 {
+            problems.push("delivery.concurrency: must be at least 1".to_string());
+        }
+        if phonenumber::country::Id::from_str_ci(&self.phone.default_region).is_none() {
+            problems.push(format!("phone.default_region: unknown region {:?}", self.phone.default_region));
+        }
+        if reqwest::Url::parse(&self.wappi.base_url).is_err() {
+            problems.push(format!("wappi.base_url: not a URL {:?}", self.wappi.base_url));
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(format!("mail.from: not an email address {:?}", self.mail.from));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError(problems.join("; ")))
+        }
+    }
+}
+
+fn describe_error(e: figment::Error) -> String {
+    let key = e.path.join(".");
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| format!(" (from {})", m.name))
+        .unwrap_or_default();
+    if key.is_empty() {
+        format!("{}{source}", e.kind)
+    } else {
+        format!("{key}: {}{source}", e.kind)
+    }
+}
+
+trait RegionLookup: Sized {
+    fn from_str_ci(s: &str) -> Option<Self>;
+}
+
+impl RegionLookup for phonenumber::country::Id {
+    fn from_str_ci(s: &str) -> Option<Self> {
+        s.to_ascii_uppercase().parse().ok()
+    }
+}

@@ -1,0 +1,135 @@
+//! Durable state behind a small trait: the delivery outbox and the failure-report mail queue.
+//! SQLite today ([`sqlite::SqliteStore`]); another database can implement [`Store`] later.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, thiserror::Error)]
+#[error("database: {0}")]
+pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for its next attempt.
+    Pending,
+    /// An attempt is under way.
+    Sending,
+    Sent,
+    /// Failed permanently; not retried.
+    Failed,
+    /// Still failing at `delivery.max_age`; not retried.
+    Dead,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Sending => "sending",
+            State::Sent => "sent",
+            State::Failed => "failed",
+            State::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> State {
+        match s {
+            "pending" => State::Pending,
+            "sending" => State::Sending,
+            "sent" => State::Sent,
+            "failed" => State::Failed,
+            _ => State::Dead,
+        }
+    }
+}
+
+/// A POST accepted for delivery.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub channel: String,
+    pub query: String,
+    pub dedup_key: String,
+    pub recipient: String,
+    pub text: String,
+    pub summary: String,
+    pub error_email: Option<String>,
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub channel: String,
+    pub query: String,
+    pub recipient: String,
+    pub text: String,
+    pub summary: String,
+    pub error_email: Option<String>,
+    pub state: State,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub last_error: Option<String>,
+    pub provider_id: Option<String>,
+}
+
+/// What an attempt ended in.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Sent { provider_id: Option<String> },
+    Retry { next_attempt_at: i64, error: String },
+    Failed { error: String },
+    Dead { error: String },
+}
+
+/// A failure report waiting to be mailed.
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub address: String,
+    pub report: String,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The newest delivery with this key created at or after `since`.
+    async fn find_duplicate(&self, dedup_key: &str, since: i64) -> StoreResult<Option<Record>>;
+    /// Stores a delivery in state `sending` (its first attempt starts at once); committed on return.
+    async fn insert(&self, new: &NewDelivery, now: i64) -> StoreResult<Record>;
+    /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
+    async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
+    /// The earliest `next_attempt_at` of the pending deliveries.
+    async fn next_due(&self) -> StoreResult<Option<i64>>;
+    /// Records the end of an attempt.
+    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()>;
+    /// After a crash: attempts that were under way go back to `pending`. Returns how many.
+    async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Record>>;
+    /// Makes dead (or failed) deliveries pending again, `id` or all dead ones; returns their ids.
+    async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>>;
+    async fn count_pending(&self) -> StoreResult<i64>;
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn enqueue_mail(&self, address: &str, report: &str, now: i64) -> StoreResult<()>;
+    async fn unsent_mail(&self) -> StoreResult<Vec<QueuedMail>>;
+    async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>>;
+    async fn mark_mailed(&self, address: &str, ids: &[i64], now: i64) -> StoreResult<()>;
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
