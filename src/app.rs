@@ -30,8 +30,9 @@ impl App {
                 settings.templates.dir.display()
             );
         }
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&settings.delivery.database, settings.delivery.fsync).await?);
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&settings.delivery.database, settings.delivery.fsync).await?,
+        );
         let channels = Arc::new(Registry::new(&settings)?);
         let mailer = Arc::new(Mailer::new(&settings.mail, store.clone())?);
         let delivery = Arc::new(Delivery::new(
@@ -40,7 +41,14 @@ impl App {
             mailer.clone(),
             settings.delivery.clone(),
         ));
-        Ok(Arc::new(App { settings, templates, channels, store, mailer, delivery }))
+        Ok(Arc::new(App {
+            settings,
+            templates,
+            channels,
+            store,
+            mailer,
+            delivery,
+        }))
     }
 
     /// Starts the delivery worker and the mailer in the background.
@@ -59,6 +67,7 @@ pub struct Running {
 
 /// Builds the app, starts its workers and serves HTTP on `server.addr` (port 0 picks one).
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    crate::telemetry::init_metrics();
     let app = App::build(settings).await?;
     app.start_workers();
     let listener = tokio::net::TcpListener::bind(app.settings.server.addr)

@@ -162,7 +162,9 @@ impl CaseActionEvent {
 
     pub fn case(&self) -> &CaseItem {
         static EMPTY: std::sync::OnceLock<CaseItem> = std::sync::OnceLock::new();
-        self.case_item.as_ref().unwrap_or_else(|| EMPTY.get_or_init(CaseItem::default))
+        self.case_item
+            .as_ref()
+            .unwrap_or_else(|| EMPTY.get_or_init(CaseItem::default))
     }
 
     /// The participant the message is for (the first one when several arrive).
@@ -174,7 +176,11 @@ impl CaseActionEvent {
         let case = self.case();
         if case.case_type == Some(1) {
             CaseKind::Booking
-        } else if case.group_case_properties.as_ref().is_some_and(|v| !v.is_null()) {
+        } else if case
+            .group_case_properties
+            .as_ref()
+            .is_some_and(|v| !v.is_null())
+        {
             CaseKind::Event
         } else {
             CaseKind::Order
@@ -185,7 +191,10 @@ impl CaseActionEvent {
         self.participant()
             .and_then(|p| p.case_participant_state)
             .is_some_and(|s| s == CANCELLED_PARTICIPANT)
-            || self.case().case_state.is_some_and(|s| CANCELLED_CASE.contains(&s))
+            || self
+                .case()
+                .case_state
+                .is_some_and(|s| CANCELLED_CASE.contains(&s))
     }
 
     /// The booked items: the participant's list, else the case's.
@@ -286,16 +295,28 @@ mod tests {
 
     #[test]
     fn bad_bodies() {
-        assert!(matches!(CaseActionEvent::parse(b"  "), Err(EventError::Empty)));
-        assert!(matches!(CaseActionEvent::parse(b"not json"), Err(EventError::Json(_))));
-        assert!(matches!(CaseActionEvent::parse(b"{}"), Err(EventError::NoCaseItem)));
+        assert!(matches!(
+            CaseActionEvent::parse(b"  "),
+            Err(EventError::Empty)
+        ));
+        assert!(matches!(
+            CaseActionEvent::parse(b"not json"),
+            Err(EventError::Json(_))
+        ));
+        assert!(matches!(
+            CaseActionEvent::parse(b"{}"),
+            Err(EventError::NoCaseItem)
+        ));
     }
 
     #[test]
     fn timestamps() {
         assert!(parse_time("2024-05-08T08:15:00Z").is_some());
         assert!(parse_time("2024-05-07T19:26:41.68Z").is_some());
-        assert_eq!(parse_time("0001-01-01T00:00:00").unwrap().timestamp(), -62135596800);
+        assert_eq!(
+            parse_time("0001-01-01T00:00:00").unwrap().timestamp(),
+            -62135596800
+        );
         assert!(parse_time("garbage").is_none());
     }
 }

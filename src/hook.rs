@@ -101,7 +101,10 @@ impl App {
         self.channels.get(channel).ok_or_else(|| {
             Answer::wrong_parameters(
                 404,
-                format!("unknown channel {channel}; known: {}", self.channels.names()),
+                format!(
+                    "unknown channel {channel}; known: {}",
+                    self.channels.names()
+                ),
                 "",
             )
         })
@@ -131,7 +134,11 @@ impl App {
         let query = Query::parse(raw_query);
         let (options, mut report) = self.options(channel.as_ref(), &query);
         if options.is_none() {
-            return Answer::wrong_parameters(400, report.error_message(), &report.warning_message());
+            return Answer::wrong_parameters(
+                400,
+                report.error_message(),
+                &report.warning_message(),
+            );
         }
         match channel.check(&query).await {
             Ok(warnings) => {
@@ -146,7 +153,10 @@ impl App {
     pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Answer {
         match self.prepare(channel, raw_query, body) {
             Ok(p) => {
-                let mut answer = Answer::success("The message has been rendered; nothing was sent", &p.report.warning_message());
+                let mut answer = Answer::success(
+                    "The message has been rendered; nothing was sent",
+                    &p.report.warning_message(),
+                );
                 answer.message = None;
                 answer.recipient = Some(redact::phone(&p.recipient));
                 answer.text = Some(p.text);
@@ -161,7 +171,8 @@ impl App {
         let prepared = match self.prepare(channel_name, raw_query, body) {
             Ok(p) => p,
             Err(refusal) => {
-                self.report_refusal(channel_name, raw_query, body, &refusal).await;
+                self.report_refusal(channel_name, raw_query, body, &refusal)
+                    .await;
                 return refusal.answer;
             }
         };
@@ -185,7 +196,11 @@ impl App {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store the delivery");
-                return Answer::error(503, "The message could not be stored; please try again", &warnings);
+                return Answer::error(
+                    503,
+                    "The message could not be stored; please try again",
+                    &warnings,
+                );
             }
         };
         tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
@@ -203,14 +218,21 @@ impl App {
             }
             State::Failed | State::Dead => Answer::error(
                 502,
-                record.last_error.clone().unwrap_or_else(|| "delivery failed".to_string()),
+                record
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "delivery failed".to_string()),
                 &warnings,
             ),
         };
         if submitted.duplicate {
             let note = "the same request was received before: it was not sent again";
             let w = answer.warning_message.take().unwrap_or_default();
-            answer.warning_message = Some(if w.is_empty() { note.to_string() } else { format!("{w}; {note}") });
+            answer.warning_message = Some(if w.is_empty() {
+                note.to_string()
+            } else {
+                format!("{w}; {note}")
+            });
         }
         answer.delivery_id = Some(record.id);
         answer
@@ -219,7 +241,9 @@ impl App {
     /// Everything before delivery: params, event, recipient, text.
     fn prepare(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<Prepared, Refusal> {
         let refuse = |answer: Answer, what| Refusal { answer, what };
-        let channel = self.lookup(channel).map_err(|a| refuse(a, "Unknown channel"))?;
+        let channel = self
+            .lookup(channel)
+            .map_err(|a| refuse(a, "Unknown channel"))?;
         let query = Query::parse(raw_query);
         let (options, report) = self.options(channel.as_ref(), &query);
         let warnings = report.warning_message();
@@ -229,21 +253,44 @@ impl App {
                 "Wrong parameters",
             ));
         };
-        let event = CaseActionEvent::parse(body)
-            .map_err(|e| refuse(Answer::error(422, e.to_string(), &warnings), "Unusable event"))?;
+        let event = CaseActionEvent::parse(body).map_err(|e| {
+            refuse(
+                Answer::error(422, e.to_string(), &warnings),
+                "Unusable event",
+            )
+        })?;
         let recipient = match &options.phone {
             Some(phone) => phone.clone(),
-            None => recipient::from_event(&event, &self.settings.phone.default_region)
-                .map_err(|e| refuse(Answer::error(422, e.to_string(), &warnings), "No recipient"))?,
+            None => {
+                recipient::from_event(&event, &self.settings.phone.default_region).map_err(|e| {
+                    refuse(Answer::error(422, e.to_string(), &warnings), "No recipient")
+                })?
+            }
         };
         let text = self
             .templates
             .render(&event, &options, &self.settings.links)
-            .map_err(|e| refuse(Answer::error(500, format!("The message template failed: {e}"), &warnings), "Template failed"))?;
+            .map_err(|e| {
+                refuse(
+                    Answer::error(500, format!("The message template failed: {e}"), &warnings),
+                    "Template failed",
+                )
+            })?;
         if text.trim().is_empty() {
-            return Err(refuse(Answer::error(422, "The rendered message is empty", &warnings), "Empty message"));
+            return Err(refuse(
+                Answer::error(422, "The rendered message is empty", &warnings),
+                "Empty message",
+            ));
         }
-        Ok(Prepared { channel, query, report, options, event, recipient, text })
+        Ok(Prepared {
+            channel,
+            query,
+            report,
+            options,
+            event,
+            recipient,
+            text,
+        })
     }
 
     async fn report_refusal(&self, channel: &str, raw_query: &str, body: &[u8], refusal: &Refusal) {
@@ -262,7 +309,11 @@ impl App {
             what: refusal.what.to_string(),
             why: refusal.answer.error_message.clone().unwrap_or_default(),
             channel: channel.to_string(),
-            target: self.channels.get(channel).map(|c| c.target(&query)).unwrap_or_default(),
+            target: self
+                .channels
+                .get(channel)
+                .map(|c| c.target(&query))
+                .unwrap_or_default(),
             query: redact::query(query.raw()),
             delivery_id: None,
             order,
@@ -280,7 +331,9 @@ fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
         .as_deref()
         .and_then(parse_time)
         .map(|t| match options.timezone {
-            params::TimeZoneChoice::Fixed(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+            params::TimeZoneChoice::Fixed(tz) => {
+                t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+            }
             params::TimeZoneChoice::Participant => t.format("%Y-%m-%d %H:%M UTC").to_string(),
         })
         .unwrap_or_default();
@@ -306,7 +359,12 @@ pub fn dedup_key(channel: &str, query: &str, body: &[u8]) -> String {
 impl App {
     /// `torrow-hooks render`: the recipient (in full: the operator's own terminal), the text and
     /// the warnings; or the answer explaining why not.
-    pub fn render_for_cli(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<(String, String, String), Answer> {
+    pub fn render_for_cli(
+        &self,
+        channel: &str,
+        raw_query: &str,
+        body: &[u8],
+    ) -> Result<(String, String, String), Answer> {
         self.prepare(channel, raw_query, body)
             .map(|p| (p.recipient, p.text, p.report.warning_message()))
             .map_err(|r| r.answer)

@@ -34,36 +34,40 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(raw_query)
         .and(body)
         .and(with_app.clone())
-        .then(|channel: String, query: String, length, stream, app: Arc<App>| async move {
-            let span = request_span("POST", &channel, &query);
-            let answer = async {
-                match read_body(length, stream, app.settings.server.body_limit).await {
-                    Ok(body) => app.deliver(&channel, &query, &body).await,
-                    Err(answer) => answer,
+        .then(
+            |channel: String, query: String, length, stream, app: Arc<App>| async move {
+                let span = request_span("POST", &channel, &query);
+                let answer = async {
+                    match read_body(length, stream, app.settings.server.body_limit).await {
+                        Ok(body) => app.deliver(&channel, &query, &body).await,
+                        Err(answer) => answer,
+                    }
                 }
-            }
-            .instrument(span)
-            .await;
-            reply(&app, "POST", &channel, answer)
-        });
+                .instrument(span)
+                .await;
+                reply(&app, "POST", &channel, answer)
+            },
+        );
 
     let preview = warp::post()
         .and(warp::path!("preview" / String))
         .and(raw_query)
         .and(body)
         .and(with_app.clone())
-        .then(|channel: String, query: String, length, stream, app: Arc<App>| async move {
-            let span = request_span("PREVIEW", &channel, &query);
-            let answer = async {
-                match read_body(length, stream, app.settings.server.body_limit).await {
-                    Ok(body) => app.preview(&channel, &query, &body).await,
-                    Err(answer) => answer,
+        .then(
+            |channel: String, query: String, length, stream, app: Arc<App>| async move {
+                let span = request_span("PREVIEW", &channel, &query);
+                let answer = async {
+                    match read_body(length, stream, app.settings.server.body_limit).await {
+                        Ok(body) => app.preview(&channel, &query, &body).await,
+                        Err(answer) => answer,
+                    }
                 }
-            }
-            .instrument(span)
-            .await;
-            reply(&app, "PREVIEW", &channel, answer)
-        });
+                .instrument(span)
+                .await;
+                reply(&app, "PREVIEW", &channel, answer)
+            },
+        );
 
     let healthz = warp::get()
         .and(warp::path!("healthz"))
@@ -81,7 +85,11 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
                 "database": database.err().unwrap_or_else(|| "ok".to_string()),
                 "locales": locales,
             });
-            let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let code = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             warp::reply::with_status(warp::reply::json(&body), code)
         });
 
@@ -99,7 +107,11 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         let known = ["/webhook/", "/preview/"].iter().any(|k| p.starts_with(k))
             || ["/healthz", "/readyz", "/metrics"].contains(&p);
         let answer = if known {
-            Answer::error(405, "Method not allowed: GET checks a hook URL, POST delivers an event", "")
+            Answer::error(
+                405,
+                "Method not allowed: GET checks a hook URL, POST delivers an event",
+                "",
+            )
         } else {
             Answer::error(404, NOT_FOUND, "")
         };
@@ -115,7 +127,8 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(fallback)
 }
 
-const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, /healthz, /readyz or /metrics";
+const NOT_FOUND: &str =
+    "Not found: use /webhook/<channel>, /preview/<channel>, /healthz, /readyz or /metrics";
 
 fn request_span(method: &str, channel: &str, query: &str) -> tracing::Span {
     tracing::info_span!(
@@ -128,7 +141,11 @@ fn request_span(method: &str, channel: &str, query: &str) -> tracing::Span {
 }
 
 fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp::reply::Response {
-    let label = if app.channels.get(channel).is_some() { channel.to_string() } else { "unknown".to_string() };
+    let label = if app.channels.get(channel).is_some() {
+        channel.to_string()
+    } else {
+        "unknown".to_string()
+    };
     metrics::counter!(
         "hooks_requests_total",
         "channel" => label,
@@ -163,7 +180,9 @@ where
     let too_large = || {
         Answer::error(
             413,
-            format!("The request body is larger than the limit of {limit} bytes (server.body_limit)"),
+            format!(
+                "The request body is larger than the limit of {limit} bytes (server.body_limit)"
+            ),
             "",
         )
     };
@@ -173,7 +192,9 @@ where
     let mut body = Vec::with_capacity(length.unwrap_or(0).min(limit) as usize);
     let mut stream = stream;
     while let Some(chunk) = stream.next().await {
-        let mut chunk = chunk.map_err(|e| Answer::error(400, format!("The request body could not be read: {e}"), ""))?;
+        let mut chunk = chunk.map_err(|e| {
+            Answer::error(400, format!("The request body could not be read: {e}"), "")
+        })?;
         if body.len() as u64 + chunk.remaining() as u64 > limit {
             return Err(too_large());
         }

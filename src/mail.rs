@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use lettre::{
-    message::{header::ContentType, header::ContentTransferEncoding, Body, Mailbox},
+    message::{header::ContentType, Mailbox},
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
 use serde::{Deserialize, Serialize};
@@ -84,7 +84,9 @@ impl Mailer {
         let json = serde_json::to_string(report).expect("a report serializes");
         match self.store.enqueue_mail(address, &json, now_ms()).await {
             Ok(()) => self.wake.notify_one(),
-            Err(e) => tracing::error!(error = %e, what = %report.what, "cannot queue a failure report"),
+            Err(e) => {
+                tracing::error!(error = %e, what = %report.what, "cannot queue a failure report")
+            }
         }
     }
 
@@ -114,13 +116,20 @@ impl Mailer {
     async fn flush(&self) -> anyhow::Result<Option<Duration>> {
         let mut by_address: BTreeMap<String, Vec<QueuedMail>> = BTreeMap::new();
         for item in self.store.unsent_mail().await? {
-            by_address.entry(item.address.clone()).or_default().push(item);
+            by_address
+                .entry(item.address.clone())
+                .or_default()
+                .push(item);
         }
         let throttle = self.throttle.as_millis() as i64;
         let mut next: Option<i64> = None;
         for (address, items) in by_address {
             let now = now_ms();
-            let due = self.store.last_mailed(&address).await?.map_or(now, |last| last + throttle);
+            let due = self
+                .store
+                .last_mailed(&address)
+                .await?
+                .map_or(now, |last| last + throttle);
             if due > now {
                 next = Some(next.map_or(due - now, |n: i64| n.min(due - now)));
                 continue;
@@ -154,7 +163,7 @@ impl Mailer {
             .to(address.parse()?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(Body::new_with_encoding(body, ContentTransferEncoding::EightBit).map_err(|_| anyhow::anyhow!("body"))?)?;
+            .body(body)?;
         match &self.transport {
             Transport::Smtp(smtp) => {
                 smtp.send(message).await?;
@@ -219,7 +228,9 @@ fn describe(r: &FailureReport) -> String {
         lines.push(format!("Recipient: {recipient}"));
     }
     if let Some(id) = &r.delivery_id {
-        lines.push(format!("Delivery id: {id} (resend with: torrow-hooks replay {id})"));
+        lines.push(format!(
+            "Delivery id: {id} (resend with: torrow-hooks replay {id})"
+        ));
     }
     lines.push(format!("Hook parameters: {}", r.query));
     if let Some(text) = &r.text {

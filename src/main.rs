@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use torrow_hooks::{hook::Answer, telemetry, App, Settings};
 
 #[derive(Parser)]
-#[command(name = "torrow-hooks", version, about = "Torrow WebHook notifications through Wappi and other channels")]
+#[command(
+    name = "torrow-hooks",
+    version,
+    about = "Torrow WebHook notifications through Wappi and other channels"
+)]
 struct Cli {
     /// Settings file (default: Settings.toml in the working directory, if present).
     #[arg(long, global = true)]
@@ -100,7 +104,11 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
-            match app.store.replay(id.as_deref(), torrow_hooks::store::now_ms()).await {
+            match app
+                .store
+                .replay(id.as_deref(), torrow_hooks::store::now_ms())
+                .await
+            {
                 Ok(ids) if ids.is_empty() => {
                     eprintln!("torrow-hooks: no dead or failed delivery matched");
                     ExitCode::from(1)
@@ -141,7 +149,11 @@ fn split_url(url: &str) -> (String, String) {
         .skip_while(|s| *s != "webhook" && *s != "preview")
         .nth(1)
         .unwrap_or(if path.contains('=') { "" } else { "log" });
-    let query = if channel.is_empty() && query.is_empty() { path } else { query };
+    let query = if channel.is_empty() && query.is_empty() {
+        path
+    } else {
+        query
+    };
     let channel = if channel.is_empty() { "log" } else { channel };
     (channel.to_string(), query.to_string())
 }

@@ -17,7 +17,10 @@ impl Query {
         let pairs = form_urlencoded::parse(raw.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        Query { raw: raw.to_string(), pairs }
+        Query {
+            raw: raw.to_string(),
+            pairs,
+        }
     }
 
     /// The query string as received (without `?`).
@@ -27,7 +30,10 @@ impl Query {
 
     /// The first value given for `name` (names are case-sensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -143,7 +149,9 @@ impl Options {
             Some(v) => match v.parse::<lettre::Address>() {
                 Ok(_) => Some(v.to_string()),
                 Err(_) => {
-                    report.error(format!("Parameter <errorEmail> is not a valid email address <{v}>"));
+                    report.error(format!(
+                        "Parameter <errorEmail> is not a valid email address <{v}>"
+                    ));
                     None
                 }
             },
@@ -154,7 +162,9 @@ impl Options {
             Some(v) => match recipient::normalize(v, env.default_region) {
                 Some(p) => Some(p),
                 None => {
-                    report.error(format!("Parameter <phone> is not a valid phone number <{v}>"));
+                    report.error(format!(
+                        "Parameter <phone> is not a valid phone number <{v}>"
+                    ));
                     None
                 }
             },
@@ -192,7 +202,9 @@ impl Options {
             Some(v) => match v.parse::<Tz>() {
                 Ok(tz) => (TimeZoneChoice::Fixed(tz), tz == DEFAULT_TZ),
                 Err(_) => {
-                    report.error(format!("Parameter <timezone> has an unknown time zone <{v}>"));
+                    report.error(format!(
+                        "Parameter <timezone> has an unknown time zone <{v}>"
+                    ));
                     (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
                 }
             },
@@ -232,7 +244,9 @@ pub fn warn_unknown(q: &Query, channel_params: &[&str], report: &mut Report) {
     let mut seen: Vec<&str> = Vec::new();
     for name in q.names() {
         if seen.contains(&name) {
-            report.warn(format!("parameter <{name}> is given more than once; the first value is used"));
+            report.warn(format!(
+                "parameter <{name}> is given more than once; the first value is used"
+            ));
             continue;
         }
         seen.push(name);
@@ -240,7 +254,9 @@ pub fn warn_unknown(q: &Query, channel_params: &[&str], report: &mut Report) {
             continue;
         }
         match closest(name, &known) {
-            Some(hint) => report.warn(format!("unknown parameter <{name}> ignored; did you mean <{hint}>?")),
+            Some(hint) => report.warn(format!(
+                "unknown parameter <{name}> ignored; did you mean <{hint}>?"
+            )),
             None => report.warn(format!("unknown parameter <{name}> ignored")),
         }
     }
@@ -262,7 +278,9 @@ fn flag(q: &Query, name: &str, default: bool, report: &mut Report) -> bool {
         Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(v) => {
-            report.error(format!("Parameter <{name}> must be true or false, not <{v}>"));
+            report.error(format!(
+                "Parameter <{name}> must be true or false, not <{v}>"
+            ));
             default
         }
     }
@@ -300,14 +318,21 @@ mod tests {
 
     #[test]
     fn plus_and_percent_decode() {
-        let q = Query::parse("message=%D0%92%D1%8B+%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%0Ax");
+        let q = Query::parse(
+            "message=%D0%92%D1%8B+%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%0Ax",
+        );
         assert_eq!(q.get("message"), Some("Вы записаны\nx"));
     }
 
     #[test]
     fn defaults_and_flags() {
         let mut r = Report::default();
-        let o = Options::parse(&Query::parse("hide_url=TRUE&errorEmail=a@b.ru"), &env(), &mut r).unwrap();
+        let o = Options::parse(
+            &Query::parse("hide_url=TRUE&errorEmail=a@b.ru"),
+            &env(),
+            &mut r,
+        )
+        .unwrap();
         assert!(o.hide.hide_url && o.hide.hide_contact_info && !o.hide.hide_address);
         assert_eq!(o.locale, "ru-RU");
         assert!(o.timezone_is_default);
@@ -320,14 +345,19 @@ mod tests {
         let q = Query::parse("hide_url=yes&timezone=Europe/Mosow&date_locales=de-DE");
         assert!(Options::parse(&q, &env(), &mut r).is_none());
         assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
-        assert!(r.error_message().contains("Parameter <timezone> has an unknown time zone <Europe/Mosow>"));
+        assert!(r
+            .error_message()
+            .contains("Parameter <timezone> has an unknown time zone <Europe/Mosow>"));
     }
 
     #[test]
     fn did_you_mean() {
         let mut r = Report::default();
         warn_unknown(&Query::parse("hdie_url=true&zzz=1"), &[], &mut r);
-        assert_eq!(r.warnings[0], "unknown parameter <hdie_url> ignored; did you mean <hide_url>?");
+        assert_eq!(
+            r.warnings[0],
+            "unknown parameter <hdie_url> ignored; did you mean <hide_url>?"
+        );
         assert_eq!(r.warnings[1], "unknown parameter <zzz> ignored");
     }
 }

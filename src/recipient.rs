@@ -68,14 +68,26 @@ mod tests {
 
     #[test]
     fn russian_forms() {
-        for raw in ["+7 (911) 999-88-77", "8 911 999 88 77", "9119998877", "79119998877"] {
-            assert_eq!(normalize(raw, "RU").as_deref(), Some("79119998877"), "{raw}");
+        for raw in [
+            "+7 (911) 999-88-77",
+            "8 911 999 88 77",
+            "9119998877",
+            "79119998877",
+        ] {
+            assert_eq!(
+                normalize(raw, "RU").as_deref(),
+                Some("79119998877"),
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn foreign_and_invalid() {
-        assert_eq!(normalize("+44 20 7946 0958", "RU").as_deref(), Some("442079460958"));
+        assert_eq!(
+            normalize("+44 20 7946 0958", "RU").as_deref(),
+            Some("442079460958")
+        );
         assert_eq!(normalize("234234", "RU"), None);
         assert_eq!(normalize("", "RU"), None);
         assert_eq!(normalize("+7 (111) 000-00-00", "RU"), None);

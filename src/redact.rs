@@ -40,9 +40,15 @@ pub fn query(raw: &str) -> String {
 mod tests {
     #[test]
     fn masks() {
-        assert_eq!(super::token("9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3"), "…97b3");
+        assert_eq!(
+            super::token("9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3"),
+            "…97b3"
+        );
         assert_eq!(super::token("abc"), "…");
         assert_eq!(super::phone("79119998877"), "7911*****77");
-        assert_eq!(super::query("apiToken=secret1234&phone=79119998877&x=1"), "apiToken=…1234&phone=7911*****77&x=1");
+        assert_eq!(
+            super::query("apiToken=secret1234&phone=79119998877&x=1"),
+            "apiToken=…1234&phone=7911*****77&x=1"
+        );
     }
 }

@@ -116,7 +116,10 @@ pub enum LogFormat {
 fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
     let raw = Vec::<String>::deserialize(d)?;
     raw.iter()
-        .map(|s| humantime::parse_duration(s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}"))))
+        .map(|s| {
+            humantime::parse_duration(s)
+                .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+        })
         .collect()
 }
 
@@ -131,7 +134,10 @@ impl Settings {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         match path {
             Some(p) if !p.exists() => {
-                return Err(SettingsError(format!("settings file {} does not exist", p.display())))
+                return Err(SettingsError(format!(
+                    "settings file {} does not exist",
+                    p.display()
+                )))
             }
             Some(p) => figment = figment.merge(Toml::file_exact(p)),
             None if std::path::Path::new("Settings.toml").is_file() => {
@@ -162,19 +168,31 @@ impl Settings {
             problems.push("delivery.retry_schedule: needs at least one duration".to_string());
         }
         if !(0.0..=1.0).contains(&self.delivery.jitter) {
-            problems.push(format!("delivery.jitter: must be between 0 and 1, not {}", self.delivery.jitter));
+            problems.push(format!(
+                "delivery.jitter: must be between 0 and 1, not {}",
+                self.delivery.jitter
+            ));
         }
         if self.delivery.concurrency == 0 {
             problems.push("delivery.concurrency: must be at least 1".to_string());
         }
         if phonenumber::country::Id::from_str_ci(&self.phone.default_region).is_none() {
-            problems.push(format!("phone.default_region: unknown region {:?}", self.phone.default_region));
+            problems.push(format!(
+                "phone.default_region: unknown region {:?}",
+                self.phone.default_region
+            ));
         }
         if reqwest::Url::parse(&self.wappi.base_url).is_err() {
-            problems.push(format!("wappi.base_url: not a URL {:?}", self.wappi.base_url));
+            problems.push(format!(
+                "wappi.base_url: not a URL {:?}",
+                self.wappi.base_url
+            ));
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            problems.push(format!("mail.from: not an email address {:?}", self.mail.from));
+            problems.push(format!(
+                "mail.from: not an email address {:?}",
+                self.mail.from
+            ));
         }
         if problems.is_empty() {
             Ok(())

@@ -13,7 +13,9 @@ static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn init_metrics() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
         let builder = PrometheusBuilder::new()
-            .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            .set_buckets(&[
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ])
             .expect("static buckets are valid");
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
@@ -31,9 +33,14 @@ pub fn render_metrics() -> String {
 
 /// Installs the log subscriber; `RUST_LOG` overrides `log.level`.
 pub fn init_logs(settings: &Log) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let result = match settings.format {
-        LogFormat::Json => fmt().json().with_env_filter(filter).with_current_span(true).try_init(),
+        LogFormat::Json => fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Pretty => fmt().with_env_filter(filter).try_init(),
     };
     if result.is_err() {

@@ -55,7 +55,12 @@ impl Channel for LogChannel {
         let mut bytes = serde_json::to_vec(&line).expect("a JSON value serializes");
         bytes.push(b'\n');
         let _guard = self.write.lock().await;
-        let io = |e: std::io::Error| Failure::Retryable(format!("cannot write the log sink {}: {e}", self.path.display()));
+        let io = |e: std::io::Error| {
+            Failure::Retryable(format!(
+                "cannot write the log sink {}: {e}",
+                self.path.display()
+            ))
+        };
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }

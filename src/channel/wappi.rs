@@ -113,9 +113,13 @@ impl Wappi {
         }
         let id = |name: &str, report: &mut Report| -> Option<&'q str> {
             let v = query.get(name)?;
-            let ok = !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let ok = !v.is_empty()
+                && v.len() <= 64
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
-                report.error(format!("Parameter <{name}> must be 1 to 64 letters, digits or '-' <{v}>"));
+                report.error(format!(
+                    "Parameter <{name}> must be 1 to 64 letters, digits or '-' <{v}>"
+                ));
             }
             ok.then_some(v)
         };
@@ -140,16 +144,27 @@ impl Wappi {
         if report.errors.len() > before {
             return None;
         }
-        Some(Credentials { token: token?, target: target? })
+        Some(Credentials {
+            token: token?,
+            target: target?,
+        })
     }
 
     fn credentials_or_fail(query: &Query) -> Result<Credentials<'_>, Failure> {
         let mut report = Report::default();
-        Self::credentials(query, &mut report).ok_or_else(|| Failure::Permanent(report.error_message()))
+        Self::credentials(query, &mut report)
+            .ok_or_else(|| Failure::Permanent(report.error_message()))
     }
 
     /// One call to Wappi, classified (SPEC §5).
-    async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>, what: &Target<'_>) -> Result<Value, Failure> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+        what: &Target<'_>,
+    ) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self
             .http
@@ -159,15 +174,27 @@ impl Wappi {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|e| transport_failure(&e, what))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| transport_failure(&e, what))?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| transport_failure(&e, what))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| transport_failure(&e, what))?;
         classify(status, &text, token, what)
     }
 
-    async fn profile_status(&self, creds: &Credentials<'_>, profile: &str) -> Result<Value, Failure> {
+    async fn profile_status(
+        &self,
+        creds: &Credentials<'_>,
+        profile: &str,
+    ) -> Result<Value, Failure> {
         let path = format!("/api/sync/get/status?profile_id={}", encode(profile));
-        let status = self.call(Method::GET, &path, creds.token, None, &creds.target).await?;
+        let status = self
+            .call(Method::GET, &path, creds.token, None, &creds.target)
+            .await?;
         self.remember(profile, Platform::from_status(&status));
         Ok(status)
     }
@@ -220,7 +247,8 @@ impl Channel for Wappi {
         match creds.target {
             Target::Cascade(id) => {
                 let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
-                self.call(Method::GET, &path, creds.token, None, &creds.target).await?;
+                self.call(Method::GET, &path, creds.token, None, &creds.target)
+                    .await?;
                 Ok(Vec::new())
             }
             Target::Profile(id) => {
@@ -251,9 +279,16 @@ impl Channel for Wappi {
         let creds = Self::credentials_or_fail(query)?;
         let answer = match creds.target {
             Target::Cascade(id) => {
-                let body = json!({"recipient": message.recipient, "body": message.text, "cascade_id": id});
-                self.call(Method::POST, "/csender/cascade/send", creds.token, Some(body), &creds.target)
-                    .await?
+                let body =
+                    json!({"recipient": message.recipient, "body": message.text, "cascade_id": id});
+                self.call(
+                    Method::POST,
+                    "/csender/cascade/send",
+                    creds.token,
+                    Some(body),
+                    &creds.target,
+                )
+                .await?
             }
             Target::Profile(id) => {
                 let platform = match self.remembered(id) {
@@ -263,21 +298,35 @@ impl Channel for Wappi {
                         self.remembered(id).unwrap_or(Platform::WhatsApp)
                     }
                 };
-                let path = format!("/{}/sync/message/send?profile_id={}", platform.prefix(), encode(id));
+                let path = format!(
+                    "/{}/sync/message/send?profile_id={}",
+                    platform.prefix(),
+                    encode(id)
+                );
                 let body = json!({"body": message.text, "recipient": message.recipient});
-                self.call(Method::POST, &path, creds.token, Some(body), &creds.target).await?
+                self.call(Method::POST, &path, creds.token, Some(body), &creds.target)
+                    .await?
             }
         };
         let provider_id = ["message_id", "task_id"]
             .iter()
             .find_map(|k| answer.get(*k))
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            });
         Ok(Sent { provider_id })
     }
 }
 
 /// Success = 2xx and `status` "done" (or absent); 401/403/404 permanent; 408/429/5xx retryable.
-fn classify(status: StatusCode, text: &str, token: &str, what: &Target<'_>) -> Result<Value, Failure> {
+fn classify(
+    status: StatusCode,
+    text: &str,
+    token: &str,
+    what: &Target<'_>,
+) -> Result<Value, Failure> {
     let body: Option<Value> = serde_json::from_str(text).ok();
     let detail = scrub(&detail_of(body.as_ref(), text), token);
     if status.is_success() {
@@ -301,7 +350,9 @@ fn classify(status: StatusCode, text: &str, token: &str, what: &Target<'_>) -> R
         _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
     };
     if code == 408 || code == 429 || status.is_server_error() {
-        Err(Failure::Retryable(format!("{message}; this is temporary, the message will be retried")))
+        Err(Failure::Retryable(format!(
+            "{message}; this is temporary, the message will be retried"
+        )))
     } else {
         Err(Failure::Permanent(message))
     }
@@ -315,7 +366,9 @@ fn transport_failure(e: &reqwest::Error, what: &Target<'_>) -> Failure {
     } else {
         format!("failed: {e}")
     };
-    Failure::Retryable(format!("Wappi {reason} for {what}; this is temporary, the message will be retried"))
+    Failure::Retryable(format!(
+        "Wappi {reason} for {what}; this is temporary, the message will be retried"
+    ))
 }
 
 fn detail_of(body: Option<&Value>, text: &str) -> String {
@@ -323,7 +376,11 @@ fn detail_of(body: Option<&Value>, text: &str) -> String {
         ["detail", "error", "message"]
             .iter()
             .find_map(|k| b.get(*k))
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
     });
     let detail = from_json.unwrap_or_else(|| text.trim().to_string());
     if detail.chars().count() > DETAIL_LIMIT {
@@ -365,12 +422,32 @@ mod tests {
     fn classification() {
         assert!(classify(StatusCode::OK, r#"{"status":"done"}"#, "tok1234", &T).is_ok());
         assert!(classify(StatusCode::OK, "", "tok1234", &T).is_ok());
-        let e = classify(StatusCode::OK, r#"{"status":"error","detail":"bad phone"}"#, "tok1234", &T).unwrap_err();
-        assert_eq!(e, Failure::Permanent("Wappi refused the request for cascade <abc>: status <error>: bad phone".into()));
+        let e = classify(
+            StatusCode::OK,
+            r#"{"status":"error","detail":"bad phone"}"#,
+            "tok1234",
+            &T,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            Failure::Permanent(
+                "Wappi refused the request for cascade <abc>: status <error>: bad phone".into()
+            )
+        );
         let e = classify(StatusCode::UNAUTHORIZED, "tok1234 is wrong", "tok1234", &T).unwrap_err();
-        assert!(!e.is_retryable() && !e.to_string().contains("tok1234"), "{e}");
-        assert!(classify(StatusCode::SERVICE_UNAVAILABLE, "<html>", "t", &T).unwrap_err().is_retryable());
-        assert!(classify(StatusCode::TOO_MANY_REQUESTS, "", "t", &T).unwrap_err().is_retryable());
-        assert!(!classify(StatusCode::NOT_FOUND, "", "t", &T).unwrap_err().is_retryable());
+        assert!(
+            !e.is_retryable() && !e.to_string().contains("tok1234"),
+            "{e}"
+        );
+        assert!(classify(StatusCode::SERVICE_UNAVAILABLE, "<html>", "t", &T)
+            .unwrap_err()
+            .is_retryable());
+        assert!(classify(StatusCode::TOO_MANY_REQUESTS, "", "t", &T)
+            .unwrap_err()
+            .is_retryable());
+        assert!(!classify(StatusCode::NOT_FOUND, "", "t", &T)
+            .unwrap_err()
+            .is_retryable());
     }
 }

@@ -49,7 +49,12 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    pub fn new(store: Arc<dyn Store>, channels: Arc<Registry>, mailer: Arc<Mailer>, cfg: settings::Delivery) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        channels: Arc<Registry>,
+        mailer: Arc<Mailer>,
+        cfg: settings::Delivery,
+    ) -> Self {
         Delivery {
             schedule: RetrySchedule::new(cfg.retry_schedule.clone(), cfg.jitter),
             slots: Semaphore::new(cfg.concurrency),
@@ -70,7 +75,10 @@ impl Delivery {
             let since = now_ms() - self.cfg.dedup_window.as_millis() as i64;
             if let Some(existing) = self.store.find_duplicate(&new.dedup_key, since).await? {
                 tracing::info!(delivery_id = %existing.id, "the same POST was accepted before; not sent again");
-                return Ok(Submitted { record: existing, duplicate: true });
+                return Ok(Submitted {
+                    record: existing,
+                    duplicate: true,
+                });
             }
             self.store.insert(&new, now_ms()).await?
         };
@@ -79,7 +87,10 @@ impl Delivery {
             Ok(Ok(done)) => done,
             _ => record,
         };
-        Ok(Submitted { record, duplicate: false })
+        Ok(Submitted {
+            record,
+            duplicate: false,
+        })
     }
 
     /// Sends due deliveries until the process ends. Attempts interrupted by a crash go first.
@@ -119,7 +130,11 @@ impl Delivery {
 
     /// One attempt of one delivery; returns the delivery as it stands afterwards.
     async fn attempt(self: Arc<Self>, mut record: Record) -> Record {
-        let _slot = self.slots.acquire().await.expect("the semaphore is never closed");
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let max_age = self.cfg.max_age.as_millis() as i64;
         let started = Instant::now();
         let result = if record.attempts > 0 && now_ms() > record.created_at + max_age {
@@ -134,14 +149,19 @@ impl Delivery {
                     };
                     channel.send(&Query::parse(&record.query), &message).await
                 }
-                None => Err(Failure::Permanent(format!("channel {} is not available", record.channel))),
+                None => Err(Failure::Permanent(format!(
+                    "channel {} is not available",
+                    record.channel
+                ))),
             }
         };
         metrics::histogram!("hooks_attempt_duration_seconds", "channel" => record.channel.clone())
             .record(started.elapsed().as_secs_f64());
         let now = now_ms();
         let outcome = match result {
-            Ok(sent) => Outcome::Sent { provider_id: sent.provider_id },
+            Ok(sent) => Outcome::Sent {
+                provider_id: sent.provider_id,
+            },
             Err(Failure::Permanent(error)) => Outcome::Failed { error },
             Err(Failure::Retryable(error)) => {
                 let next = now + self.schedule.delay(record.attempts).as_millis() as i64;
@@ -154,11 +174,18 @@ impl Delivery {
                         ),
                     }
                 } else {
-                    Outcome::Retry { next_attempt_at: next, error }
+                    Outcome::Retry {
+                        next_attempt_at: next,
+                        error,
+                    }
                 }
             }
         };
-        if let Err(e) = self.store.finish_attempt(&record.id, &outcome, now_ms()).await {
+        if let Err(e) = self
+            .store
+            .finish_attempt(&record.id, &outcome, now_ms())
+            .await
+        {
             tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it will be resumed");
             return record;
         }

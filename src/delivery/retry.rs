@@ -12,7 +12,10 @@ pub struct RetrySchedule {
 
 impl RetrySchedule {
     pub fn new(steps: Vec<Duration>, jitter: f64) -> Self {
-        assert!(!steps.is_empty(), "a retry schedule needs at least one step");
+        assert!(
+            !steps.is_empty(),
+            "a retry schedule needs at least one step"
+        );
         RetrySchedule { steps, jitter }
     }
 

@@ -1,8 +1,8 @@
 //! The Tera context of a message: every value the template may show, already formatted for the
 //! locale. The template decides what goes where.
 
-use chrono_tz::{OffsetName, Tz};
 use chrono::{Offset, TimeZone};
+use chrono_tz::{OffsetName, Tz};
 use serde::Serialize;
 
 use crate::event::{parse_time, CaseActionEvent, CaseKind};
@@ -69,7 +69,12 @@ pub struct Contact {
 }
 
 /// Builds the context for `event` with the options of a hook URL in `locale`.
-pub fn build(event: &CaseActionEvent, opts: &Options, locale: &Locale, links: &Links) -> MessageContext {
+pub fn build(
+    event: &CaseActionEvent,
+    opts: &Options,
+    locale: &Locale,
+    links: &Links,
+) -> MessageContext {
     let case = event.case();
     let kind = event.kind();
     let names = locale.names(kind);
@@ -113,7 +118,10 @@ pub fn build(event: &CaseActionEvent, opts: &Options, locale: &Locale, links: &L
         item_prices(event).sum()
     };
 
-    let case_type_name = opts.case_type_name.clone().unwrap_or_else(|| names.case_type_name.clone());
+    let case_type_name = opts
+        .case_type_name
+        .clone()
+        .unwrap_or_else(|| names.case_type_name.clone());
     let service_id = event.service_id().unwrap_or_default().to_string();
     let order_id = case.id.clone().unwrap_or_default();
     MessageContext {
@@ -128,7 +136,10 @@ pub fn build(event: &CaseActionEvent, opts: &Options, locale: &Locale, links: &L
             .detail_section_name
             .clone()
             .unwrap_or_else(|| names.detail_section_name.clone()),
-        resource_name: opts.resource_name.clone().unwrap_or_else(|| locale.resource_name.clone()),
+        resource_name: opts
+            .resource_name
+            .clone()
+            .unwrap_or_else(|| locale.resource_name.clone()),
         hide: opts.hide,
         order_number: event.order_number(),
         service_name: event.service_name().unwrap_or_default().to_string(),
@@ -144,7 +155,11 @@ pub fn build(event: &CaseActionEvent, opts: &Options, locale: &Locale, links: &L
         address: clean(case.place.as_deref()),
         description: clean(case.description.as_deref()),
         resources,
-        total: if total > 0.0 { locale.money(total) } else { String::new() },
+        total: if total > 0.0 {
+            locale.money(total)
+        } else {
+            String::new()
+        },
         currency,
         contacts: contacts(event),
         service_url: link(&links.service, &service_id),
@@ -157,7 +172,10 @@ pub fn build(event: &CaseActionEvent, opts: &Options, locale: &Locale, links: &L
 /// The zone's abbreviation at `at` (`CET`), or its offset in the tz database's style (`+05`).
 fn zone_abbreviation(tz: Tz, at: chrono::DateTime<chrono::Utc>) -> String {
     let offset = tz.offset_from_utc_datetime(&at.naive_utc());
-    if let Some(abbr) = offset.abbreviation().filter(|a| a.chars().any(char::is_alphabetic)) {
+    if let Some(abbr) = offset
+        .abbreviation()
+        .filter(|a| a.chars().any(char::is_alphabetic))
+    {
         return abbr.to_string();
     }
     let seconds = offset.fix().local_minus_utc();
@@ -224,7 +242,11 @@ fn resource_lines(event: &CaseActionEvent, locale: &Locale, currency: &str) -> V
                         .and_then(|r| r.amount_properties.as_ref())
                         .and_then(|a| a.measure),
                 ),
-                price: if price > 0.0 { locale.money(price) } else { String::new() },
+                price: if price > 0.0 {
+                    locale.money(price)
+                } else {
+                    String::new()
+                },
                 currency: resource_currency.unwrap_or_else(|| currency.to_string()),
             }
         })
@@ -233,7 +255,10 @@ fn resource_lines(event: &CaseActionEvent, locale: &Locale, currency: &str) -> V
 
 /// The participant's contact fields with a value, hidden (`*…`) fields left out.
 fn contacts(event: &CaseActionEvent) -> Vec<Contact> {
-    let Some(info) = event.participant().and_then(|p| p.contact_information.as_ref()) else {
+    let Some(info) = event
+        .participant()
+        .and_then(|p| p.contact_information.as_ref())
+    else {
         return Vec::new();
     };
     info.fields

@@ -86,7 +86,12 @@ impl Locale {
         } else {
             let sign = if cents < 0 { "-" } else { "" };
             let cents = cents.abs();
-            format!("{sign}{}{}{:02}", cents / 100, self.decimal_separator, cents % 100)
+            format!(
+                "{sign}{}{}{:02}",
+                cents / 100,
+                self.decimal_separator,
+                cents % 100
+            )
         }
     }
 
@@ -96,7 +101,8 @@ impl Locale {
             format!("{amount:.0}")
         } else {
             let text = format!("{amount:.3}");
-            text.trim_end_matches('0').replace('.', &self.decimal_separator)
+            text.trim_end_matches('0')
+                .replace('.', &self.decimal_separator)
         }
     }
 
@@ -111,7 +117,10 @@ impl Locale {
         use chrono::format::{Item, StrftimeItems};
         let mut problems = Vec::new();
         if StrftimeItems::new(&self.datetime_format).any(|i| matches!(i, Item::Error)) {
-            problems.push(format!("datetime_format {:?} is not a valid strftime format", self.datetime_format));
+            problems.push(format!(
+                "datetime_format {:?} is not a valid strftime format",
+                self.datetime_format
+            ));
         }
         problems
     }

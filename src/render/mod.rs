@@ -49,14 +49,21 @@ impl TemplateSet {
         let mut locales = BTreeMap::new();
         let mut sources = Vec::new();
         for folder in folders {
-            let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            let name = folder
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
             let locale_path = folder.join(LOCALE_FILE);
             let text = std::fs::read_to_string(&locale_path)
                 .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
             let locale: Locale = toml::from_str(&text)
                 .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
             if let Some(problem) = locale.problems().into_iter().next() {
-                return Err(TemplateError(format!("{}: {problem}", locale_path.display())));
+                return Err(TemplateError(format!(
+                    "{}: {problem}",
+                    locale_path.display()
+                )));
             }
             let template_path = folder.join(TEMPLATE_FILE);
             let source = std::fs::read_to_string(&template_path)
@@ -84,7 +91,8 @@ impl TemplateSet {
     }
 
     pub fn render(&self, locale: &str, ctx: &MessageContext) -> Result<String, TemplateError> {
-        let context = tera::Context::from_serialize(ctx).map_err(|e| TemplateError(e.to_string()))?;
+        let context =
+            tera::Context::from_serialize(ctx).map_err(|e| TemplateError(e.to_string()))?;
         let text = self
             .tera
             .render(&format!("{locale}/{TEMPLATE_FILE}"), &context)
@@ -143,11 +151,16 @@ impl Templates {
         self.current.read().expect("template lock").clone()
     }
 
-    pub fn render(&self, event: &CaseActionEvent, opts: &Options, links: &Links) -> Result<String, TemplateError> {
+    pub fn render(
+        &self,
+        event: &CaseActionEvent,
+        opts: &Options,
+        links: &Links,
+    ) -> Result<String, TemplateError> {
         let set = self.current();
-        let locale = set
-            .locale(&opts.locale)
-            .ok_or_else(|| TemplateError(format!("locale {} is no longer available", opts.locale)))?;
+        let locale = set.locale(&opts.locale).ok_or_else(|| {
+            TemplateError(format!("locale {} is no longer available", opts.locale))
+        })?;
         let ctx = context::build(event, opts, locale, links);
         set.render(&opts.locale, &ctx)
     }
@@ -182,7 +195,11 @@ fn fingerprint(dir: &Path) -> Fingerprint {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return files;
     };
-    for folder in entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_dir()) {
+    for folder in entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+    {
         for name in [TEMPLATE_FILE, LOCALE_FILE] {
             let path = folder.join(name);
             let meta = std::fs::metadata(&path).ok();

@@ -4,7 +4,9 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
     Row, SqlitePool,
 };
 
@@ -14,7 +16,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const COLUMNS: &str = "id, channel, query, recipient, text, summary, error_email, state, attempts, \
+const COLUMNS: &str =
+    "id, channel, query, recipient, text, summary, error_email, state, attempts, \
                        created_at, last_error, provider_id";
 
 impl SqliteStore {
@@ -27,9 +30,16 @@ impl SqliteStore {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if fsync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .synchronous(if fsync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
@@ -61,7 +71,11 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1"
         );
-        let row = sqlx::query(&sql).bind(dedup_key).bind(since).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(dedup_key)
+            .bind(since)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(record))
     }
 
@@ -94,21 +108,29 @@ impl Store for SqliteStore {
              (SELECT id FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?1 \
               ORDER BY next_attempt_at LIMIT ?2) RETURNING {COLUMNS}"
         );
-        let rows = sqlx::query(&sql).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(record).collect())
     }
 
     async fn next_due(&self) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.get::<Option<i64>, _>(0))
     }
 
     async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
         let (state, next, error, provider) = match outcome {
             Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone()),
-            Outcome::Retry { next_attempt_at, error } => (State::Pending, *next_attempt_at, Some(error.clone()), None),
+            Outcome::Retry {
+                next_attempt_at,
+                error,
+            } => (State::Pending, *next_attempt_at, Some(error.clone()), None),
             Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None),
             Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None),
         };
@@ -140,7 +162,10 @@ impl Store for SqliteStore {
 
     async fn get(&self, id: &str) -> StoreResult<Option<Record>> {
         let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(record))
     }
 
@@ -170,9 +195,10 @@ impl Store for SqliteStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")
-            .fetch_one(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(row.get(0))
     }
 

@@ -1,0 +1,230 @@
+//! Durable delivery: retries, dead letters, dedup and failure reports (SPEC §6).
+
+use serde_json::json;
+use torrow_hooks::store::State;
+use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+
+use crate::support::{fixture, next_mail, smtp_listener, spawn, TOKEN};
+
+fn wappi_url(wappi: &MockServer) -> String {
+    format!("[wappi]\nbase_url = \"{}\"\n", wappi.uri())
+}
+
+fn hook(extra: &str) -> String {
+    format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&errorEmail=op%40example.com{extra}")
+}
+
+#[tokio::test]
+async fn retries_until_sent() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .expect(2)
+        .mount(&wappi)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let (code, body) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    let id = body["DeliveryId"].as_str().unwrap();
+    let record = app.wait_for(id, |r| r.state == State::Sent).await;
+    assert_eq!(record.attempts, 3);
+}
+
+#[tokio::test]
+async fn permanent_failure_is_not_retried_and_mailed_once() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"detail": "Unauthorized"})))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let (smtp, mut mails) = smtp_listener().await;
+    let app = spawn(&format!(
+        "{}[mail]\nsmtp_url = \"{smtp}\"\n",
+        wappi_url(&wappi)
+    ))
+    .await;
+    let (code, body) = app
+        .post(
+            &hook("&message=Hello"),
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 502, "{body}");
+    let mail = next_mail(&mut mails).await;
+    assert_eq!(mail.to, vec!["op@example.com"]);
+    assert_eq!(
+        mail.subject(),
+        "[torrow-hooks] Delivery failed for order 180 (wappi)"
+    );
+    assert!(
+        mail.data.contains("Order: №180 (id case-180)"),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains(
+        "Wappi refused the apiToken <…97b3> for cascade <c0ffee> (HTTP 401): Unauthorized"
+    ));
+    assert!(mail.data.contains("Recipient: 7911*****77"));
+    assert!(
+        mail.data.contains("Hello\n\nЗапись №180"),
+        "the undelivered text: {}",
+        mail.data
+    );
+    assert!(!mail.data.contains(TOKEN));
+    assert!(!mail.data.contains("79119998877"));
+    let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
+    assert_eq!((record.state, record.attempts), (State::Failed, 1));
+}
+
+#[tokio::test]
+async fn dead_after_max_age_is_mailed() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&wappi)
+        .await;
+    let (smtp, mut mails) = smtp_listener().await;
+    let app = spawn(&format!(
+        "{}[mail]\nsmtp_url = \"{smtp}\"\n[delivery]\nmax_age = \"300ms\"\nretry_schedule = [\"50ms\"]\n",
+        wappi_url(&wappi)
+    ))
+    .await;
+    let (code, body) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    let id = body["DeliveryId"].as_str().unwrap();
+    let record = app.wait_for(id, |r| r.state == State::Dead).await;
+    assert!(record.attempts >= 2, "{record:?}");
+    let mail = next_mail(&mut mails).await;
+    assert!(
+        mail.subject()
+            .starts_with("[torrow-hooks] Delivery given up"),
+        "{}",
+        mail.subject()
+    );
+    assert!(mail.data.contains("gave up after"));
+    assert!(mail.data.contains(&format!("torrow-hooks replay {id}")));
+    assert!(mails.try_recv().is_err(), "exactly one email");
+}
+
+#[tokio::test]
+async fn the_same_post_is_sent_once() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(2)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (code, body) = app
+            .post(&hook(""), fixture("booking-one-resource.json"))
+            .await;
+        assert_eq!(code, 200, "{body}");
+        ids.push(body["DeliveryId"].as_str().unwrap().to_string());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    // A different query is a different delivery (the second of the two expected sends).
+    let (_, other) = app
+        .post(&hook("&message=x"), fixture("booking-one-resource.json"))
+        .await;
+    assert_ne!(other["DeliveryId"].as_str().unwrap(), ids[0]);
+}
+
+#[tokio::test]
+async fn throttled_failures_go_out_as_one_digest() {
+    let (smtp, mut mails) = smtp_listener().await;
+    let app = spawn(&format!(
+        "[mail]\nsmtp_url = \"{smtp}\"\nthrottle = \"1s\"\n"
+    ))
+    .await;
+    let bad = |n: usize| format!("/webhook/log?errorEmail=op%40example.com&message=m{n}");
+    let (code, _) = app.post(&bad(0), fixture("invalid-phone.json")).await;
+    assert_eq!(code, 422);
+    let first = next_mail(&mut mails).await;
+    assert_eq!(
+        first.subject(),
+        "[torrow-hooks] No recipient for order 8 (log)"
+    );
+    assert!(first
+        .data
+        .contains("No valid phone number in the event: <234234>"));
+    for n in 1..5 {
+        let (code, _) = app.post(&bad(n), fixture("invalid-phone.json")).await;
+        assert_eq!(code, 422);
+    }
+    let digest = next_mail(&mut mails).await;
+    assert_eq!(digest.subject(), "[torrow-hooks] 4 delivery problems");
+    for n in 1..5 {
+        assert!(
+            digest.data.contains(&format!("message=m{n}")),
+            "{}",
+            digest.data
+        );
+    }
+    assert!(mails.try_recv().is_err());
+}
+
+#[tokio::test]
+async fn wrong_parameters_on_post_are_mailed() {
+    let (smtp, mut mails) = smtp_listener().await;
+    let app = spawn(&format!("[mail]\nsmtp_url = \"{smtp}\"\n")).await;
+    let (code, _) = app
+        .post(
+            "/webhook/log?errorEmail=op%40example.com&hide_url=maybe",
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 400);
+    let mail = next_mail(&mut mails).await;
+    assert!(
+        mail.subject()
+            .starts_with("[torrow-hooks] Wrong parameters for order 180"),
+        "{}",
+        mail.subject()
+    );
+    assert!(mail
+        .data
+        .contains("Parameter <hide_url> must be true or false, not <maybe>"));
+}
+
+#[tokio::test]
+async fn without_smtp_reports_are_eml_files() {
+    let app = spawn("").await;
+    let (code, _) = app
+        .post(
+            "/webhook/log?errorEmail=op%40example.com",
+            fixture("missing-phone.json"),
+        )
+        .await;
+    assert_eq!(code, 422);
+    let mut files = Vec::new();
+    for _ in 0..500 {
+        files = app.eml_files();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(files.len(), 1);
+    assert!(files[0].contains("To: op@example.com"), "{}", files[0]);
+    assert!(files[0].contains("No phone number in the event"));
+}
+
+#[test]
+fn default_mail_dir_is_data_mail() {
+    let s = torrow_hooks::Settings::with_overrides("").unwrap();
+    assert_eq!(s.mail.smtp_url, "");
+    assert_eq!(s.mail.dir, std::path::PathBuf::from("data/mail"));
+}

@@ -1,0 +1,10 @@
+//! One integration-test binary: the service runs on port 0 and is talked to over HTTP.
+
+mod support;
+
+mod check;
+mod conformance;
+mod delivery;
+mod operator;
+mod render;
+mod wappi;
