@@ -37,11 +37,15 @@ pub fn init_logs(settings: &Log) {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let result = match settings.format {
         LogFormat::Json => fmt()
+            .with_writer(std::io::stderr)
             .json()
             .with_env_filter(filter)
             .with_current_span(true)
             .try_init(),
-        LogFormat::Pretty => fmt().with_env_filter(filter).try_init(),
+        LogFormat::Pretty => fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .try_init(),
     };
     if result.is_err() {
         tracing::debug!("a log subscriber was already installed");

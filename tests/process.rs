@@ -1,0 +1,342 @@
+//! Tests that run the built binary: the CLI (SPEC §8), a crash (SIGKILL) in the middle of
+//! deliveries, and a log capture checked for secrets.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::json;
+use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_torrow-hooks");
+const TOKEN: &str = "9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// The binary with every path inside `dir` and the given extra `HOOKS_*` variables.
+fn command(dir: &Path, env: &[(&str, String)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("HOOKS_TEMPLATES__DIR", root().join("templates"))
+        .env("HOOKS_SERVER__ADDR", "127.0.0.1:0")
+        .env("HOOKS_DELIVERY__DATABASE", dir.join("hooks.sqlite"))
+        .env("HOOKS_LOG_SINK__PATH", dir.join("sink.jsonl"))
+        .env("HOOKS_MAIL__DIR", dir.join("mail"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn render_prints_the_message_and_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[])
+        .args([
+            "render",
+            "--url",
+            "https://hooks.example/webhook/log?message=Hi&hide_url=true",
+            "--event",
+        ])
+        .arg(fixture("booking-one-resource.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("Recipient: 79119998877\n"), "{text}");
+    assert!(
+        text.contains(
+            "\nHi\n\nЗапись №180\nУслуга: Назначить встречу\nВремя: 08.05.2024 11:15 (Мск)\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Ссылка"));
+}
+
+#[test]
+fn bad_parameters_exit_2_and_errors_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[])
+        .args(["render", "--url", "/webhook/log?hide_url=maybe", "--event"])
+        .arg(fixture("booking-one-resource.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["Status"], "Wrong parameters");
+
+    let out = command(dir.path(), &[])
+        .args(["render", "--url", "/webhook/log?message=x", "--event"])
+        .arg(fixture("invalid-phone.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = command(dir.path(), &[])
+        .args(["check", "--url", "/webhook/log?errorEmail=a%40b.ru"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        answer["Message"],
+        "The WebHook has been successfully verified"
+    );
+
+    let out = command(dir.path(), &[])
+        .args(["check", "--url", "/webhook/log?timezone=Nowhere"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[("HOOKS_DELIVERY__MAX_AGE", "soon".into())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("delivery.max_age"), "{err}");
+}
+
+/// A running service: its address, and everything it printed.
+struct Service {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl Service {
+    fn start(dir: &Path, env: &[(&str, String)]) -> Service {
+        let mut child = command(dir, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let base = first
+            .trim()
+            .strip_prefix("torrow-hooks listening on ")
+            .unwrap_or_else(|| {
+                panic!(
+                    "unexpected first line {first:?}: {}",
+                    output.lock().unwrap()
+                )
+            })
+            .to_string();
+        Service {
+            child,
+            base,
+            output,
+        }
+    }
+
+    fn kill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn sqlite_states(db: &Path) -> Vec<String> {
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT state FROM deliveries")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter().map(|r| r.0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_service_loses_nothing_and_sends_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&failing)
+        .await;
+    let env = |wappi: &MockServer| {
+        vec![
+            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+            ("HOOKS_DELIVERY__RESPOND_WITHIN", "1s".to_string()),
+            ("HOOKS_DELIVERY__RETRY_SCHEDULE", "[\"200ms\"]".to_string()),
+        ]
+    };
+    let mut service = Service::start(dir.path(), &env(&failing));
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    for n in 0..50 {
+        let r = http
+            .post(format!(
+                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=event{n}",
+                service.base
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    }
+    service.kill();
+
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .mount(&healthy)
+        .await;
+    let mut service = Service::start(dir.path(), &env(&healthy));
+    let db = dir.path().join("hooks.sqlite");
+    let mut states = Vec::new();
+    for _ in 0..1000 {
+        states = sqlite_states(&db).await;
+        if states.iter().all(|s| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(states.len(), 50);
+    assert!(states.iter().all(|s| s == "sent"), "{states:?}");
+    service.kill();
+    let mut messages: Vec<String> = healthy
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.body_json::<serde_json::Value>().unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    messages.sort();
+    let mut expected: Vec<String> = (0..50).map(|n| format!("event{n}")).collect();
+    expected.sort();
+    assert_eq!(messages, expected, "each event sent exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_hold_no_token_and_no_full_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let wappi = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(format!("bad token {TOKEN}")))
+        .mount(&wappi)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .up_to_n_times(1)
+        .mount(&wappi)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(format!("token {TOKEN} refused")))
+        .mount(&wappi)
+        .await;
+    let mut service = Service::start(
+        dir.path(),
+        &[
+            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+            ("HOOKS_LOG__FORMAT", "json".to_string()),
+            ("HOOKS_LOG__LEVEL", "debug".to_string()),
+        ],
+    );
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    let mut answers = String::new();
+    let hook = format!(
+        "cascadeId=c0ffee&apiToken={TOKEN}&errorEmail=op%40example.com&hide_contact_info=false"
+    );
+    let requests = [
+        http.get(format!("{}/webhook/wappi?{hook}", service.base)),
+        http.post(format!("{}/webhook/wappi?{hook}", service.base))
+            .body(body.clone()),
+        http.post(format!(
+            "{}/webhook/wappi?{hook}&message=again",
+            service.base
+        ))
+        .body(body.clone()),
+        http.post(format!("{}/preview/wappi?{hook}", service.base))
+            .body(body.clone()),
+        http.post(format!(
+            "{}/webhook/log?{hook}&phone=89119998877&message=x",
+            service.base
+        ))
+        .body(body.clone()),
+        http.get(format!("{}/webhook/wappi?apiToken={TOKEN}!", service.base)),
+    ];
+    for request in requests {
+        answers.push_str(&request.send().await.unwrap().text().await.unwrap());
+    }
+    service.kill();
+    let logs = service.output.lock().unwrap().clone();
+    assert!(
+        logs.contains("\"delivery_id\""),
+        "the JSON logs were captured: {logs}"
+    );
+    for (name, text) in [("logs", &logs), ("answers", &answers)] {
+        assert!(!text.contains(TOKEN), "token in {name}: {text}");
+        assert!(!text.contains(&TOKEN[..20]), "token part in {name}");
+        assert!(!text.contains("79119998877"), "phone in {name}: {text}");
+    }
+    // The preview answer is the message itself (contact info was asked for); the logs never hold it.
+    assert!(
+        !logs.contains("999-88-77"),
+        "contact phone in the logs: {logs}"
+    );
+    let mails: String = std::fs::read_dir(dir.path().join("mail"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!mails.contains(TOKEN));
+}
