@@ -34,40 +34,18 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(raw_query)
         .and(body)
         .and(with_app.clone())
-        .then(
-            |channel: String, query: String, length, stream, app: Arc<App>| async move {
-                let span = request_span("POST", &channel, &query);
-                let answer = async {
-                    match read_body(length, stream, app.settings.server.body_limit).await {
-                        Ok(body) => app.deliver(&channel, &query, &body).await,
-                        Err(answer) => answer,
-                    }
-                }
-                .instrument(span)
-                .await;
-                reply(&app, "POST", &channel, answer)
-            },
-        );
+        .then(|channel, query, length, stream, app| {
+            with_body(Post::Deliver, channel, query, length, stream, app)
+        });
 
     let preview = warp::post()
         .and(warp::path!("preview" / String))
         .and(raw_query)
         .and(body)
         .and(with_app.clone())
-        .then(
-            |channel: String, query: String, length, stream, app: Arc<App>| async move {
-                let span = request_span("PREVIEW", &channel, &query);
-                let answer = async {
-                    match read_body(length, stream, app.settings.server.body_limit).await {
-                        Ok(body) => app.preview(&channel, &query, &body).await,
-                        Err(answer) => answer,
-                    }
-                }
-                .instrument(span)
-                .await;
-                reply(&app, "PREVIEW", &channel, answer)
-            },
-        );
+        .then(|channel, query, length, stream, app| {
+            with_body(Post::Preview, channel, query, length, stream, app)
+        });
 
     let healthz = warp::get()
         .and(warp::path!("healthz"))
@@ -125,6 +103,45 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(readyz)
         .or(metrics)
         .or(fallback)
+}
+
+/// What a POST with a body asks for.
+#[derive(Clone, Copy)]
+enum Post {
+    Deliver,
+    Preview,
+}
+
+/// Reads the body (within `server.body_limit`), then delivers or previews it.
+async fn with_body<S, B>(
+    kind: Post,
+    channel: String,
+    query: String,
+    length: Option<u64>,
+    stream: S,
+    app: Arc<App>,
+) -> warp::reply::Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let method = match kind {
+        Post::Deliver => "POST",
+        Post::Preview => "PREVIEW",
+    };
+    let span = request_span(method, &channel, &query);
+    let answer = async {
+        match read_body(length, stream, app.settings.server.body_limit).await {
+            Ok(body) => match kind {
+                Post::Deliver => app.deliver(&channel, &query, &body).await,
+                Post::Preview => app.preview(&channel, &query, &body).await,
+            },
+            Err(answer) => answer,
+        }
+    }
+    .instrument(span)
+    .await;
+    reply(&app, method, &channel, answer)
 }
 
 const NOT_FOUND: &str =

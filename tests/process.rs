@@ -340,3 +340,62 @@ async fn logs_hold_no_token_and_no_full_phone() {
         .unwrap_or_default();
     assert!(!mails.contains(TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_sends_a_failed_delivery_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .mount(&wappi)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let env = vec![
+        ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+        ("HOOKS_DELIVERY__POLL_INTERVAL", "50ms".to_string()),
+    ];
+    let _service = Service::start(dir.path(), &env);
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!(
+            "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}",
+            _service.base
+        ))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["Status"], "Error", "{answer}");
+    let id = answer["DeliveryId"].as_str().unwrap().to_string();
+
+    let out = command(dir.path(), &env)
+        .args(["replay", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), id);
+
+    let db = dir.path().join("hooks.sqlite");
+    for _ in 0..500 {
+        if sqlite_states(&db).await == ["sent"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the replayed delivery was not sent: {:?}",
+        sqlite_states(&db).await
+    );
+}
