@@ -51,10 +51,12 @@ impl App {
         }))
     }
 
-    /// Starts the delivery worker and the mailer in the background.
-    pub fn start_workers(&self) {
+    /// Resumes interrupted deliveries, then starts the delivery worker and the mailer.
+    pub async fn start_workers(&self) -> anyhow::Result<()> {
+        self.delivery.resume_interrupted().await?;
         tokio::spawn(self.delivery.clone().run());
         tokio::spawn(self.mailer.clone().run());
+        Ok(())
     }
 }
 
@@ -69,7 +71,7 @@ pub struct Running {
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     crate::telemetry::init_metrics();
     let app = App::build(settings).await?;
-    app.start_workers();
+    app.start_workers().await?;
     let listener = tokio::net::TcpListener::bind(app.settings.server.addr)
         .await
         .map_err(|e| anyhow::anyhow!("server.addr {}: {e}", app.settings.server.addr))?;

@@ -93,13 +93,18 @@ impl Delivery {
         })
     }
 
-    /// Sends due deliveries until the process ends. Attempts interrupted by a crash go first.
-    pub async fn run(self: Arc<Self>) {
-        match self.store.requeue_interrupted(now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(deliveries = n, "resuming deliveries interrupted by a stop"),
-            Err(e) => tracing::error!(error = %e, "cannot resume interrupted deliveries"),
+    /// Makes attempts interrupted by a stop pending again. Must finish before any POST is
+    /// accepted: afterwards, a row in `sending` may be a live attempt of this process.
+    pub async fn resume_interrupted(&self) -> Result<(), StoreError> {
+        let n = self.store.requeue_interrupted(now_ms()).await?;
+        if n > 0 {
+            tracing::warn!(deliveries = n, "resuming deliveries interrupted by a stop");
         }
+        Ok(())
+    }
+
+    /// Sends due deliveries until the process ends.
+    pub async fn run(self: Arc<Self>) {
         loop {
             let free = self.slots.available_permits() as i64;
             if free > 0 {
