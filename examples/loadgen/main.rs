@@ -1,0 +1,176 @@
+//! Load benchmark on loopback: a bare warp server answering "ok" (the baseline: the machine's limit
+//! for this stack) against torrow-hooks with a fast local Wappi stand-in, driven by the same client.
+//!
+//! `cargo run --release --example loadgen [-- --seconds 10 --concurrency 32 --rate 1000]`
+//!
+//! Each server runs in its own child process (this binary, `--serve …`) so that its peak RSS and CPU
+//! time are its own. Every loop is bounded by a deadline or a count. Results: BENCHMARKS.md.
+
+mod client;
+mod event;
+mod servers;
+
+use std::{path::PathBuf, sync::Arc};
+
+use clap::Parser;
+
+use client::{closed_loop, fixed_rate, Figures, Request};
+use servers::{serve, Server};
+
+#[derive(Parser)]
+struct Args {
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Connections kept busy in the closed-loop scenarios.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Events per second in the fixed-rate scenario.
+    #[arg(long, default_value_t = 1000)]
+    rate: u64,
+    /// The event to POST; default $TORROW_SAMPLE_EVENT, then the shared 90 KB sample, then a
+    /// 90 KB event built from tests/fixtures/order-many-resources.json.
+    #[arg(long)]
+    event: Option<PathBuf>,
+    /// Child mode (internal): baseline | wappi | hooks.
+    #[arg(long, hide = true)]
+    serve: Option<String>,
+    /// Child mode (internal): the Wappi stand-in's address, for `--serve hooks`.
+    #[arg(long, hide = true)]
+    wappi: Option<String>,
+    /// Child mode (internal): the folder for the outbox, sink and mail of `--serve hooks`.
+    #[arg(long, hide = true)]
+    dir: Option<PathBuf>,
+}
+
+const CHECK_QUERY: &str = "/webhook/log?message=Hello&hide_contact_info=false&sign_text=Bye";
+const POST_QUERY: &str =
+    "/webhook/wappi?cascadeId=loadgen&apiToken=0123456789abcdef0123456789abcdef&sign_text=Bye";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args.serve.as_deref() {
+        Some(kind) => runtime.block_on(serve(kind, &args)),
+        None => runtime.block_on(drive(&args)),
+    }
+}
+
+async fn drive(args: &Args) -> anyhow::Result<()> {
+    let (event, source) = event::load(args)?;
+    let dir = tempfile::tempdir()?;
+    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    println!(
+        "loadgen: {} s per scenario, {} connections, fixed rate {}/s; event {} ({} bytes)",
+        args.seconds,
+        args.concurrency,
+        args.rate,
+        source,
+        event.len()
+    );
+    let event = Arc::new(event);
+    let mut rows = Vec::new();
+
+    let baseline = Server::start("baseline", &[], &log("baseline"))?;
+    let at = |server: &Server, path: &str| format!("http://{}{path}", server.addr);
+    let get = Request {
+        url: at(&baseline, CHECK_QUERY),
+        body: None,
+    };
+    let post = Request {
+        url: at(&baseline, POST_QUERY),
+        body: Some(event.clone()),
+    };
+    closed_loop("warm-up", &baseline, get.clone(), args, 1).await?;
+    let base_get = closed_loop("baseline GET", &baseline, get, args, args.seconds).await?;
+    let base_post = closed_loop("baseline POST 90 KB", &baseline, post, args, args.seconds).await?;
+    let base_rss = baseline.usage().0;
+    drop(baseline);
+
+    let wappi = Server::start("wappi", &[], &log("wappi"))?;
+    let hooks_dir = dir.path().display().to_string();
+    let hooks = Server::start(
+        "hooks",
+        &["--wappi", &wappi.addr, "--dir", &hooks_dir],
+        &log("hooks"),
+    )?;
+    let get = Request {
+        url: at(&hooks, CHECK_QUERY),
+        body: None,
+    };
+    let post = Request {
+        url: at(&hooks, POST_QUERY),
+        body: Some(event.clone()),
+    };
+    let warm = closed_loop("warm-up", &hooks, post.clone(), args, 1).await?;
+    let hooks_get = closed_loop(
+        "torrow-hooks GET check (log)",
+        &hooks,
+        get,
+        args,
+        args.seconds,
+    );
+    let hooks_get = hooks_get.await?;
+    let hooks_post = closed_loop(
+        "torrow-hooks POST → wappi",
+        &hooks,
+        post.clone(),
+        args,
+        args.seconds,
+    );
+    let hooks_post = hooks_post.await?;
+    let paced = fixed_rate(
+        &format!("torrow-hooks POST at {}/s", args.rate),
+        &hooks,
+        post,
+        args,
+    )
+    .await?;
+    let hooks_rss = hooks.usage().0;
+    let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
+        .await?
+        .text()
+        .await?
+        .parse()?;
+    drop(hooks);
+
+    rows.push((base_get, None, base_rss));
+    rows.push((hooks_get, Some(0), hooks_rss));
+    rows.push((base_post, None, base_rss));
+    rows.push((hooks_post, Some(2), hooks_rss));
+    rows.push((paced, Some(2), hooks_rss));
+    report(&rows);
+    let accepted = warm.ok + rows[3].0.ok + rows[4].0.ok;
+    println!(
+        "\nWappi stand-in received {sent} sends for {accepted} POSTs answered Success ({}).",
+        if sent as usize == accepted {
+            "one each"
+        } else {
+            "MISMATCH"
+        }
+    );
+    Ok(())
+}
+
+fn report(rows: &[(Figures, Option<usize>, f64)]) {
+    println!(
+        "\n| Scenario | Requests | Errors | req/s | × baseline | p50 ms | p99 ms | max ms | server CPU µs/req | peak RSS MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (f, base, rss) in rows {
+        let ratio = base
+            .map(|b| format!("{:.3}", f.rps() / rows[b].0.rps()))
+            .unwrap_or_else(|| "1.000".into());
+        println!(
+            "| {} | {} | {} | {:.0} | {ratio} | {:.2} | {:.2} | {:.2} | {:.0} | {rss:.1} |",
+            f.name,
+            f.ok,
+            f.errors,
+            f.rps(),
+            f.percentile(50),
+            f.percentile(99),
+            f.percentile(100),
+            f.cpu_per_request_us(),
+        );
+    }
+}

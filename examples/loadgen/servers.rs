@@ -1,0 +1,152 @@
+//! The servers under load, each in a child process: the bare warp baseline, the Wappi stand-in and
+//! torrow-hooks itself (through the library, as `torrow-hooks serve` does).
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use tokio::io::AsyncBufReadExt;
+use warp::Filter;
+
+use crate::Args;
+
+pub async fn serve(kind: &str, args: &Args) -> anyhow::Result<()> {
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let addr = match kind {
+        "baseline" => {
+            // Reads the whole body (as any server must) and answers "ok".
+            let ok = warp::any()
+                .and(warp::body::bytes())
+                .map(|_: bytes::Bytes| "ok");
+            listen(ok, any).await?
+        }
+        "wappi" => {
+            let sent = Arc::new(AtomicU64::new(0));
+            let counter = sent.clone();
+            let count = warp::get()
+                .and(warp::path("count"))
+                .map(move || counter.load(Ordering::Relaxed).to_string());
+            let send = warp::post()
+                .and(warp::body::bytes())
+                .map(move |_: bytes::Bytes| {
+                    let n = sent.fetch_add(1, Ordering::Relaxed);
+                    warp::reply::json(
+                        &serde_json::json!({"status": "done", "message_id": n.to_string()}),
+                    )
+                });
+            listen(count.or(send), any).await?
+        }
+        "hooks" => {
+            let dir = args.dir.as_deref().expect("--dir");
+            let wappi = args.wappi.as_deref().expect("--wappi");
+            let settings = torrow_hooks::Settings::with_overrides(&hooks_settings(dir, wappi))?;
+            torrow_hooks::telemetry::init_logs(&settings.log);
+            torrow_hooks::start(settings).await?.addr
+        }
+        other => anyhow::bail!("unknown --serve {other}"),
+    };
+    println!("{addr}");
+    // Serve until the parent closes our standard input (or dies).
+    let mut line = String::new();
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    while stdin.read_line(&mut line).await? > 0 {}
+    Ok(())
+}
+
+async fn listen<F>(routes: F, addr: std::net::SocketAddr) -> anyhow::Result<std::net::SocketAddr>
+where
+    F: Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
+    Ok(addr)
+}
+
+/// The service's own defaults, but on a free port, with the outbox in a temporary folder, the
+/// templates of this checkout, the Wappi stand-in, and production-style JSON logs.
+fn hooks_settings(dir: &Path, wappi: &str) -> String {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    format!(
+        r#"
+        server.addr = "127.0.0.1:0"
+        templates.dir = {templates:?}
+        wappi.base_url = "http://{wappi}"
+        delivery.database = {db:?}
+        mail.dir = {mail:?}
+        log_sink.path = {sink:?}
+        log.format = "json"
+        "#,
+        db = dir.join("hooks.sqlite"),
+        mail = dir.join("mail"),
+        sink = dir.join("log-sink.jsonl"),
+    )
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(kind: &str, extra: &[&str], log: &Path) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", kind])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+        let mut addr = String::new();
+        std::io::BufRead::read_line(&mut out, &mut addr)?;
+        anyhow::ensure!(
+            !addr.trim().is_empty(),
+            "{kind} did not start; see {}",
+            log.display()
+        );
+        println!("{kind}: pid {} on {}", child.id(), addr.trim());
+        Ok(Server {
+            child,
+            addr: addr.trim().to_string(),
+        })
+    }
+
+    /// Peak resident set (VmHWM) in MiB and CPU time used so far, from /proc.
+    pub fn usage(&self) -> (f64, Duration) {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let hwm_kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0);
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // After the command name (which ends with ')'), field 3 (state) comes first; utime and
+        // stime are fields 14 and 15, in clock ticks of 10 ms.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let field = |n: usize| -> u64 {
+            rest.split_whitespace()
+                .nth(n - 3)
+                .and_then(|f| f.parse().ok())
+                .unwrap_or(0)
+        };
+        let ticks = field(14) + field(15);
+        (hwm_kb / 1024.0, Duration::from_millis(ticks * 10))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
