@@ -32,6 +32,12 @@ struct Args {
     /// 90 KB event built from tests/fixtures/order-many-resources.json.
     #[arg(long)]
     event: Option<PathBuf>,
+    /// Run torrow-hooks with `delivery.fsync = true` (every commit waits for the disk).
+    #[arg(long)]
+    fsync: bool,
+    /// Keep the servers' logs and the outbox in this folder (default: a temporary one).
+    #[arg(long)]
+    keep: Option<PathBuf>,
     /// Child mode (internal): baseline | wappi | hooks.
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -58,13 +64,21 @@ fn main() -> anyhow::Result<()> {
 
 async fn drive(args: &Args) -> anyhow::Result<()> {
     let (event, source) = event::load(args)?;
-    let dir = tempfile::tempdir()?;
-    let log = |name: &str| dir.path().join(format!("{name}.log"));
+    let temporary = tempfile::tempdir()?;
+    let dir = match &args.keep {
+        Some(keep) => {
+            std::fs::create_dir_all(keep)?;
+            keep.clone()
+        }
+        None => temporary.path().to_path_buf(),
+    };
+    let log = |name: &str| dir.join(format!("{name}.log"));
     println!(
-        "loadgen: {} s per scenario, {} connections, fixed rate {}/s; event {} ({} bytes)",
+        "loadgen: {} s per scenario, {} connections, fixed rate {}/s, fsync {}; event {} ({} bytes)",
         args.seconds,
         args.concurrency,
         args.rate,
+        args.fsync,
         source,
         event.len()
     );
@@ -88,12 +102,12 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     drop(baseline);
 
     let wappi = Server::start("wappi", &[], &log("wappi"))?;
-    let hooks_dir = dir.path().display().to_string();
-    let hooks = Server::start(
-        "hooks",
-        &["--wappi", &wappi.addr, "--dir", &hooks_dir],
-        &log("hooks"),
-    )?;
+    let hooks_dir = dir.display().to_string();
+    let mut hooks_args = vec!["--wappi", &wappi.addr, "--dir", &hooks_dir];
+    if args.fsync {
+        hooks_args.push("--fsync");
+    }
+    let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
     let get = Request {
         url: at(&hooks, CHECK_QUERY),
         body: None,

@@ -45,7 +45,8 @@ pub async fn serve(kind: &str, args: &Args) -> anyhow::Result<()> {
         "hooks" => {
             let dir = args.dir.as_deref().expect("--dir");
             let wappi = args.wappi.as_deref().expect("--wappi");
-            let settings = torrow_hooks::Settings::with_overrides(&hooks_settings(dir, wappi))?;
+            let settings =
+                torrow_hooks::Settings::with_overrides(&hooks_settings(dir, wappi, args.fsync))?;
             torrow_hooks::telemetry::init_logs(&settings.log);
             torrow_hooks::start(settings).await?.addr
         }
@@ -72,7 +73,7 @@ where
 
 /// The service's own defaults, but on a free port, with the outbox in a temporary folder, the
 /// templates of this checkout, the Wappi stand-in, and production-style JSON logs.
-fn hooks_settings(dir: &Path, wappi: &str) -> String {
+fn hooks_settings(dir: &Path, wappi: &str, fsync: bool) -> String {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     format!(
         r#"
@@ -82,6 +83,7 @@ fn hooks_settings(dir: &Path, wappi: &str) -> String {
         delivery.database = {db:?}
         mail.dir = {mail:?}
         log_sink.path = {sink:?}
+        delivery.fsync = {fsync}
         log.format = "json"
         "#,
         db = dir.join("hooks.sqlite"),

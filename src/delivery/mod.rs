@@ -4,7 +4,13 @@
 
 pub mod retry;
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
@@ -15,7 +21,7 @@ use crate::mail::{FailureReport, Mailer, OrderSummary};
 use crate::params::Query;
 use crate::redact;
 use crate::settings;
-use crate::store::{now_ms, NewDelivery, Outcome, Record, State, Store, StoreError};
+use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
 
 pub use retry::RetrySchedule;
 
@@ -45,7 +51,8 @@ pub struct Delivery {
     schedule: RetrySchedule,
     wake: Notify,
     slots: Semaphore,
-    accept: tokio::sync::Mutex<()>,
+    /// The worker left due deliveries in the outbox for want of a free slot.
+    starved: AtomicBool,
 }
 
 impl Delivery {
@@ -63,24 +70,24 @@ impl Delivery {
             mailer,
             cfg,
             wake: Notify::new(),
-            accept: tokio::sync::Mutex::new(()),
+            starved: AtomicBool::new(false),
         }
     }
 
     /// Stores the delivery (or finds the same POST within the dedup window), starts its first
     /// attempt and waits for it up to `delivery.respond_within`.
     pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, StoreError> {
-        let record = {
-            let _one_at_a_time = self.accept.lock().await;
-            let since = now_ms() - self.cfg.dedup_window.as_millis() as i64;
-            if let Some(existing) = self.store.find_duplicate(&new.dedup_key, since).await? {
+        let now = now_ms();
+        let since = now - self.cfg.dedup_window.as_millis() as i64;
+        let record = match self.store.accept(&new, since, now).await? {
+            Accepted::New(record) => record,
+            Accepted::Duplicate(existing) => {
                 tracing::info!(delivery_id = %existing.id, "the same POST was accepted before; not sent again");
                 return Ok(Submitted {
                     record: existing,
                     duplicate: true,
                 });
             }
-            self.store.insert(&new, now_ms()).await?
         };
         let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
         let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
@@ -107,9 +114,14 @@ impl Delivery {
     pub async fn run(self: Arc<Self>) {
         loop {
             let free = self.slots.available_permits() as i64;
+            self.starved.store(free == 0, Ordering::Relaxed);
             if free > 0 {
                 match self.store.claim_due(now_ms(), free).await {
                     Ok(due) => {
+                        if due.len() as i64 == free {
+                            // Perhaps more are due: look again when an attempt frees a slot.
+                            self.starved.store(true, Ordering::Relaxed);
+                        }
                         for record in due {
                             let span = tracing::info_span!("delivery", delivery_id = %record.id, channel = %record.channel);
                             tokio::spawn(self.clone().attempt(record).instrument(span));
@@ -228,7 +240,12 @@ impl Delivery {
         if matches!(state, State::Failed | State::Dead) {
             self.report(&record).await;
         }
-        self.wake.notify_one();
+        drop(_slot);
+        // The worker needs to look again only when the next due time moved or a slot it was
+        // waiting for is free; waking it after every send would cost three queries per POST.
+        if state == State::Pending || self.starved.swap(false, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
         record
     }
 

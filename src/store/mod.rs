@@ -85,6 +85,14 @@ pub struct Record {
     pub provider_id: Option<String>,
 }
 
+/// What [`Store::accept`] did.
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    New(Record),
+    /// The same POST was accepted before (within the dedup window); nothing was stored.
+    Duplicate(Record),
+}
+
 /// What an attempt ended in.
 #[derive(Debug, Clone)]
 pub enum Outcome {
@@ -105,10 +113,10 @@ pub struct QueuedMail {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// The newest delivery with this key created at or after `since`.
-    async fn find_duplicate(&self, dedup_key: &str, since: i64) -> StoreResult<Option<Record>>;
-    /// Stores a delivery in state `sending` (its first attempt starts at once); committed on return.
-    async fn insert(&self, new: &NewDelivery, now: i64) -> StoreResult<Record>;
+    /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
+    /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
+    /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.
+    async fn accept(&self, new: &NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
     /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
     /// The earliest `next_attempt_at` of the pending deliveries.

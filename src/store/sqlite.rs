@@ -10,7 +10,9 @@ use sqlx::{
     Row, SqlitePool,
 };
 
-use super::{NewDelivery, Outcome, QueuedMail, Record, State, Store, StoreError, StoreResult};
+use super::{
+    Accepted, NewDelivery, Outcome, QueuedMail, Record, State, Store, StoreError, StoreResult,
+};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -67,39 +69,42 @@ fn record(row: &SqliteRow) -> Record {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn find_duplicate(&self, dedup_key: &str, since: i64) -> StoreResult<Option<Record>> {
+    async fn accept(&self, new: &NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
+        // One statement: SQLite takes the write lock before it runs the NOT EXISTS, so two
+        // identical POSTs at the same instant cannot both be stored.
         let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? ORDER BY created_at DESC LIMIT 1"
+            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
+             state, attempts, created_at, next_attempt_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', 0, ?9, ?9, ?9 \
+             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
+             RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(dedup_key)
-            .bind(since)
+        let inserted = sqlx::query(&sql)
+            .bind(&new.id)
+            .bind(&new.channel)
+            .bind(&new.query)
+            .bind(&new.dedup_key)
+            .bind(&new.recipient)
+            .bind(&new.text)
+            .bind(&new.summary)
+            .bind(&new.error_email)
+            .bind(now)
+            .bind(dedup_since)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(record))
-    }
-
-    async fn insert(&self, new: &NewDelivery, now: i64) -> StoreResult<Record> {
-        sqlx::query(
-            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
-             state, attempts, created_at, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'sending', 0, ?, ?, ?)",
-        )
-        .bind(&new.id)
-        .bind(&new.channel)
-        .bind(&new.query)
-        .bind(&new.dedup_key)
-        .bind(&new.recipient)
-        .bind(&new.text)
-        .bind(&new.summary)
-        .bind(&new.error_email)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        self.get(&new.id)
-            .await?
-            .ok_or_else(|| StoreError(format!("delivery {} vanished after insert", new.id)))
+        if let Some(row) = inserted {
+            return Ok(Accepted::New(record(&row)));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&new.dedup_key)
+            .bind(dedup_since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Accepted::Duplicate(record(&row)))
     }
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {

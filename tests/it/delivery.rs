@@ -143,6 +143,30 @@ async fn the_same_post_is_sent_once() {
 }
 
 #[tokio::test]
+async fn the_same_post_at_the_same_instant_is_sent_once() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let (path, body) = (hook("&message=burst"), fixture("booking-one-resource.json"));
+    let answers =
+        futures_util::future::join_all((0..12).map(|_| app.post(&path, body.clone()))).await;
+    let ids: Vec<&str> = answers
+        .iter()
+        .map(|(code, body)| {
+            assert!(*code == 200 || *code == 202, "{code} {body}");
+            body["DeliveryId"].as_str().unwrap()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let sent = app.wait_for(ids[0], |r| r.state == State::Sent).await;
+    assert_eq!(sent.attempts, 1);
+}
+
+#[tokio::test]
 async fn throttled_failures_go_out_as_one_digest() {
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&format!(
