@@ -43,6 +43,18 @@ pub struct Request {
     pub body: Option<Arc<Vec<u8>>>,
 }
 
+impl Request {
+    pub fn get(url: String) -> Request {
+        Request { url, body: None }
+    }
+    pub fn post(url: String, body: &Arc<Vec<u8>>) -> Request {
+        Request {
+            url,
+            body: Some(body.clone()),
+        }
+    }
+}
+
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
 async fn send(client: &reqwest::Client, request: &Request) -> Result<(), String> {

@@ -50,6 +50,7 @@ struct Args {
 }
 
 const CHECK_QUERY: &str = "/webhook/log?message=Hello&hide_contact_info=false&sign_text=Bye";
+const LOG_POST_QUERY: &str = "/webhook/log?sign_text=Bye";
 const POST_QUERY: &str =
     "/webhook/wappi?cascadeId=loadgen&apiToken=0123456789abcdef0123456789abcdef&sign_text=Bye";
 
@@ -83,18 +84,11 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         event.len()
     );
     let event = Arc::new(event);
-    let mut rows = Vec::new();
 
     let baseline = Server::start("baseline", &[], &log("baseline"))?;
     let at = |server: &Server, path: &str| format!("http://{}{path}", server.addr);
-    let get = Request {
-        url: at(&baseline, CHECK_QUERY),
-        body: None,
-    };
-    let post = Request {
-        url: at(&baseline, POST_QUERY),
-        body: Some(event.clone()),
-    };
+    let get = Request::get(at(&baseline, CHECK_QUERY));
+    let post = Request::post(at(&baseline, POST_QUERY), &event);
     closed_loop("warm-up", &baseline, get.clone(), args, 1).await?;
     let base_get = closed_loop("baseline GET", &baseline, get, args, args.seconds).await?;
     let base_post = closed_loop("baseline POST 90 KB", &baseline, post, args, args.seconds).await?;
@@ -108,38 +102,31 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         hooks_args.push("--fsync");
     }
     let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
-    let get = Request {
-        url: at(&hooks, CHECK_QUERY),
-        body: None,
-    };
-    let post = Request {
-        url: at(&hooks, POST_QUERY),
-        body: Some(event.clone()),
-    };
+    let url = |path: &str| at(&hooks, path);
+    let get = Request::get(url(CHECK_QUERY));
+    let post = Request::post(url(POST_QUERY), &event);
     let warm = closed_loop("warm-up", &hooks, post.clone(), args, 1).await?;
-    let hooks_get = closed_loop(
-        "torrow-hooks GET check (log)",
-        &hooks,
-        get,
-        args,
-        args.seconds,
-    );
-    let hooks_get = hooks_get.await?;
-    let hooks_post = closed_loop(
-        "torrow-hooks POST → wappi",
-        &hooks,
-        post.clone(),
-        args,
-        args.seconds,
-    );
-    let hooks_post = hooks_post.await?;
-    let paced = fixed_rate(
-        &format!("torrow-hooks POST at {}/s", args.rate),
-        &hooks,
-        post,
-        args,
-    )
-    .await?;
+    let scenarios = [
+        ("torrow-hooks GET check (log)", get, 0),
+        (
+            "torrow-hooks POST /preview (parse + render only)",
+            Request::post(url(&POST_QUERY.replace("/webhook/", "/preview/")), &event),
+            1,
+        ),
+        (
+            "torrow-hooks POST → log (durable, no network)",
+            Request::post(url(LOG_POST_QUERY), &event),
+            1,
+        ),
+        ("torrow-hooks POST → wappi", post.clone(), 1),
+    ];
+    let mut rows = vec![(base_get, None), (base_post, None)];
+    for (name, request, baseline) in scenarios {
+        let figures = closed_loop(name, &hooks, request, args, args.seconds).await?;
+        rows.push((figures, Some(baseline)));
+    }
+    let name = format!("torrow-hooks POST → wappi at {}/s", args.rate);
+    rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
     let hooks_rss = hooks.usage().0;
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
         .await?
@@ -148,13 +135,16 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         .parse()?;
     drop(hooks);
 
-    rows.push((base_get, None, base_rss));
-    rows.push((hooks_get, Some(0), hooks_rss));
-    rows.push((base_post, None, base_rss));
-    rows.push((hooks_post, Some(2), hooks_rss));
-    rows.push((paced, Some(2), hooks_rss));
+    // Each torrow-hooks row carries the index of its baseline row, for the ratio.
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(f, b)| {
+            let rss = if b.is_some() { hooks_rss } else { base_rss };
+            (f, b, rss)
+        })
+        .collect();
     report(&rows);
-    let accepted = warm.ok + rows[3].0.ok + rows[4].0.ok;
+    let accepted = warm.ok + rows[5].0.ok + rows[6].0.ok;
     println!(
         "\nWappi stand-in received {sent} sends for {accepted} POSTs answered Success ({}).",
         if sent as usize == accepted {
