@@ -2,6 +2,7 @@
 //! SQLite today ([`sqlite::SqliteStore`]); another database can implement [`Store`] later.
 
 pub mod sqlite;
+mod writer;
 
 use async_trait::async_trait;
 

@@ -10,15 +10,18 @@ use sqlx::{
     Row, SqlitePool,
 };
 
+use super::writer::Writer;
 use super::{
     Accepted, NewDelivery, Outcome, QueuedMail, Record, State, Store, StoreError, StoreResult,
 };
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Group commit for the writes of the POST path.
+    writer: Writer,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, channel, query, recipient, text, summary, error_email, state, attempts, \
                        created_at, last_error, provider_id";
 
@@ -37,7 +40,10 @@ impl SqliteStore {
             } else {
                 SqliteSynchronous::Normal
             })
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Checkpoints run in the background (store/writer.rs), not inside a commit.
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -46,11 +52,12 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqliteStore { pool })
+        let writer = Writer::start(pool.clone(), fsync);
+        Ok(SqliteStore { pool, writer })
     }
 }
 
-fn record(row: &SqliteRow) -> Record {
+pub(super) fn record(row: &SqliteRow) -> Record {
     Record {
         id: row.get("id"),
         channel: row.get("channel"),
@@ -70,41 +77,7 @@ fn record(row: &SqliteRow) -> Record {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, new: &NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
-        // One statement: SQLite takes the write lock before it runs the NOT EXISTS, so two
-        // identical POSTs at the same instant cannot both be stored.
-        let sql = format!(
-            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
-             state, attempts, created_at, next_attempt_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', 0, ?9, ?9, ?9 \
-             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
-             RETURNING {COLUMNS}"
-        );
-        let inserted = sqlx::query(&sql)
-            .bind(&new.id)
-            .bind(&new.channel)
-            .bind(&new.query)
-            .bind(&new.dedup_key)
-            .bind(&new.recipient)
-            .bind(&new.text)
-            .bind(&new.summary)
-            .bind(&new.error_email)
-            .bind(now)
-            .bind(dedup_since)
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(row) = inserted {
-            return Ok(Accepted::New(record(&row)));
-        }
-        let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? \
-             ORDER BY created_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(&new.dedup_key)
-            .bind(dedup_since)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Accepted::Duplicate(record(&row)))
+        self.writer.accept(new, dedup_since, now).await
     }
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
@@ -130,28 +103,7 @@ impl Store for SqliteStore {
     }
 
     async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-        let (state, next, error, provider) = match outcome {
-            Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone()),
-            Outcome::Retry {
-                next_attempt_at,
-                error,
-            } => (State::Pending, *next_attempt_at, Some(error.clone()), None),
-            Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None),
-            Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None),
-        };
-        sqlx::query(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
-             last_error = COALESCE(?, last_error), provider_id = COALESCE(?, provider_id) WHERE id = ?",
-        )
-        .bind(state.as_str())
-        .bind(next)
-        .bind(now)
-        .bind(error)
-        .bind(provider)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.writer.finish(id, outcome, now).await
     }
 
     async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64> {

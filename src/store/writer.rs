@@ -1,0 +1,349 @@
+//! Group commit for the writes of the POST path (accepting a delivery, recording an attempt).
+//!
+//! Every such write goes to one task. It takes whatever is queued (up to [`MAX_BATCH`]) and, when
+//! there are several, runs them in one `BEGIN IMMEDIATE … COMMIT`: one commit (and, with
+//! `delivery.fsync`, one wait for the disk) for the whole batch, and these writers never wait on
+//! SQLite's lock. Nothing waits to be grouped: a batch is whatever queued up while the previous
+//! one ran, and a few writes are simply committed one by one. No caller is answered before the
+//! commit that holds its write has succeeded.
+
+use sqlx::{sqlite::SqliteRow, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::sqlite::{record, COLUMNS};
+use super::{Accepted, NewDelivery, Outcome, State, StoreError, StoreResult};
+
+/// How often the write-ahead log is checkpointed.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The most writes in one transaction.
+const MAX_BATCH: usize = 128;
+
+enum Op {
+    Accept {
+        new: NewDelivery,
+        dedup_since: i64,
+        now: i64,
+        reply: oneshot::Sender<StoreResult<Accepted>>,
+    },
+    Finish {
+        id: String,
+        outcome: Outcome,
+        now: i64,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
+}
+
+/// The result of one write, held until its transaction commits.
+enum Done {
+    Accept(
+        oneshot::Sender<StoreResult<Accepted>>,
+        Box<StoreResult<Accepted>>,
+    ),
+    Finish(oneshot::Sender<StoreResult<()>>, StoreResult<()>),
+}
+
+impl Done {
+    fn reply(self, commit: &StoreResult<()>) {
+        // A failed commit rolled everything back: every write of the batch failed with it.
+        let failed = |e: &StoreError| StoreError(format!("commit failed: {}", e.0));
+        match (self, commit) {
+            (Done::Accept(to, result), Ok(())) => drop(to.send(*result)),
+            (Done::Accept(to, _), Err(e)) => drop(to.send(Err(failed(e)))),
+            (Done::Finish(to, result), Ok(())) => drop(to.send(result)),
+            (Done::Finish(to, _), Err(e)) => drop(to.send(Err(failed(e)))),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<Op>,
+}
+
+impl Writer {
+    /// Starts the writer task; it ends when the last `Writer` is dropped. With `fsync` every
+    /// commit waits for the disk, so even two writes are worth grouping.
+    pub(super) fn start(pool: SqlitePool, fsync: bool) -> Writer {
+        let (queue, ops) = mpsc::channel(4 * MAX_BATCH);
+        let group_from = if fsync { 2 } else { 4 };
+        tokio::spawn(checkpoints(pool.clone()));
+        tokio::spawn(run(pool, group_from, ops));
+        Writer { queue }
+    }
+
+    pub(super) async fn accept(
+        &self,
+        new: &NewDelivery,
+        dedup_since: i64,
+        now: i64,
+    ) -> StoreResult<Accepted> {
+        let (reply, answer) = oneshot::channel();
+        let new = new.clone();
+        self.submit(Op::Accept {
+            new,
+            dedup_since,
+            now,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn finish(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        let (id, outcome) = (id.to_string(), outcome.clone());
+        self.submit(Op::Finish {
+            id,
+            outcome,
+            now,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn submit(&self, op: Op) -> StoreResult<()> {
+        self.queue.send(op).await.map_err(|_| stopped())
+    }
+}
+
+/// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a connection of
+/// its own and without blocking writers (`PASSIVE`). SQLite's automatic checkpoint (turned off in
+/// `SqliteStore::open`) would run inside the writer's commit and hold up every queued write.
+async fn checkpoints(pool: SqlitePool) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot checkpoint the outbox");
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError("the outbox writer has stopped".to_string())
+}
+
+async fn run(pool: SqlitePool, group_from: usize, mut ops: mpsc::Receiver<Op>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while ops.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                let e = StoreError::from(e);
+                batch
+                    .drain(..)
+                    .for_each(|op| op_done(op, &e).reply(&Ok(())));
+                continue;
+            }
+        };
+        if batch.len() < group_from {
+            // BEGIN and COMMIT cost two more round trips to SQLite's thread; for a few writes
+            // without fsync, committing each is cheaper.
+            for op in batch.drain(..) {
+                apply(&mut conn, op).await.reply(&Ok(()));
+            }
+            continue;
+        }
+        let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
+        if let Err(e) = begun {
+            let e = StoreError::from(e);
+            batch
+                .drain(..)
+                .for_each(|op| op_done(op, &e).reply(&Ok(())));
+            continue;
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        for op in batch.drain(..) {
+            done.push(apply(&mut conn, op).await);
+        }
+        let commit = match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // Leave the connection clean for the pool; SQLite may already have rolled back.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(StoreError::from(e))
+            }
+        };
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, writes = done.len(), "cannot commit a batch of outbox writes");
+        }
+        done.into_iter().for_each(|d| d.reply(&commit));
+    }
+}
+
+/// An op that could not be tried at all, answered with `error`.
+fn op_done(op: Op, error: &StoreError) -> Done {
+    let e = || StoreError(error.0.clone());
+    match op {
+        Op::Accept { reply, .. } => Done::Accept(reply, Box::new(Err(e()))),
+        Op::Finish { reply, .. } => Done::Finish(reply, Err(e())),
+    }
+}
+
+async fn apply(conn: &mut SqliteConnection, op: Op) -> Done {
+    match op {
+        Op::Accept {
+            new,
+            dedup_since,
+            now,
+            reply,
+        } => Done::Accept(reply, Box::new(accept(conn, &new, dedup_since, now).await)),
+        Op::Finish {
+            id,
+            outcome,
+            now,
+            reply,
+        } => Done::Finish(reply, finish(conn, &id, &outcome, now).await),
+    }
+}
+
+async fn accept(
+    conn: &mut SqliteConnection,
+    new: &NewDelivery,
+    dedup_since: i64,
+    now: i64,
+) -> StoreResult<Accepted> {
+    // One statement: SQLite holds the write lock while it runs the NOT EXISTS, so two identical
+    // POSTs cannot both be stored (and within a batch the later one sees the earlier).
+    let sql = format!(
+        "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
+         state, attempts, created_at, next_attempt_at, updated_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', 0, ?9, ?9, ?9 \
+         WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
+         RETURNING {COLUMNS}"
+    );
+    let inserted: Option<SqliteRow> = sqlx::query(&sql)
+        .bind(&new.id)
+        .bind(&new.channel)
+        .bind(&new.query)
+        .bind(&new.dedup_key)
+        .bind(&new.recipient)
+        .bind(&new.text)
+        .bind(&new.summary)
+        .bind(&new.error_email)
+        .bind(now)
+        .bind(dedup_since)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = inserted {
+        return Ok(Accepted::New(record(&row)));
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? \
+         ORDER BY created_at DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&new.dedup_key)
+        .bind(dedup_since)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Accepted::Duplicate(record(&row)))
+}
+
+async fn finish(
+    conn: &mut SqliteConnection,
+    id: &str,
+    outcome: &Outcome,
+    now: i64,
+) -> StoreResult<()> {
+    let (state, next, error, provider) = match outcome {
+        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone()),
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => (State::Pending, *next_attempt_at, Some(error.clone()), None),
+        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None),
+        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None),
+    };
+    sqlx::query(
+        "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
+         last_error = COALESCE(?, last_error), provider_id = COALESCE(?, provider_id) WHERE id = ?",
+    )
+    .bind(state.as_str())
+    .bind(next)
+    .bind(now)
+    .bind(error)
+    .bind(provider)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::store::{Accepted, NewDelivery, Outcome, SqliteStore, State, Store};
+
+    fn new(i: usize, key: &str) -> NewDelivery {
+        NewDelivery {
+            id: format!("d{i}"),
+            channel: "log".into(),
+            query: String::new(),
+            dedup_key: key.into(),
+            recipient: "79119998877".into(),
+            text: format!("text {i}"),
+            summary: "{}".into(),
+            error_email: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_all_commit_and_dedup_holds_within_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        let store = Arc::new(SqliteStore::open(&path, false).await.unwrap());
+        // 40 different deliveries and 40 copies of one more, all queued at the same moment.
+        let accepts = (0..80).map(|i| {
+            let store = store.clone();
+            let key = if i < 40 {
+                format!("k{i}")
+            } else {
+                "same".into()
+            };
+            tokio::spawn(async move { store.accept(&new(i, &key), 0, 1_000).await.unwrap() })
+        });
+        let mut new_ids = Vec::new();
+        let mut duplicate_of = Vec::new();
+        for accepted in futures_util::future::join_all(accepts).await {
+            match accepted.unwrap() {
+                Accepted::New(r) => new_ids.push(r.id),
+                Accepted::Duplicate(r) => duplicate_of.push(r.id),
+            }
+        }
+        assert_eq!(new_ids.len(), 41, "{new_ids:?}");
+        assert_eq!(duplicate_of.len(), 39);
+        assert!(duplicate_of.iter().all(|id| new_ids.contains(id)));
+        assert!(duplicate_of.iter().all(|id| *id == duplicate_of[0]));
+
+        let finishes = new_ids.iter().map(|id| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move {
+                let sent = Outcome::Sent {
+                    provider_id: Some(format!("p-{id}")),
+                };
+                store.finish_attempt(&id, &sent, 2_000).await.unwrap()
+            })
+        });
+        futures_util::future::join_all(finishes).await;
+        // A second connection to the file sees every write: they were committed.
+        drop(store);
+        let other = SqliteStore::open(&path, false).await.unwrap();
+        for id in &new_ids {
+            let record = other.get(id).await.unwrap().unwrap();
+            assert_eq!(record.state, State::Sent, "{id}");
+            assert_eq!(record.provider_id.as_deref(), Some(&*format!("p-{id}")));
+            assert_eq!(record.attempts, 1);
+        }
+    }
+}
