@@ -57,11 +57,21 @@ fn bench(c: &mut Criterion) {
             )
         })
     });
-    if let Some(real) = real {
+    if let Some(real) = &real {
         c.bench_function("parse real 90 KB sample", |b| {
-            b.iter(|| CaseActionEvent::parse(black_box(&real)).unwrap())
+            b.iter(|| CaseActionEvent::parse(black_box(real)).unwrap())
         });
     }
+    // The dedup key hashes the whole body: BLAKE3 (ours) against SHA-256 (the previous choice).
+    let body = real.as_deref().unwrap_or(&own);
+    let query = "cascadeId=c&apiToken=t&sign_text=Bye";
+    c.bench_function("dedup key (BLAKE3) of the body", |b| {
+        b.iter(|| torrow_hooks::hook::dedup_key("wappi", query, black_box(body)))
+    });
+    c.bench_function("baseline: SHA-256 of the body", |b| {
+        use sha2::Digest;
+        b.iter(|| sha2::Sha256::digest(black_box(body)))
+    });
     // Baseline in the same run: serde_json into an untyped Value (the cheapest full parse).
     c.bench_function("baseline: serde_json Value of own fixture", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&own)).unwrap())

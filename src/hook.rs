@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::channel::Channel;
@@ -348,15 +347,17 @@ fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
     }
 }
 
-/// The same channel, query and body make the same key.
+/// The same channel, query and body make the same key: BLAKE3 (a cryptographic hash, so no two
+/// different POSTs share a key; 2.5× faster than SHA-256 on the 90 KB sample, see BENCHMARKS.md).
+/// A NUL cannot occur in a channel name or a raw query, so the parts cannot run into each other.
 pub fn dedup_key(channel: &str, query: &str, body: &[u8]) -> String {
-    let mut hash = Sha256::new();
+    let mut hash = blake3::Hasher::new();
     hash.update(channel.as_bytes());
-    hash.update([0]);
+    hash.update(&[0]);
     hash.update(query.as_bytes());
-    hash.update([0]);
+    hash.update(&[0]);
     hash.update(body);
-    hex::encode(hash.finalize())
+    hash.finalize().to_hex().to_string()
 }
 
 impl App {
