@@ -4,7 +4,7 @@ and charges every sample to the first part of torrow-hooks found walking up from
 
     perf script -i perf.data | python3 benches/perf_breakdown.py
 
-How perf.data is recorded: BENCHMARKS.md ("Profile")."""
+benches/profile.sh records perf.data and runs this; see BENCHMARKS.md ("Profile")."""
 
 import re
 import sys
@@ -12,7 +12,7 @@ from collections import Counter
 
 # (part, pattern) in order; the first pattern matching a frame, leaf upwards, wins.
 PARTS = [
-    ("dedup hash (sha256 of the body)", r"sha2::"),
+    ("dedup hash (BLAKE3 of the body)", r"blake3|sha2::"),
     ("render (Tera + locale)", r"tera::|torrow_hooks::render"),
     ("parse the event (serde)", r"torrow_hooks::event|CaseActionEvent|serde_json::de|serde_core::de"),
     ("outbox (SQLite + sqlx)", r"sqlite3|sqlx|flume|libsqlite"),

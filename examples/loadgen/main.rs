@@ -38,6 +38,10 @@ struct Args {
     /// Keep the servers' logs and the outbox in this folder (default: a temporary one).
     #[arg(long)]
     keep: Option<PathBuf>,
+    /// Run only the torrow-hooks scenarios whose name contains this text (the baselines always
+    /// run), e.g. `--only 1000/s`.
+    #[arg(long)]
+    only: Option<String>,
     /// Child mode (internal): baseline | wappi | hooks.
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -120,13 +124,18 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         ),
         ("torrow-hooks POST → wappi", post.clone(), 1),
     ];
+    let chosen = |name: &str| args.only.as_ref().is_none_or(|only| name.contains(only));
     let mut rows = vec![(base_get, None), (base_post, None)];
     for (name, request, baseline) in scenarios {
-        let figures = closed_loop(name, &hooks, request, args, args.seconds).await?;
-        rows.push((figures, Some(baseline)));
+        if chosen(name) {
+            let figures = closed_loop(name, &hooks, request, args, args.seconds).await?;
+            rows.push((figures, Some(baseline)));
+        }
     }
     let name = format!("torrow-hooks POST → wappi at {}/s", args.rate);
-    rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
+    if chosen(&name) {
+        rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
+    }
     let hooks_rss = hooks.usage().0;
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
         .await?
@@ -144,7 +153,8 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         })
         .collect();
     report(&rows);
-    let accepted = warm.ok + rows[5].0.ok + rows[6].0.ok;
+    let to_wappi = rows.iter().filter(|(f, _, _)| f.name.contains("→ wappi"));
+    let accepted = warm.ok + to_wappi.map(|(f, _, _)| f.ok).sum::<usize>();
     println!(
         "\nWappi stand-in received {sent} sends for {accepted} POSTs answered Success ({}).",
         if sent as usize == accepted {
