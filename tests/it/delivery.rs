@@ -14,6 +14,18 @@ fn hook(extra: &str) -> String {
     format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&errorEmail=op%40example.com{extra}")
 }
 
+/// The service with a Wappi that accepts every send and expects exactly `sends` of them.
+async fn service_with_wappi_sending(sends: u64) -> (MockServer, crate::support::TestApp) {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(sends)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    (wappi, app)
+}
+
 #[tokio::test]
 async fn retries_until_sent() {
     let wappi = MockServer::start().await;
@@ -119,13 +131,7 @@ async fn dead_after_max_age_is_mailed() {
 
 #[tokio::test]
 async fn the_same_post_is_sent_once() {
-    let wappi = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
-        .expect(2)
-        .mount(&wappi)
-        .await;
-    let app = spawn(&wappi_url(&wappi)).await;
+    let (_wappi, app) = service_with_wappi_sending(2).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let (code, body) = app
@@ -144,13 +150,7 @@ async fn the_same_post_is_sent_once() {
 
 #[tokio::test]
 async fn the_same_post_at_the_same_instant_is_sent_once() {
-    let wappi = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
-        .expect(1)
-        .mount(&wappi)
-        .await;
-    let app = spawn(&wappi_url(&wappi)).await;
+    let (_wappi, app) = service_with_wappi_sending(1).await;
     let (path, body) = (hook("&message=burst"), fixture("booking-one-resource.json"));
     let answers =
         futures_util::future::join_all((0..12).map(|_| app.post(&path, body.clone()))).await;
