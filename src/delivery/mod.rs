@@ -79,7 +79,7 @@ impl Delivery {
     pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, StoreError> {
         let now = now_ms();
         let since = now - self.cfg.dedup_window.as_millis() as i64;
-        let record = match self.store.accept(&new, since, now).await? {
+        let record = match self.store.accept(new, since, now).await? {
             Accepted::New(record) => record,
             Accepted::Duplicate(existing) => {
                 tracing::info!(delivery_id = %existing.id, "the same POST was accepted before; not sent again");
@@ -147,7 +147,7 @@ impl Delivery {
 
     /// One attempt of one delivery; returns the delivery as it stands afterwards.
     async fn attempt(self: Arc<Self>, mut record: Record) -> Record {
-        let _slot = self
+        let slot = self
             .slots
             .acquire()
             .await
@@ -240,7 +240,7 @@ impl Delivery {
         if matches!(state, State::Failed | State::Dead) {
             self.report(&record).await;
         }
-        drop(_slot);
+        drop(slot);
         // The worker needs to look again only when the next due time moved or a slot it was
         // waiting for is free; waking it after every send would cost three queries per POST.
         if state == State::Pending || self.starved.swap(false, Ordering::Relaxed) {

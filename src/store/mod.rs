@@ -117,7 +117,7 @@ pub trait Store: Send + Sync {
     /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
     /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
     /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.
-    async fn accept(&self, new: &NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
+    async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
     /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
     /// The earliest `next_attempt_at` of the pending deliveries.

@@ -76,7 +76,7 @@ pub(super) fn record(row: &SqliteRow) -> Record {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn accept(&self, new: &NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
+    async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
         self.writer.accept(new, dedup_since, now).await
     }
 

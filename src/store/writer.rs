@@ -74,12 +74,11 @@ impl Writer {
 
     pub(super) async fn accept(
         &self,
-        new: &NewDelivery,
+        new: NewDelivery,
         dedup_since: i64,
         now: i64,
     ) -> StoreResult<Accepted> {
         let (reply, answer) = oneshot::channel();
-        let new = new.clone();
         self.submit(Op::Accept {
             new,
             dedup_since,
@@ -311,7 +310,7 @@ mod tests {
             } else {
                 "same".into()
             };
-            tokio::spawn(async move { store.accept(&new(i, &key), 0, 1_000).await.unwrap() })
+            tokio::spawn(async move { store.accept(new(i, &key), 0, 1_000).await.unwrap() })
         });
         let mut new_ids = Vec::new();
         let mut duplicate_of = Vec::new();
