@@ -22,8 +22,13 @@ fn bench(c: &mut Criterion) {
         .ok()
         .map(|p| std::fs::read(p).unwrap());
     let settings = Settings::with_overrides("").unwrap();
-    let templates = Templates::load(&root().join("templates"), Duration::from_secs(3600)).unwrap();
-    let locales = templates.current().locale_names();
+    let templates = Templates::load(
+        &root().join("templates"),
+        Duration::from_secs(3600),
+        &settings.links,
+    )
+    .unwrap();
+    let locales = templates.locale_names();
     let env = Environment {
         locales: &locales,
         default_locale: "ru-RU",
@@ -39,7 +44,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("render", |b| {
         b.iter(|| {
             templates
-                .render(black_box(&event), &options, &settings.links)
+                .render(black_box(&event), &options)
                 .unwrap()
         })
     });
@@ -53,7 +58,7 @@ fn bench(c: &mut Criterion) {
             let to = torrow_hooks::recipient::from_event(&event, "RU").unwrap();
             (
                 to,
-                templates.render(&event, &options, &settings.links).unwrap(),
+                templates.render(&event, &options).unwrap(),
             )
         })
     });

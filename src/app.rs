@@ -21,10 +21,14 @@ pub struct App {
 impl App {
     /// Loads templates, opens the outbox and builds the channels; starts nothing.
     pub async fn build(settings: Settings) -> anyhow::Result<Arc<App>> {
-        let templates = Templates::load(&settings.templates.dir, settings.templates.check_interval)
-            .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+        let templates = Templates::load(
+            &settings.templates.dir,
+            settings.templates.check_interval,
+            &settings.links,
+        )
+        .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
         let default_locale = &settings.templates.default_locale;
-        if templates.current().locale(default_locale).is_none() {
+        if templates.locale(default_locale).is_none() {
             anyhow::bail!(
                 "templates.default_locale: no folder {default_locale} under {}",
                 settings.templates.dir.display()

@@ -160,6 +160,17 @@ impl CaseActionEvent {
         Ok(event)
     }
 
+    /// Looks like a real Torrow event: a case with an id and at least one participant. Only such
+    /// a body may cause a failure report to be mailed.
+    pub fn is_well_formed(&self) -> bool {
+        let has_id = self
+            .case_item
+            .as_ref()
+            .and_then(|c| c.id.as_deref())
+            .is_some_and(|id| !id.trim().is_empty());
+        has_id && !self.case_participants.is_empty()
+    }
+
     pub fn case(&self) -> &CaseItem {
         static EMPTY: std::sync::OnceLock<CaseItem> = std::sync::OnceLock::new();
         self.case_item

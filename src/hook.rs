@@ -89,7 +89,6 @@ pub struct Prepared {
     pub options: Options,
     pub event: CaseActionEvent,
     pub recipient: String,
-    pub text: String,
 }
 
 /// Why a request stopped before delivery: the answer, and what to email about it.
@@ -98,13 +97,18 @@ struct Refusal {
     what: &'static str,
 }
 
+fn refuse(answer: Answer, what: &'static str) -> Refusal {
+    Refusal { answer, what }
+}
+
 impl App {
     fn lookup(&self, channel: &str) -> Result<Arc<dyn Channel>, Answer> {
         self.channels.get(channel).ok_or_else(|| {
             Answer::wrong_parameters(
                 404,
                 format!(
-                    "unknown channel {channel}; known: {}",
+                    "unknown channel {}; known: {}",
+                    params::quote(channel),
                     self.channels.names()
                 ),
                 "",
@@ -112,9 +116,16 @@ impl App {
         })
     }
 
+    /// The query, unless it is too large to look at (`server.max_params`, 16 KB).
+    fn parse_query(&self, raw_query: &str) -> Result<Query, Answer> {
+        params::check_size(raw_query, self.settings.server.max_params)
+            .map_err(|e| Answer::wrong_parameters(400, e, ""))?;
+        Ok(Query::parse(raw_query))
+    }
+
     /// Checks the parameters of `query` for `channel`: common ones, channel ones, unknown ones.
     fn options(&self, channel: &dyn Channel, query: &Query) -> (Option<Options>, Report) {
-        let locales = self.templates.current().locale_names();
+        let locales = self.templates.locale_names();
         let env = Environment {
             locales: &locales,
             default_locale: &self.settings.templates.default_locale,
@@ -129,18 +140,29 @@ impl App {
 
     /// Check mode (GET): validate, verify credentials at the provider; never sends.
     pub async fn check(&self, channel: &str, raw_query: &str) -> Answer {
+        let answer = self.check_unmasked(channel, raw_query).await;
+        self.mask(raw_query, answer)
+    }
+
+    async fn check_unmasked(&self, channel: &str, raw_query: &str) -> Answer {
         let channel = match self.lookup(channel) {
             Ok(c) => c,
             Err(answer) => return answer,
         };
-        let query = Query::parse(raw_query);
+        let query = match self.parse_query(raw_query) {
+            Ok(q) => q,
+            Err(answer) => return answer,
+        };
         let (options, mut report) = self.options(channel.as_ref(), &query);
-        if options.is_none() {
+        let Some(options) = options else {
             return Answer::wrong_parameters(
                 400,
                 report.error_message(),
                 &report.warning_message(),
             );
+        };
+        if let Some(problem) = self.templates.problem(&options.locale) {
+            report.warn(problem);
         }
         match channel.check(&query).await {
             Ok(warnings) => {
@@ -151,50 +173,95 @@ impl App {
         }
     }
 
+    /// Secrets of the request masked in every text of the answer.
+    fn mask(&self, raw_query: &str, mut answer: Answer) -> Answer {
+        let secrets = self.channels.secrets(raw_query);
+        if secrets.is_empty() {
+            return answer;
+        }
+        for text in [
+            &mut answer.message,
+            &mut answer.error_message,
+            &mut answer.warning_message,
+            &mut answer.text,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *text = secrets.scrub(text);
+        }
+        answer
+    }
+
     /// Render only (POST /preview): the recipient (masked) and the text; never sends.
     pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Answer {
-        match self.prepare(channel, raw_query, body) {
-            Ok(p) => {
-                let mut answer = Answer::success(
-                    "The message has been rendered; nothing was sent",
-                    &p.report.warning_message(),
-                );
+        let answer = match self.prepare_and_render(channel, raw_query, body) {
+            Ok((p, text)) => {
+                let mut answer = Answer::success("", &p.report.warning_message());
                 answer.message = None;
                 answer.recipient = Some(redact::phone(&p.recipient));
-                answer.text = Some(p.text);
+                answer.text = Some(text);
                 answer
             }
             Err(refusal) => refusal.answer,
-        }
+        };
+        self.mask(raw_query, answer)
     }
 
     /// Deliver (POST /webhook): store durably, attempt, answer Success / Queued / Error.
     pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Answer {
-        let prepared = match self.prepare(channel_name, raw_query, body) {
-            Ok(p) => p,
+        let answer = match self.prepare(channel_name, raw_query, body) {
+            Ok(prepared) => self.deliver_prepared(prepared, body).await,
             Err(refusal) => {
                 self.report_refusal(channel_name, raw_query, body, &refusal)
                     .await;
-                return refusal.answer;
+                refusal.answer
             }
         };
+        self.mask(raw_query, answer)
+    }
+
+    async fn deliver_prepared(&self, prepared: Prepared, body: &[u8]) -> Answer {
         let warnings = prepared.report.warning_message();
+        let rendered = self.render(&prepared);
+        let channel = prepared.channel.name();
         let summary = Summary {
             order: Some(order_summary(&prepared.event, &prepared.options)),
             target: prepared.channel.target(&prepared.query),
-            query: redact::query(prepared.query.raw()),
+            query: self.channels.masked_query(prepared.query.raw()),
         };
-        let new = NewDelivery {
+        let mut new = NewDelivery {
             id: uuid::Uuid::new_v4().to_string(),
-            channel: prepared.channel.name().to_string(),
+            channel: channel.to_string(),
             query: prepared.query.raw().to_string(),
-            dedup_key: dedup_key(prepared.channel.name(), prepared.query.raw(), body),
+            dedup_key: dedup_key(channel, prepared.query.raw(), body),
             recipient: prepared.recipient,
-            text: prepared.text,
+            text: String::new(),
             summary: serde_json::to_string(&summary).expect("a summary serializes"),
             error_email: prepared.options.error_email.clone(),
+            failed: None,
         };
-        let submitted = match self.delivery.submit(new).await {
+        let submitted = match rendered {
+            Ok(text) => {
+                new.text = text;
+                self.delivery.submit(new).await
+            }
+            Err(refusal) => {
+                // Kept as failed (and mailed) so that nothing is lost without a trace; a unique
+                // key lets the same POST through once the template is mended.
+                new.dedup_key = format!("failed:{}", new.id);
+                new.failed = refusal.answer.error_message.clone();
+                match self.delivery.record_failure(new).await {
+                    Ok(record) => {
+                        let mut answer = refusal.answer;
+                        answer.delivery_id = Some(record.id);
+                        return answer;
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let submitted = match submitted {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store the delivery");
@@ -240,13 +307,14 @@ impl App {
         answer
     }
 
-    /// Everything before delivery: params, event, recipient, text.
+    /// Everything before rendering: params, event, recipient.
     fn prepare(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<Prepared, Refusal> {
-        let refuse = |answer: Answer, what| Refusal { answer, what };
         let channel = self
             .lookup(channel)
             .map_err(|a| refuse(a, "Unknown channel"))?;
-        let query = Query::parse(raw_query);
+        let query = self
+            .parse_query(raw_query)
+            .map_err(|a| refuse(a, "Wrong parameters"))?;
         let (options, report) = self.options(channel.as_ref(), &query);
         let warnings = report.warning_message();
         let Some(options) = options else {
@@ -269,21 +337,6 @@ impl App {
                 })?
             }
         };
-        let text = self
-            .templates
-            .render(&event, &options, &self.settings.links)
-            .map_err(|e| {
-                refuse(
-                    Answer::error(500, format!("The message template failed: {e}"), &warnings),
-                    "Template failed",
-                )
-            })?;
-        if text.trim().is_empty() {
-            return Err(refuse(
-                Answer::error(422, "The rendered message is empty", &warnings),
-                "Empty message",
-            ));
-        }
         Ok(Prepared {
             channel,
             query,
@@ -291,34 +344,78 @@ impl App {
             options,
             event,
             recipient,
-            text,
         })
     }
 
+    /// The text of a prepared request, or why there is none (a template failed, or made nothing).
+    fn render(&self, p: &Prepared) -> Result<String, Refusal> {
+        let warnings = p.report.warning_message();
+        let text = self
+            .templates
+            .render(&p.event, &p.options)
+            .map_err(|e| {
+                refuse(
+                    Answer::error(422, format!("The message template failed: {e}"), &warnings),
+                    "Template failed",
+                )
+            })?;
+        if text.trim().is_empty() {
+            return Err(refuse(
+                Answer::error(422, "The rendered message is empty", &warnings),
+                "Template failed",
+            ));
+        }
+        Ok(text)
+    }
+
+    fn prepare_and_render(
+        &self,
+        channel: &str,
+        raw_query: &str,
+        body: &[u8],
+    ) -> Result<(Prepared, String), Refusal> {
+        let prepared = self.prepare(channel, raw_query, body)?;
+        let text = self.render(&prepared)?;
+        Ok((prepared, text))
+    }
+
+    /// Mails a refused POST to its `errorEmail`, but only when the body is a well-formed Torrow
+    /// event: a stranger's `{}` with someone's address must not make us send mail.
     async fn report_refusal(&self, channel: &str, raw_query: &str, body: &[u8], refusal: &Refusal) {
+        if raw_query.len() > params::MAX_QUERY_BYTES {
+            return;
+        }
+        let Some(event) = CaseActionEvent::parse(body)
+            .ok()
+            .filter(CaseActionEvent::is_well_formed)
+        else {
+            tracing::debug!("refused POST not mailed: the body is not a well-formed Torrow event");
+            return;
+        };
         let query = Query::parse(raw_query);
         let Some(address) = params::error_email(&query) else {
             return;
         };
-        let order = CaseActionEvent::parse(body).ok().map(|event| OrderSummary {
-            number: event.order_number(),
-            service: event.service_name().unwrap_or_default().to_string(),
+        let secrets = self.channels.secrets(raw_query);
+        let order = OrderSummary {
+            number: redact::cut(&event.order_number(), 40),
+            service: redact::cut(event.service_name().unwrap_or_default(), 100),
             start: event.case().start_date.clone().unwrap_or_default(),
-            order_id: event.case().id.clone().unwrap_or_default(),
-        });
+            order_id: redact::cut(event.case().id.as_deref().unwrap_or_default(), 64),
+        };
         let report = FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
             what: refusal.what.to_string(),
-            why: refusal.answer.error_message.clone().unwrap_or_default(),
-            channel: channel.to_string(),
+            why: secrets.scrub(&refusal.answer.error_message.clone().unwrap_or_default()),
+            channel: params::quote(channel).into_owned(),
             target: self
                 .channels
                 .get(channel)
                 .map(|c| c.target(&query))
                 .unwrap_or_default(),
-            query: redact::query(query.raw()),
+            query: self.channels.masked_query(raw_query),
             delivery_id: None,
-            order,
+            order: Some(order),
             recipient: None,
             text: None,
         };
@@ -369,8 +466,8 @@ impl App {
         raw_query: &str,
         body: &[u8],
     ) -> Result<(String, String, String), Answer> {
-        self.prepare(channel, raw_query, body)
-            .map(|p| (p.recipient, p.text, p.report.warning_message()))
-            .map_err(|r| r.answer)
+        self.prepare_and_render(channel, raw_query, body)
+            .map(|(p, text)| (p.recipient, text, p.report.warning_message()))
+            .map_err(|r| self.mask(raw_query, r.answer))
     }
 }

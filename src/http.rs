@@ -9,7 +9,6 @@ use warp::{http::StatusCode, Filter, Reply};
 
 use crate::app::App;
 use crate::hook::Answer;
-use crate::redact;
 
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_app = {
@@ -23,7 +22,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(raw_query)
         .and(with_app.clone())
         .then(|channel: String, query: String, app: Arc<App>| async move {
-            let span = request_span("GET", &channel, &query);
+            let span = request_span(&app, "GET", &channel, &query);
             let answer = app.check(&channel, &query).instrument(span).await;
             reply(&app, "GET", &channel, answer)
         });
@@ -56,12 +55,14 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(with_app.clone())
         .then(|app: Arc<App>| async move {
             let database = app.store.ping().await.map_err(|e| e.to_string());
-            let locales = app.templates.current().locale_names();
+            let locales = app.templates.locale_names();
             let ready = database.is_ok() && !locales.is_empty();
             let body = serde_json::json!({
                 "status": if ready { "ready" } else { "not ready" },
                 "database": database.err().unwrap_or_else(|| "ok".to_string()),
                 "locales": locales,
+                // Locales whose edited files were refused: they serve an older version (or none).
+                "refused_templates": app.templates.problems(),
             });
             let code = if ready {
                 StatusCode::OK
@@ -129,7 +130,7 @@ where
         Post::Deliver => "POST",
         Post::Preview => "PREVIEW",
     };
-    let span = request_span(method, &channel, &query);
+    let span = request_span(&app, method, &channel, &query);
     let answer = async {
         match read_body(length, stream, app.settings.server.body_limit).await {
             Ok(body) => match kind {
@@ -147,12 +148,12 @@ where
 const NOT_FOUND: &str =
     "Not found: use /webhook/<channel>, /preview/<channel>, /healthz, /readyz or /metrics";
 
-fn request_span(method: &str, channel: &str, query: &str) -> tracing::Span {
+fn request_span(app: &App, method: &str, channel: &str, query: &str) -> tracing::Span {
     tracing::info_span!(
         "request",
         method,
-        channel,
-        query = %redact::query(query),
+        channel = %crate::params::quote(channel),
+        query = %app.channels.masked_query(query),
         delivery_id = tracing::field::Empty
     )
 }
@@ -173,7 +174,7 @@ fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp
     tracing::info!(
         parent: None,
         method,
-        channel,
+        channel = %crate::params::quote(channel),
         http = answer.http,
         status = answer.status,
         delivery_id = answer.delivery_id.as_deref().unwrap_or(""),

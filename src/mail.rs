@@ -2,7 +2,7 @@
 //! files when `mail.smtp_url` is empty), at most one email per address per `mail.throttle`; the
 //! reports held back go out together in the next email.
 
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use lettre::{
     message::{header::ContentType, Mailbox},
@@ -11,11 +11,16 @@ use lettre::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use crate::params::parse_email;
 use crate::settings;
-use crate::store::{now_ms, QueuedMail, Store};
+use crate::store::{now_ms, Enqueued, QueuedMail, Store};
 
 /// After a failed SMTP send, the next try waits this long (or the throttle, if shorter).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// Addresses looked at in one pass over the queue, at most.
+const ADDRESSES_PER_PASS: i64 = 100;
+/// Characters of the caller's free text (the undelivered message) quoted in a report.
+pub const QUOTED_TEXT_CHARS: usize = 200;
 
 /// The order a report is about.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -56,6 +61,8 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     throttle: Duration,
+    max_new_addresses_per_hour: u32,
+    max_reports_per_email: u32,
     wake: Notify,
 }
 
@@ -75,15 +82,39 @@ impl Mailer {
             transport,
             from: settings.from.parse()?,
             throttle: settings.throttle,
+            max_new_addresses_per_hour: settings.max_new_addresses_per_hour,
+            max_reports_per_email: settings.max_reports_per_email,
             wake: Notify::new(),
         })
     }
 
-    /// Queues a report for `address`; it goes out as soon as the throttle allows.
+    /// Queues a report for `address`; it goes out as soon as the throttle allows. An address
+    /// that cannot be mailed, or a new one over the hourly quota, is logged and counted instead.
     pub async fn report(&self, address: &str, report: &FailureReport) {
+        let address = match parse_email(address) {
+            Ok(a) => a.to_string(),
+            Err(e) => {
+                tracing::warn!(error = %e, what = %report.what, "failure report not queued: errorEmail cannot be mailed");
+                return;
+            }
+        };
         let json = serde_json::to_string(report).expect("a report serializes");
-        match self.store.enqueue_mail(address, &json, now_ms()).await {
-            Ok(()) => self.wake.notify_one(),
+        let queued = self
+            .store
+            .enqueue_mail(&address, &json, now_ms(), self.max_new_addresses_per_hour)
+            .await;
+        match queued {
+            Ok(Enqueued::Queued) => self.wake.notify_one(),
+            Ok(Enqueued::NewAddressLimit) => {
+                metrics::counter!("hooks_emails_refused_total", "reason" => "new_address_limit")
+                    .increment(1);
+                tracing::warn!(
+                    domain = address.rsplit('@').next().unwrap_or(""),
+                    limit = self.max_new_addresses_per_hour,
+                    what = %report.what,
+                    "failure report not mailed: too many new addresses this hour (mail.max_new_addresses_per_hour)"
+                );
+            }
             Err(e) => {
                 tracing::error!(error = %e, what = %report.what, "cannot queue a failure report")
             }
@@ -113,17 +144,16 @@ impl Mailer {
     }
 
     /// Mails every address whose throttle has passed; returns how long until the next one is due.
+    /// The queue is read in bounded pages: some addresses per pass, some reports per address.
     async fn flush(&self) -> anyhow::Result<Option<Duration>> {
-        let mut by_address: BTreeMap<String, Vec<QueuedMail>> = BTreeMap::new();
-        for item in self.store.unsent_mail().await? {
-            by_address
-                .entry(item.address.clone())
-                .or_default()
-                .push(item);
-        }
         let throttle = self.throttle.as_millis() as i64;
         let mut next: Option<i64> = None;
-        for (address, items) in by_address {
+        let mut soon = |ms: i64| next = Some(next.map_or(ms, |n: i64| n.min(ms)));
+        let addresses = self.store.mail_addresses(ADDRESSES_PER_PASS).await?;
+        if addresses.len() as i64 == ADDRESSES_PER_PASS {
+            soon(0);
+        }
+        for address in addresses {
             let now = now_ms();
             let due = self
                 .store
@@ -131,36 +161,44 @@ impl Mailer {
                 .await?
                 .map_or(now, |last| last + throttle);
             if due > now {
-                next = Some(next.map_or(due - now, |n: i64| n.min(due - now)));
+                soon(due - now);
                 continue;
             }
-            match self.send(&address, &items).await {
+            let batch = self
+                .store
+                .unsent_mail(&address, self.max_reports_per_email as i64)
+                .await?;
+            match self.send(&address, &batch.items, batch.more).await {
                 Ok(()) => {
-                    let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
-                    self.store.mark_mailed(&address, &ids, now_ms()).await?;
+                    self.store
+                        .mark_mailed(&address, batch.up_to, now_ms())
+                        .await?;
                     metrics::counter!("hooks_emails_sent_total").increment(1);
-                    tracing::info!(reports = ids.len(), "failure report mailed");
+                    tracing::info!(
+                        reports = batch.items.len() as i64 + batch.more,
+                        "failure report mailed"
+                    );
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot send a failure report; will try again");
                     let retry = RETRY_AFTER_FAILURE.min(self.throttle.max(Duration::from_secs(1)));
-                    let retry = retry.as_millis() as i64;
-                    next = Some(next.map_or(retry, |n| n.min(retry)));
+                    soon(retry.as_millis() as i64);
                 }
             }
         }
         Ok(next.map(|ms| Duration::from_millis(ms.max(0) as u64)))
     }
 
-    async fn send(&self, address: &str, items: &[QueuedMail]) -> anyhow::Result<()> {
+    async fn send(&self, address: &str, items: &[QueuedMail], more: i64) -> anyhow::Result<()> {
         let reports: Vec<FailureReport> = items
             .iter()
             .filter_map(|i| serde_json::from_str(&i.report).ok())
             .collect();
-        let (subject, body) = compose(&reports);
+        let (subject, body) = compose(&reports, more);
+        let to = Mailbox::new(None, parse_email(address).map_err(anyhow::Error::msg)?);
         let message = Message::builder()
             .from(self.from.clone())
-            .to(address.parse()?)
+            .to(to)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body)?;
@@ -177,10 +215,12 @@ impl Mailer {
     }
 }
 
-/// Subject and body of one email holding `reports` (one report, or a digest of several).
-pub fn compose(reports: &[FailureReport]) -> (String, String) {
+/// Subject and body of one email holding `reports` (one report, or a digest of several) and
+/// counting `more` reports that are not listed.
+pub fn compose(reports: &[FailureReport], more: i64) -> (String, String) {
+    let total = reports.len() as i64 + more;
     let subject = match reports {
-        [one] => {
+        [one] if more == 0 => {
             let order = one
                 .order
                 .as_ref()
@@ -188,13 +228,12 @@ pub fn compose(reports: &[FailureReport]) -> (String, String) {
                 .unwrap_or_default();
             format!("[torrow-hooks] {}{order} ({})", one.what, one.channel)
         }
-        many => format!("[torrow-hooks] {} delivery problems", many.len()),
+        _ => format!("[torrow-hooks] {total} delivery problems"),
     };
     let mut body = String::new();
-    if reports.len() > 1 {
+    if total > 1 {
         body.push_str(&format!(
-            "{} problems happened since the last email (at most one email is sent per address per throttle period).\n\n",
-            reports.len()
+            "{total} problems happened since the last email (at most one email is sent per address per throttle period).\n\n",
         ));
     }
     for (i, r) in reports.iter().enumerate() {
@@ -203,6 +242,11 @@ pub fn compose(reports: &[FailureReport]) -> (String, String) {
         }
         body.push_str(&describe(r));
         body.push('\n');
+    }
+    if more > 0 {
+        body.push_str(&format!(
+            "… and {more} more, not listed here (see the service log, or `torrow-hooks replay --all-dead`).\n\n"
+        ));
     }
     body.push_str("--\ntorrow-hooks: WebHook notifications for Torrow\n");
     (subject, body)
@@ -235,8 +279,15 @@ fn describe(r: &FailureReport) -> String {
     lines.push(format!("Hook parameters: {}", r.query));
     if let Some(text) = &r.text {
         lines.push(String::new());
-        lines.push("The message that was not delivered:".to_string());
-        lines.push(text.clone());
+        let chars = text.chars().count();
+        if chars > QUOTED_TEXT_CHARS {
+            lines.push(format!(
+                "The message that was not delivered (the first {QUOTED_TEXT_CHARS} of {chars} characters):"
+            ));
+        } else {
+            lines.push("The message that was not delivered:".to_string());
+        }
+        lines.push(crate::redact::cut(text, QUOTED_TEXT_CHARS));
     }
     lines.join("\n") + "\n"
 }

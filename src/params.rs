@@ -146,11 +146,12 @@ impl Options {
                 report.warn("Parameter <errorEmail> is not set: errors will only be logged");
                 None
             }
-            Some(v) => match v.parse::<lettre::Address>() {
-                Ok(_) => Some(v.to_string()),
-                Err(_) => {
+            Some(v) => match parse_email(v) {
+                Ok(address) => Some(address.to_string()),
+                Err(why) => {
                     report.error(format!(
-                        "Parameter <errorEmail> is not a valid email address <{v}>"
+                        "Parameter <errorEmail> is not a valid email address <{}>: {why}",
+                        quote(v)
                     ));
                     None
                 }
@@ -163,7 +164,8 @@ impl Options {
                 Some(p) => Some(p),
                 None => {
                     report.error(format!(
-                        "Parameter <phone> is not a valid phone number <{v}>"
+                        "Parameter <phone> is not a valid phone number <{}>",
+                        quote(v)
                     ));
                     None
                 }
@@ -190,7 +192,8 @@ impl Options {
             Some(v) if env.locales.iter().any(|l| l == v) => v.to_string(),
             Some(v) => {
                 report.error(format!(
-                    "Parameter <date_locales> has an unknown locale <{v}>; available: {}",
+                    "Parameter <date_locales> has an unknown locale <{}>; available: {}",
+                    quote(v),
                     env.locales.join(", ")
                 ));
                 String::new()
@@ -203,7 +206,8 @@ impl Options {
                 Ok(tz) => (TimeZoneChoice::Fixed(tz), tz == DEFAULT_TZ),
                 Err(_) => {
                     report.error(format!(
-                        "Parameter <timezone> has an unknown time zone <{v}>"
+                        "Parameter <timezone> has an unknown time zone <{}>",
+                        quote(v)
                     ));
                     (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
                 }
@@ -231,36 +235,99 @@ impl Options {
     }
 }
 
+/// Parses an `errorEmail` the way the mailer will use it: a plain `user@domain.tld` address
+/// (no display name, no IP literal, a dot in the domain), trimmed and lower-cased, so that
+/// what passes can be sent and one mailbox is one throttle key.
+pub fn parse_email(raw: &str) -> Result<lettre::Address, String> {
+    let normalized = raw.trim().to_lowercase();
+    let address: lettre::Address = normalized
+        .parse()
+        .map_err(|e: lettre::address::AddressError| e.to_string())?;
+    let domain = address.domain();
+    if domain.starts_with('[') {
+        return Err("an IP address cannot be mailed; use a domain name".to_string());
+    }
+    let tld = domain.rsplit('.').next().unwrap_or("");
+    if !domain.contains('.') || tld.is_empty() || tld.chars().all(|c| c.is_ascii_digit()) {
+        return Err("the domain needs a dot, as in example.com".to_string());
+    }
+    Ok(address)
+}
+
 /// The `errorEmail` of a query when it is a valid address, even if other parameters are wrong.
 pub fn error_email(q: &Query) -> Option<String> {
     q.get("errorEmail")
-        .filter(|v| v.parse::<lettre::Address>().is_ok())
-        .map(str::to_string)
+        .and_then(|v| parse_email(v).ok())
+        .map(|a| a.to_string())
 }
 
-/// Warns about every parameter that neither the common set nor the channel knows.
+/// A query longer than this is refused before any per-name work.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// Unknown names that get a "did you mean" hint, at most (each hint compares with every name).
+const MAX_HINTS: usize = 10;
+
+/// Refuses, without looking at any name, a query over [`MAX_QUERY_BYTES`] or with more than
+/// `max_params` parameters (`server.max_params`).
+pub fn check_size(raw: &str, max_params: usize) -> Result<(), String> {
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(format!(
+            "The query string is {} bytes long, more than the limit of {MAX_QUERY_BYTES}",
+            raw.len()
+        ));
+    }
+    let count = raw.split('&').filter(|p| !p.is_empty()).count();
+    if count > max_params {
+        return Err(format!(
+            "The query string has {count} parameters, more than the limit of {max_params} (server.max_params)"
+        ));
+    }
+    Ok(())
+}
+
+/// Warns about every parameter that neither the common set nor the channel knows. Linear in the
+/// number of names; "did you mean" is worked out for the first few unknown names only.
 pub fn warn_unknown(q: &Query, channel_params: &[&str], report: &mut Report) {
     let known: Vec<&str> = COMMON.iter().chain(channel_params).copied().collect();
-    let mut seen: Vec<&str> = Vec::new();
+    let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut hints = 0;
     for name in q.names() {
-        if seen.contains(&name) {
+        if !seen.insert(name) {
             report.warn(format!(
-                "parameter <{name}> is given more than once; the first value is used"
+                "parameter <{}> is given more than once; the first value is used",
+                quote(name)
             ));
             continue;
         }
-        seen.push(name);
-        if known.contains(&name) {
+        if known_set.contains(name) {
             continue;
         }
-        match closest(name, &known) {
+        let hint = if hints < MAX_HINTS {
+            hints += 1;
+            closest(name, &known)
+        } else {
+            None
+        };
+        match hint {
             Some(hint) => report.warn(format!(
-                "unknown parameter <{name}> ignored; did you mean <{hint}>?"
+                "unknown parameter <{}> ignored; did you mean <{hint}>?",
+                quote(name)
             )),
-            None => report.warn(format!("unknown parameter <{name}> ignored")),
+            None => report.warn(format!("unknown parameter <{}> ignored", quote(name))),
         }
     }
 }
+
+/// A caller's value as quoted in our messages: at most [`QUOTE_CHARS`] characters.
+pub fn quote(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(QUOTE_CHARS) {
+        None => value.into(),
+        Some((cut, _)) => format!("{}…", &value[..cut]).into(),
+    }
+}
+
+/// Characters of a caller's value quoted in an error or warning.
+pub const QUOTE_CHARS: usize = 64;
 
 fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
     let lower = name.to_lowercase();
@@ -279,7 +346,8 @@ fn flag(q: &Query, name: &str, default: bool, report: &mut Report) -> bool {
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(v) => {
             report.error(format!(
-                "Parameter <{name}> must be true or false, not <{v}>"
+                "Parameter <{name}> must be true or false, not <{}>",
+                quote(v)
             ));
             default
         }

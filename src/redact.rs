@@ -1,4 +1,30 @@
-//! Masks for secrets and personal data in logs, answers and emails.
+//! Masks for secrets and personal data in logs, answers, stored summaries and emails.
+//!
+//! Which parameters are secret is declared by the channels ([`crate::channel::Channel::secret_params`]);
+//! nothing here knows a provider. A parameter is secret when its name, trimmed, equals a declared
+//! name in any letter case (`apitoken`, `apiToken%20` …), and any value equal to one of a request's
+//! secrets is masked wherever it appears, under any name and inside any text.
+
+use crate::params::quote;
+
+/// A secret shorter than this is masked only where it stands alone as a parameter value: replacing
+/// every occurrence of two or three characters would garble the texts around it.
+const MIN_SCRUB_LEN: usize = 4;
+
+/// Parameters whose values are the caller's free text: reports and logs give their length only.
+const FREE_TEXT: &[&str] = &[
+    "message",
+    "sign_text",
+    "resource_name",
+    "detail_section_name",
+    "case_type_name",
+    "timezone_name",
+];
+
+/// Parameters shown in a masked query, at most.
+const MAX_SHOWN_PARAMS: usize = 30;
+/// Characters of a non-secret value shown in a masked query, at most.
+const SHOWN_VALUE_CHARS: usize = 32;
 
 /// `…94b3`: at most the last 4 characters of a token.
 pub fn token(token: &str) -> String {
@@ -21,34 +47,124 @@ pub fn phone(phone: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
 }
 
-/// A query string safe to log: secret values masked, phone numbers masked.
-pub fn query(raw: &str) -> String {
-    form_urlencoded::parse(raw.as_bytes())
-        .map(|(k, v)| {
-            let shown = match k.as_ref() {
-                "apiToken" | "apiTokenInstance" => token(&v),
-                "phone" => phone(&v),
-                _ => v.into_owned(),
+/// Whether `name` (as sent, perhaps with other case or spaces) is one of `secret_names`.
+pub fn is_secret_name(name: &str, secret_names: &[&str]) -> bool {
+    let name = name.trim();
+    secret_names.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+/// The secret values of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    values: Vec<String>,
+}
+
+impl Secrets {
+    /// The values of the parameters of `raw_query` named (loosely) like one of `secret_names`.
+    pub fn of(raw_query: &str, secret_names: &[&str]) -> Secrets {
+        let mut values: Vec<String> = form_urlencoded::parse(raw_query.as_bytes())
+            .filter(|(k, v)| !v.is_empty() && is_secret_name(k, secret_names))
+            .map(|(_, v)| v.into_owned())
+            .collect();
+        // Longest first, so that a secret containing another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Secrets { values }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `text` with every occurrence of a secret replaced by its mask.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.values.iter().filter(|s| s.len() >= MIN_SCRUB_LEN) {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), &token(secret));
+            }
+        }
+        out
+    }
+
+    fn is_secret_value(&self, value: &str) -> bool {
+        self.values.iter().any(|s| s == value)
+    }
+
+    /// A query safe to log, store and mail: secrets masked (by name and by value), phones masked,
+    /// free text reduced to its length, other values cut short, at most 30 parameters.
+    pub fn query(&self, raw_query: &str, secret_names: &[&str]) -> String {
+        let mut shown = Vec::new();
+        let mut total = 0;
+        for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+            total += 1;
+            if shown.len() == MAX_SHOWN_PARAMS {
+                continue;
+            }
+            let value = if is_secret_name(&k, secret_names) || self.is_secret_value(&v) {
+                token(&v)
+            } else if k == "phone" {
+                phone(&v)
+            } else if FREE_TEXT.contains(&k.as_ref()) {
+                format!("({} characters)", v.chars().count())
+            } else {
+                self.scrub(&cut(&v, SHOWN_VALUE_CHARS))
             };
-            format!("{k}={shown}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+            shown.push(format!("{}={value}", self.scrub(&quote(&k))));
+        }
+        if total > shown.len() {
+            shown.push(format!("… {} more", total - shown.len()));
+        }
+        shown.join("&")
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    const NAMES: &[&str] = &["apiToken", "apiTokenInstance"];
+
     #[test]
     fn masks() {
         assert_eq!(
-            super::token("9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3"),
+            token("9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3"),
             "…97b3"
         );
-        assert_eq!(super::token("abc"), "…");
-        assert_eq!(super::phone("79119998877"), "7911*****77");
+        assert_eq!(token("abc"), "…");
+        assert_eq!(phone("79119998877"), "7911*****77");
+        let raw = "apiToken=secret1234&phone=79119998877&x=1&message=hello";
         assert_eq!(
-            super::query("apiToken=secret1234&phone=79119998877&x=1"),
-            "apiToken=…1234&phone=7911*****77&x=1"
+            Secrets::of(raw, NAMES).query(raw, NAMES),
+            "apiToken=…1234&phone=7911*****77&x=1&message=(5 characters)"
         );
+    }
+
+    #[test]
+    fn secret_names_are_matched_loosely_and_values_everywhere() {
+        let raw = "apitoken=secret1234&apiToken%20=other5678&cascadeId=secret1234&note=xsecret1234x";
+        let secrets = Secrets::of(raw, NAMES);
+        let shown = secrets.query(raw, NAMES);
+        assert!(!shown.contains("secret1234") && !shown.contains("other5678"), "{shown}");
+        assert_eq!(
+            secrets.scrub("Wappi said: bad token secret1234 / other5678"),
+            "Wappi said: bad token …1234 / …5678"
+        );
+    }
+
+    #[test]
+    fn long_queries_are_cut() {
+        let raw: String = (0..40).map(|i| format!("p{i}={}&", "v".repeat(100))).collect();
+        let shown = Secrets::default().query(&raw, NAMES);
+        assert!(shown.ends_with("… 10 more"), "{shown}");
+        assert!(shown.len() < 40 * 40, "{}", shown.len());
     }
 }

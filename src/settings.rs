@@ -30,6 +30,14 @@ pub struct Settings {
 pub struct Server {
     pub addr: SocketAddr,
     pub body_limit: u64,
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    pub max_connections: usize,
+    pub max_params: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +89,8 @@ pub struct Delivery {
     pub concurrency: usize,
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +101,8 @@ pub struct Mail {
     pub dir: PathBuf,
     #[serde(with = "humantime_serde")]
     pub throttle: Duration,
+    pub max_new_addresses_per_hour: u32,
+    pub max_reports_per_email: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +184,25 @@ impl Settings {
                 "delivery.jitter: must be between 0 and 1, not {}",
                 self.delivery.jitter
             ));
+        }
+        if self.delivery.retention < self.delivery.dedup_window {
+            problems.push(format!(
+                "delivery.retention: {} is shorter than delivery.dedup_window ({}); a deleted delivery could be sent again",
+                humantime::format_duration(self.delivery.retention),
+                humantime::format_duration(self.delivery.dedup_window)
+            ));
+        }
+        for (key, value) in [
+            ("server.max_connections", self.server.max_connections),
+            ("server.max_params", self.server.max_params),
+            (
+                "mail.max_reports_per_email",
+                self.mail.max_reports_per_email as usize,
+            ),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key}: must be at least 1"));
+            }
         }
         if self.delivery.concurrency == 0 {
             problems.push("delivery.concurrency: must be at least 1".to_string());

@@ -9,6 +9,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use async_trait::async_trait;
 
 use crate::params::{Query, Report};
+use crate::redact::Secrets;
 use crate::settings::Settings;
 
 /// One message to deliver.
@@ -48,6 +49,11 @@ pub trait Channel: Send + Sync {
     fn name(&self) -> &'static str;
     /// The query parameters this channel adds to the common ones.
     fn params(&self) -> &'static [&'static str];
+    /// Which of [`Channel::params`] hold secrets (tokens, keys). Redaction everywhere is driven by
+    /// this list; names are matched in any letter case and with spaces trimmed.
+    fn secret_params(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Checks this channel's parameters; problems and hints go into `report`.
     fn validate(&self, query: &Query, report: &mut Report);
     /// What a URL sends through, for reports and logs (`cascade <id>`); never a secret.
@@ -61,6 +67,9 @@ pub trait Channel: Send + Sync {
 /// Channel names → channels.
 pub struct Registry {
     channels: BTreeMap<&'static str, Arc<dyn Channel>>,
+    /// The secret parameter names of every channel: a query is masked with all of them, so a
+    /// secret is hidden even in a request to the wrong or an unknown channel.
+    secret_names: Vec<&'static str>,
 }
 
 impl Registry {
@@ -69,9 +78,27 @@ impl Registry {
             Arc::new(log::LogChannel::new(&settings.log_sink)),
             Arc::new(wappi::Wappi::new(&settings.wappi)?),
         ];
+        let mut secret_names: Vec<&'static str> = channels
+            .iter()
+            .flat_map(|c| c.secret_params().iter().copied())
+            .collect();
+        secret_names.sort_unstable();
+        secret_names.dedup();
         Ok(Registry {
             channels: channels.into_iter().map(|c| (c.name(), c)).collect(),
+            secret_names,
         })
+    }
+
+    /// The secret values of a query (see [`crate::redact`]).
+    pub fn secrets(&self, raw_query: &str) -> Secrets {
+        Secrets::of(raw_query, &self.secret_names)
+    }
+
+    /// A query safe to log, store and mail.
+    pub fn masked_query(&self, raw_query: &str) -> String {
+        self.secrets(raw_query)
+            .query(raw_query, &self.secret_names)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {

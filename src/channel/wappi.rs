@@ -230,6 +230,10 @@ impl Channel for Wappi {
         &["apiToken", "apiTokenInstance", "cascadeId", "profileId"]
     }
 
+    fn secret_params(&self) -> &'static [&'static str] {
+        &["apiToken", "apiTokenInstance"]
+    }
+
     fn validate(&self, query: &Query, report: &mut Report) {
         Self::credentials(query, report);
     }

@@ -2,6 +2,7 @@
 //! answered; attempts go through the channel; transient failures are retried on the schedule until
 //! `max_age`; permanent failures and dead deliveries are reported to `errorEmail`.
 
+pub mod retention;
 pub mod retry;
 
 use std::{
@@ -98,6 +99,20 @@ impl Delivery {
             record,
             duplicate: false,
         })
+    }
+
+    /// Stores a delivery that could not be made into a message (`new.failed` says why) as failed,
+    /// and reports it to its `errorEmail`.
+    pub async fn record_failure(&self, new: NewDelivery) -> Result<Record, StoreError> {
+        let now = now_ms();
+        let record = match self.store.accept(new, now, now).await? {
+            Accepted::New(record) | Accepted::Duplicate(record) => record,
+        };
+        metrics::counter!("hooks_deliveries_total", "channel" => record.channel.clone(), "outcome" => "failed")
+            .increment(1);
+        tracing::warn!(delivery_id = %record.id, error = record.last_error.as_deref().unwrap_or(""), "stored as failed: no message could be made");
+        self.report(&record).await;
+        Ok(record)
     }
 
     /// Makes attempts interrupted by a stop pending again. Must finish before any POST is
@@ -234,7 +249,7 @@ impl Delivery {
             recipient = %redact::phone(&record.recipient),
             attempt = record.attempts,
             outcome = label,
-            error = record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or(""),
+            error = %self.channels.secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
             "delivery attempt"
         );
         if matches!(state, State::Failed | State::Dead) {
@@ -262,14 +277,17 @@ impl Delivery {
         let report = FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
             what: what.to_string(),
-            why: record.last_error.clone().unwrap_or_default(),
+            why: self
+                .channels
+                .secrets(&record.query)
+                .scrub(record.last_error.as_deref().unwrap_or_default()),
             channel: record.channel.clone(),
             target: summary.target,
             query: summary.query,
             delivery_id: Some(record.id.clone()),
             order: summary.order,
             recipient: Some(redact::phone(&record.recipient)),
-            text: Some(record.text.clone()),
+            text: Some(record.text.clone()).filter(|t| !t.is_empty()),
         };
         self.mailer.report(address, &report).await;
     }

@@ -1,7 +1,14 @@
 //! Rendering: operator-editable Tera templates per locale, reloaded when their files change.
+//!
+//! Each locale folder is loaded on its own and used only after it has rendered every built-in
+//! sample event without error ([`samples`]), so a template that compiles but fails (an undefined
+//! variable, say) is refused like a syntax error. A refused edit leaves that locale's previous
+//! version serving, with the reason kept for `/readyz` and check mode; other locales are not held
+//! back by it.
 
 pub mod context;
 pub mod locale;
+pub mod samples;
 
 use std::{
     collections::BTreeMap,
@@ -22,81 +29,72 @@ pub use locale::Locale;
 pub const TEMPLATE_FILE: &str = "message.txt.tera";
 pub const LOCALE_FILE: &str = "locale.toml";
 
-/// A template set that cannot be used; the message names the file (and line, for templates).
+/// A locale folder that cannot be used; the message names the file, line and reason.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
-/// One consistent set of compiled templates and locale files.
-pub struct TemplateSet {
+/// One locale folder, compiled and checked against the sample events.
+pub struct LocaleSet {
     tera: Tera,
-    locales: BTreeMap<String, Locale>,
+    pub locale: Locale,
+    name: String,
 }
 
-impl TemplateSet {
-    /// Reads every locale folder of `dir`; any bad file refuses the whole set.
-    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| TemplateError(format!("templates folder {}: {e}", dir.display())))?;
-        let mut folders: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        folders.sort();
-        let mut tera = Tera::new();
-        tera.autoescape_on(Vec::<&str>::new());
-        let mut locales = BTreeMap::new();
-        let mut sources = Vec::new();
-        for folder in folders {
-            let name = folder
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_string();
-            let locale_path = folder.join(LOCALE_FILE);
-            let text = std::fs::read_to_string(&locale_path)
-                .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
-            let locale: Locale = toml::from_str(&text)
-                .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
-            if let Some(problem) = locale.problems().into_iter().next() {
-                return Err(TemplateError(format!(
-                    "{}: {problem}",
-                    locale_path.display()
-                )));
-            }
-            let template_path = folder.join(TEMPLATE_FILE);
-            let source = std::fs::read_to_string(&template_path)
-                .map_err(|e| TemplateError(format!("{}: {e}", template_path.display())))?;
-            sources.push((format!("{name}/{TEMPLATE_FILE}"), source));
-            locales.insert(name, locale);
-        }
-        if locales.is_empty() {
+impl LocaleSet {
+    /// Reads, compiles and checks `folder`.
+    pub fn load(folder: &Path, links: &Links) -> Result<Self, TemplateError> {
+        let locale_path = folder.join(LOCALE_FILE);
+        let text = std::fs::read_to_string(&locale_path)
+            .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
+        let locale: Locale = toml::from_str(&text)
+            .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
+        if let Some(problem) = locale.problems().into_iter().next() {
             return Err(TemplateError(format!(
-                "templates folder {} has no locale folders (e.g. ru-RU/ with {TEMPLATE_FILE} and {LOCALE_FILE})",
-                dir.display()
+                "{}: {problem}",
+                locale_path.display()
             )));
         }
-        tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))
-            .map_err(|e| TemplateError(format!("template in {}: {e}", dir.display())))?;
-        Ok(TemplateSet { tera, locales })
+        let template_path = folder.join(TEMPLATE_FILE);
+        let source = std::fs::read_to_string(&template_path)
+            .map_err(|e| TemplateError(format!("{}: {e}", template_path.display())))?;
+        let mut tera = Tera::new();
+        tera.autoescape_on(Vec::<&str>::new());
+        tera.add_raw_template(&template_path.display().to_string(), &source)
+            .map_err(|e| TemplateError(format!("{}: {e}", template_path.display())))?;
+        let set = LocaleSet {
+            tera,
+            locale,
+            name: template_path.display().to_string(),
+        };
+        set.check_samples(links)?;
+        Ok(set)
     }
 
-    pub fn locale_names(&self) -> Vec<String> {
-        self.locales.keys().cloned().collect()
+    /// Renders every sample event, in full and in the phone-only form.
+    fn check_samples(&self, links: &Links) -> Result<(), TemplateError> {
+        for (sample, event) in samples::events() {
+            for phone in [false, true] {
+                let opts = samples::options("", phone);
+                let ctx = context::build(&event, &opts, &self.locale, links);
+                self.render(&ctx).map_err(|e| {
+                    TemplateError(format!(
+                        "{e} (while rendering the built-in sample event \"{sample}\"{})",
+                        if phone { " with phone=" } else { "" }
+                    ))
+                })?;
+            }
+        }
+        Ok(())
     }
 
-    pub fn locale(&self, name: &str) -> Option<&Locale> {
-        self.locales.get(name)
-    }
-
-    pub fn render(&self, locale: &str, ctx: &MessageContext) -> Result<String, TemplateError> {
+    pub fn render(&self, ctx: &MessageContext) -> Result<String, TemplateError> {
         let context =
             tera::Context::from_serialize(ctx).map_err(|e| TemplateError(e.to_string()))?;
         let text = self
             .tera
-            .render(&format!("{locale}/{TEMPLATE_FILE}"), &context)
-            .map_err(|e| TemplateError(format!("rendering {locale}/{TEMPLATE_FILE}: {e}")))?;
+            .render(&self.name, &context)
+            .map_err(|e| TemplateError(format!("{}: {e}", self.name)))?;
         Ok(tidy(&text))
     }
 }
@@ -125,89 +123,165 @@ pub fn tidy(text: &str) -> String {
 
 type Fingerprint = Vec<(PathBuf, Option<SystemTime>, u64)>;
 
-/// The live template store: serves the last good set and picks up edits on use.
+/// What is serving now.
+#[derive(Default)]
+struct Serving {
+    locales: BTreeMap<String, Arc<LocaleSet>>,
+    /// Locale → why its newest files are not in use (it serves an older version, or none).
+    problems: BTreeMap<String, String>,
+}
+
+/// The live template store: serves the last good version of each locale and picks up edits on use.
 pub struct Templates {
     dir: PathBuf,
+    links: Links,
     check_interval: Duration,
-    current: RwLock<Arc<TemplateSet>>,
-    watch: Mutex<(Instant, Fingerprint)>,
+    serving: RwLock<Arc<Serving>>,
+    /// When the files were last looked at, and each locale folder's files as they were then.
+    watch: Mutex<(Instant, BTreeMap<String, Fingerprint>)>,
 }
 
 impl Templates {
-    pub fn load(dir: &Path, check_interval: Duration) -> Result<Self, TemplateError> {
-        let fingerprint = fingerprint(dir);
-        let set = TemplateSet::load(dir)?;
+    /// Loads every locale folder of `dir`; at start any bad folder stops everything.
+    pub fn load(dir: &Path, check_interval: Duration, links: &Links) -> Result<Self, TemplateError> {
+        let folders = folders(dir)?;
+        if folders.is_empty() {
+            return Err(TemplateError(format!(
+                "templates folder {} has no locale folders (e.g. ru-RU/ with {TEMPLATE_FILE} and {LOCALE_FILE})",
+                dir.display()
+            )));
+        }
+        let mut serving = Serving::default();
+        let mut prints = BTreeMap::new();
+        for (name, folder) in folders {
+            prints.insert(name.clone(), fingerprint(&folder));
+            serving
+                .locales
+                .insert(name, Arc::new(LocaleSet::load(&folder, links)?));
+        }
         Ok(Templates {
             dir: dir.to_path_buf(),
+            links: links.clone(),
             check_interval,
-            current: RwLock::new(Arc::new(set)),
-            watch: Mutex::new((Instant::now(), fingerprint)),
+            serving: RwLock::new(Arc::new(serving)),
+            watch: Mutex::new((Instant::now(), prints)),
         })
     }
 
-    /// The set to use now; reloads first when files changed (at most once per `check_interval`).
-    pub fn current(&self) -> Arc<TemplateSet> {
+    fn current(&self) -> Arc<Serving> {
         self.reload_if_changed();
-        self.current.read().expect("template lock").clone()
+        self.serving.read().expect("template lock").clone()
     }
 
-    pub fn render(
-        &self,
-        event: &CaseActionEvent,
-        opts: &Options,
-        links: &Links,
-    ) -> Result<String, TemplateError> {
-        let set = self.current();
-        let locale = set.locale(&opts.locale).ok_or_else(|| {
+    /// The locales that can be used now, sorted.
+    pub fn locale_names(&self) -> Vec<String> {
+        self.current().locales.keys().cloned().collect()
+    }
+
+    pub fn locale(&self, name: &str) -> Option<Arc<LocaleSet>> {
+        self.current().locales.get(name).cloned()
+    }
+
+    /// Why `locale` is not serving its newest files, if it is not.
+    pub fn problem(&self, locale: &str) -> Option<String> {
+        self.current().problems.get(locale).map(|why| {
+            format!("the templates of {locale} were edited but refused, so an older version is in use: {why}")
+        })
+    }
+
+    /// Every locale whose newest files are refused, and why.
+    pub fn problems(&self) -> BTreeMap<String, String> {
+        self.current().problems.clone()
+    }
+
+    pub fn render(&self, event: &CaseActionEvent, opts: &Options) -> Result<String, TemplateError> {
+        let set = self.locale(&opts.locale).ok_or_else(|| {
             TemplateError(format!("locale {} is no longer available", opts.locale))
         })?;
-        let ctx = context::build(event, opts, locale, links);
-        set.render(&opts.locale, &ctx)
+        let ctx = context::build(event, opts, &set.locale, &self.links);
+        set.render(&ctx)
     }
 
+    /// Reloads the locale folders whose files changed (looked at most once per `check_interval`).
     fn reload_if_changed(&self) {
         let mut watch = self.watch.lock().expect("template watch lock");
         if watch.0.elapsed() < self.check_interval {
             return;
         }
         watch.0 = Instant::now();
-        let now = fingerprint(&self.dir);
-        if now == watch.1 {
+        let Ok(folders) = folders(&self.dir) else {
+            return;
+        };
+        let prints: BTreeMap<String, Fingerprint> = folders
+            .iter()
+            .map(|(name, folder)| (name.clone(), fingerprint(folder)))
+            .collect();
+        if prints == watch.1 {
             return;
         }
-        watch.1 = now;
-        match TemplateSet::load(&self.dir) {
-            Ok(set) => {
-                *self.current.write().expect("template lock") = Arc::new(set);
-                metrics::counter!("hooks_template_reloads_total").increment(1);
-                tracing::info!(dir = %self.dir.display(), "templates reloaded");
+        let old = self.serving.read().expect("template lock").clone();
+        let mut next = Serving::default();
+        for (name, folder) in &folders {
+            let unchanged = watch.1.get(name) == prints.get(name);
+            let previous = old.locales.get(name);
+            if unchanged {
+                if let Some(set) = previous {
+                    next.locales.insert(name.clone(), set.clone());
+                }
+                if let Some(why) = old.problems.get(name) {
+                    next.problems.insert(name.clone(), why.clone());
+                }
+                continue;
             }
-            Err(e) => {
-                metrics::counter!("hooks_template_reload_failures_total").increment(1);
-                tracing::error!(error = %e, "edited templates refused; the previous set stays in use");
+            match LocaleSet::load(folder, &self.links) {
+                Ok(set) => {
+                    next.locales.insert(name.clone(), Arc::new(set));
+                    metrics::counter!("hooks_template_reloads_total").increment(1);
+                    tracing::info!(locale = %name, "templates reloaded");
+                }
+                Err(e) => {
+                    metrics::counter!("hooks_template_reload_failures_total").increment(1);
+                    let kept = previous.is_some();
+                    tracing::error!(
+                        locale = %name,
+                        error = %e,
+                        "edited templates refused; {}",
+                        if kept { "the previous version stays in use" } else { "this locale is not available" }
+                    );
+                    if let Some(set) = previous {
+                        next.locales.insert(name.clone(), set.clone());
+                    }
+                    next.problems.insert(name.clone(), e.to_string());
+                }
             }
         }
+        watch.1 = prints;
+        *self.serving.write().expect("template lock") = Arc::new(next);
     }
 }
 
-fn fingerprint(dir: &Path) -> Fingerprint {
-    let mut files = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return files;
-    };
-    for folder in entries
+/// The locale folders of `dir`, by name.
+fn folders(dir: &Path) -> Result<Vec<(String, PathBuf)>, TemplateError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| TemplateError(format!("templates folder {}: {e}", dir.display())))?;
+    let mut folders: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_dir())
-    {
-        for name in [TEMPLATE_FILE, LOCALE_FILE] {
-            let path = folder.join(name);
-            let meta = std::fs::metadata(&path).ok();
-            let modified = meta.as_ref().and_then(|m| m.modified().ok());
-            files.push((path, modified, meta.map(|m| m.len()).unwrap_or(0)));
-        }
+        .filter_map(|p| Some((p.file_name()?.to_str()?.to_string(), p)))
+        .collect();
+    folders.sort();
+    Ok(folders)
+}
+
+fn fingerprint(folder: &Path) -> Fingerprint {
+    let mut files = Vec::new();
+    for name in [TEMPLATE_FILE, LOCALE_FILE] {
+        let path = folder.join(name);
+        let meta = std::fs::metadata(&path).ok();
+        let modified = meta.as_ref().and_then(|m| m.modified().ok());
+        files.push((path, modified, meta.map(|m| m.len()).unwrap_or(0)));
     }
-    files.sort();
     files
 }
 

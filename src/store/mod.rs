@@ -67,6 +67,8 @@ pub struct NewDelivery {
     pub text: String,
     pub summary: String,
     pub error_email: Option<String>,
+    /// Stored as failed with this error, never attempted (the message could not be made).
+    pub failed: Option<String>,
 }
 
 /// A stored delivery.
@@ -112,6 +114,37 @@ pub struct QueuedMail {
     pub created_at: i64,
 }
 
+/// The oldest reports waiting for one address, and how many more wait behind them.
+#[derive(Debug, Clone)]
+pub struct MailBatch {
+    pub items: Vec<QueuedMail>,
+    pub more: i64,
+    /// The highest id waiting (listed or not): marking up to it covers them all.
+    pub up_to: i64,
+}
+
+/// What [`Store::enqueue_mail`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Queued,
+    /// The address has never been mailed and the hour's quota of new addresses is used up.
+    NewAddressLimit,
+}
+
+/// What one retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub deliveries: u64,
+    pub reports: u64,
+    pub addresses: u64,
+}
+
+impl Purged {
+    pub fn total(&self) -> u64 {
+        self.deliveries + self.reports + self.addresses
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
@@ -132,10 +165,33 @@ pub trait Store: Send + Sync {
     async fn count_pending(&self) -> StoreResult<i64>;
     async fn ping(&self) -> StoreResult<()>;
 
-    async fn enqueue_mail(&self, address: &str, report: &str, now: i64) -> StoreResult<()>;
-    async fn unsent_mail(&self) -> StoreResult<Vec<QueuedMail>>;
+    /// Queues a report for `address` (already normalized). An address never mailed before is
+    /// let in only while fewer than `max_new_per_hour` addresses were let in during the last hour.
+    async fn enqueue_mail(
+        &self,
+        address: &str,
+        report: &str,
+        now: i64,
+        max_new_per_hour: u32,
+    ) -> StoreResult<Enqueued>;
+    /// Up to `limit` addresses with reports waiting, the ones waiting longest first.
+    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>>;
+    /// The oldest `limit` reports waiting for `address`, and how many more wait.
+    async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch>;
     async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>>;
-    async fn mark_mailed(&self, address: &str, ids: &[i64], now: i64) -> StoreResult<()>;
+    /// Marks every waiting report of `address` up to id `up_to` as mailed.
+    async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()>;
+
+    /// Deletes, at most `batch` rows of each kind: finished deliveries updated before
+    /// `finished_before`, reports mailed before `mailed_before`, and throttle rows of addresses
+    /// with nothing waiting that were last mailed (or let in) before `addresses_before`.
+    async fn purge(
+        &self,
+        finished_before: i64,
+        mailed_before: i64,
+        addresses_before: i64,
+        batch: i64,
+    ) -> StoreResult<Purged>;
 }
 
 /// Unix milliseconds now.

@@ -1,6 +1,10 @@
 //! The SQLite implementation of [`Store`] (WAL; `synchronous=FULL` when `delivery.fsync`).
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -12,8 +16,11 @@ use sqlx::{
 
 use super::writer::Writer;
 use super::{
-    Accepted, NewDelivery, Outcome, QueuedMail, Record, State, Store, StoreError, StoreResult,
+    Accepted, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record, State, Store,
+    StoreError, StoreResult,
 };
+
+const HOUR_MS: i64 = 3_600_000;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -27,10 +34,7 @@ pub(super) const COLUMNS: &str =
 
 impl SqliteStore {
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError(format!("cannot create {}: {e}", parent.display())))?;
-        }
+        private_files(path)?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
@@ -55,6 +59,40 @@ impl SqliteStore {
         let writer = Writer::start(pool.clone(), fsync);
         Ok(SqliteStore { pool, writer })
     }
+}
+
+/// The outbox holds tokens and clients' contact data: its folder is created 0700 and its files
+/// are 0600 (SQLite gives the -wal and -shm files the database file's mode).
+fn private_files(path: &Path) -> StoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let io = |what: &Path, e: std::io::Error| StoreError(format!("{}: {e}", what.display()));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io(parent, e))?;
+        } else if let Ok(meta) = parent.metadata() {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(folder = %parent.display(), "the outbox folder can be read by other users; chmod 700 it");
+            }
+        }
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| io(&file, e))?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn record(row: &SqliteRow) -> Record {
@@ -164,23 +202,66 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn enqueue_mail(&self, address: &str, report: &str, now: i64) -> StoreResult<()> {
+    async fn enqueue_mail(
+        &self,
+        address: &str,
+        report: &str,
+        now: i64,
+        max_new_per_hour: u32,
+    ) -> StoreResult<Enqueued> {
+        let mut tx = self.pool.begin().await?;
+        // Let the address in when it is known, or while the hour's quota of new ones lasts. One
+        // statement, so two reports for new addresses cannot both take the last place.
+        let admitted = sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) \
+             SELECT ?1, ?2, NULL WHERE (SELECT COUNT(*) FROM mail_addresses WHERE admitted_at > ?3) < ?4 \
+             ON CONFLICT(address) DO NOTHING",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(now - HOUR_MS)
+        .bind(max_new_per_hour as i64)
+        .execute(&mut *tx)
+        .await?;
+        if admitted.rows_affected() == 0 {
+            let known = sqlx::query("SELECT 1 FROM mail_addresses WHERE address = ?")
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Ok(Enqueued::NewAddressLimit);
+            }
+        }
         sqlx::query("INSERT INTO mail_queue (address, report, created_at) VALUES (?, ?, ?)")
             .bind(address)
             .bind(report)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(Enqueued::Queued)
     }
 
-    async fn unsent_mail(&self) -> StoreResult<Vec<QueuedMail>> {
+    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT id, address, report, created_at FROM mail_queue WHERE sent_at IS NULL ORDER BY id",
+            "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address ORDER BY MIN(id) LIMIT ?",
         )
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch> {
+        let rows = sqlx::query(
+            "SELECT id, address, report, created_at FROM mail_queue \
+             WHERE sent_at IS NULL AND address = ? ORDER BY id LIMIT ?",
+        )
+        .bind(address)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let items: Vec<QueuedMail> = rows
             .iter()
             .map(|r| QueuedMail {
                 id: r.get("id"),
@@ -188,28 +269,40 @@ impl Store for SqliteStore {
                 report: r.get("report"),
                 created_at: r.get("created_at"),
             })
-            .collect())
+            .collect();
+        let last_listed = items.last().map_or(0, |i| i.id);
+        let rest = sqlx::query(
+            "SELECT COUNT(*), MAX(id) FROM mail_queue WHERE sent_at IS NULL AND address = ? AND id > ?",
+        )
+        .bind(address)
+        .bind(last_listed)
+        .fetch_one(&self.pool)
+        .await?;
+        let more: i64 = rest.get(0);
+        let up_to = rest.get::<Option<i64>, _>(1).unwrap_or(last_listed);
+        Ok(MailBatch { items, more, up_to })
     }
 
     async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT last_sent_at FROM mail_sent WHERE address = ?")
+        let row = sqlx::query("SELECT last_sent_at FROM mail_addresses WHERE address = ?")
             .bind(address)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.and_then(|r| r.get(0)))
     }
 
-    async fn mark_mailed(&self, address: &str, ids: &[i64], now: i64) -> StoreResult<()> {
+    async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for id in ids {
-            sqlx::query("UPDATE mail_queue SET sent_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
         sqlx::query(
-            "INSERT INTO mail_sent (address, last_sent_at) VALUES (?, ?) \
+            "UPDATE mail_queue SET sent_at = ? WHERE address = ? AND sent_at IS NULL AND id <= ?",
+        )
+        .bind(now)
+        .bind(address)
+        .bind(up_to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) VALUES (?1, ?2, ?2) \
              ON CONFLICT(address) DO UPDATE SET last_sent_at = excluded.last_sent_at",
         )
         .bind(address)
@@ -218,5 +311,50 @@ impl Store for SqliteStore {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn purge(
+        &self,
+        finished_before: i64,
+        mailed_before: i64,
+        addresses_before: i64,
+        batch: i64,
+    ) -> StoreResult<Purged> {
+        // A finished delivery's next_attempt_at is when it finished (see writer::finish), so the
+        // (state, next_attempt_at) index finds them.
+        let deliveries = sqlx::query(
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < ? LIMIT ?)",
+        )
+        .bind(finished_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let reports = sqlx::query(
+            "DELETE FROM mail_queue WHERE id IN (SELECT id FROM mail_queue \
+             WHERE sent_at IS NOT NULL AND sent_at < ? LIMIT ?)",
+        )
+        .bind(mailed_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let addresses = sqlx::query(
+            "DELETE FROM mail_addresses WHERE address IN (SELECT a.address FROM mail_addresses a \
+             WHERE COALESCE(a.last_sent_at, a.admitted_at) < ?1 AND a.admitted_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM mail_queue q WHERE q.sent_at IS NULL AND q.address = a.address) \
+             LIMIT ?2)",
+        )
+        .bind(addresses_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(Purged {
+            deliveries,
+            reports,
+            addresses,
+        })
     }
 }

@@ -16,6 +16,9 @@ use super::{Accepted, NewDelivery, Outcome, State, StoreError, StoreResult};
 /// How often the write-ahead log is checkpointed.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Pages in the write-ahead log (4 KiB each) past which it is truncated: 16 MiB.
+const WAL_TRUNCATE_PAGES: i64 = 4096;
+
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 128;
 
@@ -110,21 +113,44 @@ impl Writer {
 /// Copies the write-ahead log into the database file every [`CHECKPOINT_EVERY`], on a connection of
 /// its own and without blocking writers (`PASSIVE`). SQLite's automatic checkpoint (turned off in
 /// `SqliteStore::open`) would run inside the writer's commit and hold up every queued write.
+///
+/// A passive checkpoint never shrinks the file, and under steady load the log is rarely free to
+/// start over, so it would grow without bound. It is truncated (`TRUNCATE`, which holds writers
+/// for as long as it takes) when it passes [`WAL_TRUNCATE_PAGES`], and when the service is idle
+/// (the log did not grow since the last tick).
 async fn checkpoints(pool: SqlitePool) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_log = 0;
     loop {
         every.tick().await;
         if pool.is_closed() {
             return;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(error = %e, "cannot checkpoint the outbox");
+        let log = match checkpoint(&pool, "PASSIVE").await {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot checkpoint the outbox");
+                continue;
+            }
+        };
+        let idle = log > 0 && log == last_log;
+        last_log = log;
+        if log >= WAL_TRUNCATE_PAGES || idle {
+            match checkpoint(&pool, "TRUNCATE").await {
+                Ok(_) => last_log = 0,
+                Err(e) => tracing::warn!(error = %e, "cannot truncate the outbox log"),
+            }
         }
     }
+}
+
+/// Runs a checkpoint; returns the pages in the log before it (-1 when SQLite does not say).
+async fn checkpoint(pool: &SqlitePool, mode: &str) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(pool)
+        .await?;
+    Ok(sqlx::Row::try_get::<i64, _>(&row, 1).unwrap_or(-1))
 }
 
 fn stopped() -> StoreError {
@@ -215,8 +241,9 @@ async fn accept(
     // POSTs cannot both be stored (and within a batch the later one sees the earlier).
     let sql = format!(
         "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
-         state, attempts, created_at, next_attempt_at, updated_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'sending', 0, ?9, ?9, ?9 \
+         state, attempts, created_at, next_attempt_at, updated_at, last_error) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?11 IS NULL THEN 'sending' ELSE 'failed' END, \
+         0, ?9, ?9, ?9, ?11 \
          WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
          RETURNING {COLUMNS}"
     );
@@ -231,6 +258,7 @@ async fn accept(
         .bind(&new.error_email)
         .bind(now)
         .bind(dedup_since)
+        .bind(&new.failed)
         .fetch_optional(&mut *conn)
         .await?;
     if let Some(row) = inserted {
@@ -294,6 +322,7 @@ mod tests {
             text: format!("text {i}"),
             summary: "{}".into(),
             error_email: None,
+            failed: None,
         }
     }
 

@@ -136,7 +136,7 @@ async fn three_bad_values_are_all_reported() {
     assert_eq!(code, 400);
     assert_eq!(
         body["ErrorMessage"],
-        "Parameter <errorEmail> is not a valid email address <a@>; \
+        "Parameter <errorEmail> is not a valid email address <a@>: Invalid email domain; \
          Parameter <hide_url> must be true or false, not <maybe>; \
          Parameter <timezone> has an unknown time zone <Mars/Base>"
     );

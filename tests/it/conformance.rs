@@ -21,9 +21,13 @@ fn real_sample_parses_and_renders_the_spec_layout() {
     assert_eq!(event.resources.len(), 1);
     assert_eq!(event.case_participants.len(), 1);
     let settings = Settings::with_overrides("").unwrap();
-    let templates =
-        Templates::load(&crate::support::templates_dir(), std::time::Duration::ZERO).unwrap();
-    let locales = templates.current().locale_names();
+    let templates = Templates::load(
+        &crate::support::templates_dir(),
+        std::time::Duration::ZERO,
+        &settings.links,
+    )
+    .unwrap();
+    let locales = templates.locale_names();
     let env = Environment {
         locales: &locales,
         default_locale: "ru-RU",
@@ -33,7 +37,7 @@ fn real_sample_parses_and_renders_the_spec_layout() {
         "message=%D0%92%D1%8B%20%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%20%D0%BD%D0%B0%20%D1%83%D1%81%D0%BB%D1%83%D0%B3%D1%83&hide_contact_info=false",
     );
     let options = Options::parse(&query, &env, &mut Report::default()).unwrap();
-    let text = templates.render(&event, &options, &settings.links).unwrap();
+    let text = templates.render(&event, &options).unwrap();
     let expected = "Вы записаны на услугу
 
 Запись №180

@@ -173,7 +173,7 @@ async fn throttled_failures_go_out_as_one_digest() {
         "[mail]\nsmtp_url = \"{smtp}\"\nthrottle = \"1s\"\n"
     ))
     .await;
-    let bad = |n: usize| format!("/webhook/log?errorEmail=op%40example.com&message=m{n}");
+    let bad = |n: usize| format!("/webhook/log?errorEmail=op%40example.com&message=m&ref=m{n}");
     let (code, _) = app.post(&bad(0), fixture("invalid-phone.json")).await;
     assert_eq!(code, 422);
     let first = next_mail(&mut mails).await;
@@ -192,7 +192,7 @@ async fn throttled_failures_go_out_as_one_digest() {
     assert_eq!(digest.subject(), "[torrow-hooks] 4 delivery problems");
     for n in 1..5 {
         assert!(
-            digest.data.contains(&format!("message=m{n}")),
+            digest.data.contains(&format!("ref=m{n}")),
             "{}",
             digest.data
         );

@@ -107,14 +107,18 @@ fn a_broken_template_set_stops_start_up_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let templates = copy_templates(dir.path());
     std::fs::write(templates.join("en-US/message.txt.tera"), "{% for x in %}").unwrap();
-    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO)
+    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
         .err()
         .expect("refused");
     assert!(err.to_string().contains("en-US/message.txt.tera"), "{err}");
     std::fs::write(templates.join("en-US/message.txt.tera"), "ok").unwrap();
     std::fs::write(templates.join("ru-RU/locale.toml"), "resource_name = 1").unwrap();
-    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO)
+    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
         .err()
         .expect("refused");
     assert!(err.to_string().contains("ru-RU/locale.toml"), "{err}");
+}
+
+fn links() -> torrow_hooks::settings::Links {
+    torrow_hooks::Settings::with_overrides("").unwrap().links
 }

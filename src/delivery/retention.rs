@@ -1,0 +1,86 @@
+//! Retention: finished deliveries (with their texts, tokens and the clients' contact data) and
+//! mailed failure reports are deleted after `delivery.retention`; throttle rows of addresses with
+//! nothing waiting are deleted once neither the throttle nor the hourly new-address quota needs
+//! them. Small batches, so that the POST path never waits long for the database.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::store::{now_ms, Purged, Store};
+
+/// Rows of each kind deleted by one statement, at most.
+const BATCH: i64 = 500;
+/// How long the quota of new mail addresses looks back (see `Store::enqueue_mail`).
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
+/// A cleanup pass runs at least this often.
+const MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+pub struct Retention {
+    store: Arc<dyn Store>,
+    retention: Duration,
+    /// Throttle rows are kept at least this long after their last email.
+    address_memory: Duration,
+}
+
+impl Retention {
+    pub fn new(store: Arc<dyn Store>, retention: Duration, mail_throttle: Duration) -> Self {
+        Retention {
+            store,
+            retention,
+            address_memory: mail_throttle.max(QUOTA_WINDOW),
+        }
+    }
+
+    /// How often a pass runs: a quarter of the retention, at most every minute.
+    pub fn interval(&self) -> Duration {
+        (self.retention / 4).clamp(Duration::from_millis(10), MAX_INTERVAL)
+    }
+
+    /// Deletes everything past its time, batch after batch; returns what went.
+    pub async fn pass(&self) -> anyhow::Result<Purged> {
+        let mut all = Purged::default();
+        loop {
+            let now = now_ms();
+            let kept = self.retention.as_millis() as i64;
+            let remembered = self.address_memory.as_millis() as i64;
+            let purged = self
+                .store
+                .purge(now - kept, now - kept, now - remembered, BATCH)
+                .await?;
+            all.deliveries += purged.deliveries;
+            all.reports += purged.reports;
+            all.addresses += purged.addresses;
+            let full = [purged.deliveries, purged.reports, purged.addresses]
+                .iter()
+                .any(|n| *n as i64 >= BATCH);
+            if !full {
+                return Ok(all);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Runs a pass every [`Retention::interval`] until the process ends.
+    pub async fn run(self) {
+        let mut every = tokio::time::interval(self.interval());
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            match self.pass().await {
+                Ok(p) if p.total() > 0 => {
+                    metrics::counter!("hooks_retention_deleted_total", "kind" => "deliveries")
+                        .increment(p.deliveries);
+                    metrics::counter!("hooks_retention_deleted_total", "kind" => "reports")
+                        .increment(p.reports);
+                    tracing::debug!(
+                        deliveries = p.deliveries,
+                        reports = p.reports,
+                        addresses = p.addresses,
+                        "retention: old rows deleted"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention pass failed; will try again"),
+            }
+        }
+    }
+}
