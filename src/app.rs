@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use crate::channel::Registry;
-use crate::delivery::Delivery;
+use crate::delivery::{retention::Retention, Delivery};
 use crate::mail::Mailer;
 use crate::render::Templates;
 use crate::settings::Settings;
@@ -60,6 +60,14 @@ impl App {
         self.delivery.resume_interrupted().await?;
         tokio::spawn(self.delivery.clone().run());
         tokio::spawn(self.mailer.clone().run());
+        tokio::spawn(
+            Retention::new(
+                self.store.clone(),
+                self.settings.delivery.retention,
+                self.settings.mail.throttle,
+            )
+            .run(),
+        );
         Ok(())
     }
 }

@@ -68,7 +68,13 @@ async fn counters_move_by_the_right_amounts() {
     }
     let r = http
         .post(format!("{base}/webhook/log?errorEmail=a%40b.ru"))
-        .body("{}")
+        .body(
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/invalid-phone.json"
+            ))
+            .unwrap(),
+        )
         .send()
         .await
         .unwrap();

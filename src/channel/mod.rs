@@ -2,6 +2,7 @@
 //! plus one line in [`Registry::new`].
 
 pub mod log;
+pub mod provider;
 pub mod wappi;
 
 use std::{collections::BTreeMap, sync::Arc};

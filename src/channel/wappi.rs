@@ -8,10 +8,10 @@ use std::{
 };
 
 use async_trait::async_trait;
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{Channel, Failure, Outgoing, Sent};
+use super::{provider, Channel, Failure, Outgoing, Sent};
 use crate::params::{Query, Report};
 use crate::redact;
 use crate::settings;
@@ -164,6 +164,7 @@ impl Wappi {
         token: &str,
         body: Option<Value>,
         what: &Target<'_>,
+        expect: Expect,
     ) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.base_url);
         let mut request = self
@@ -178,12 +179,10 @@ impl Wappi {
             .send()
             .await
             .map_err(|e| transport_failure(&e, what))?;
-        let status = response.status();
-        let text = response
-            .text()
+        let answer = provider::read(response, "Wappi")
             .await
-            .map_err(|e| transport_failure(&e, what))?;
-        classify(status, &text, token, what)
+            .map_err(|f| retry_note(f, what))?;
+        classify(&answer, token, what, expect)
     }
 
     async fn profile_status(
@@ -193,7 +192,14 @@ impl Wappi {
     ) -> Result<Value, Failure> {
         let path = format!("/api/sync/get/status?profile_id={}", encode(profile));
         let status = self
-            .call(Method::GET, &path, creds.token, None, &creds.target)
+            .call(
+                Method::GET,
+                &path,
+                creds.token,
+                None,
+                &creds.target,
+                Expect::Key("authorized"),
+            )
             .await?;
         self.remember(profile, Platform::from_status(&status));
         Ok(status)
@@ -251,8 +257,15 @@ impl Channel for Wappi {
         match creds.target {
             Target::Cascade(id) => {
                 let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
-                self.call(Method::GET, &path, creds.token, None, &creds.target)
-                    .await?;
+                self.call(
+                    Method::GET,
+                    &path,
+                    creds.token,
+                    None,
+                    &creds.target,
+                    Expect::Key("cascade"),
+                )
+                .await?;
                 Ok(Vec::new())
             }
             Target::Profile(id) => {
@@ -291,6 +304,7 @@ impl Channel for Wappi {
                     creds.token,
                     Some(body),
                     &creds.target,
+                    Expect::Status,
                 )
                 .await?
             }
@@ -308,8 +322,15 @@ impl Channel for Wappi {
                     encode(id)
                 );
                 let body = json!({"body": message.text, "recipient": message.recipient});
-                self.call(Method::POST, &path, creds.token, Some(body), &creds.target)
-                    .await?
+                self.call(
+                    Method::POST,
+                    &path,
+                    creds.token,
+                    Some(body),
+                    &creds.target,
+                    Expect::Status,
+                )
+                .await?
             }
         };
         let provider_id = ["message_id", "task_id"]
@@ -324,24 +345,62 @@ impl Channel for Wappi {
     }
 }
 
-/// Success = 2xx and `status` "done" (or absent); 401/403/404 permanent; 408/429/5xx retryable.
+/// What a 2xx answer must hold to count as success.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A `status` of "done" (or "ok", "success"); any other is a refusal (sends).
+    Status,
+    /// This key, or a `status` of "done" (look-ups whose documented answer has no status).
+    Key(&'static str),
+}
+
+const DONE: &[&str] = &["done", "ok", "success"];
+
+/// 2xx with the expected JSON shape: success; 2xx with another `status`: refused; 2xx of another
+/// shape (HTML from a proxy, say): a failure, never "delivered". 401/403/404 permanent;
+/// 408/429/5xx retryable.
 fn classify(
-    status: StatusCode,
-    text: &str,
+    answer: &provider::Answer,
     token: &str,
     what: &Target<'_>,
+    expect: Expect,
 ) -> Result<Value, Failure> {
-    let body: Option<Value> = serde_json::from_str(text).ok();
-    let detail = scrub(&detail_of(body.as_ref(), text), token);
+    let body = answer.json_object();
+    let text = answer.text();
+    let json = body.clone().map(Value::Object);
+    let detail = scrub(&detail_of(json.as_ref(), &text), token);
+    let status = answer.status;
     if status.is_success() {
-        let body = body.unwrap_or(Value::Null);
-        return match body.get("status").and_then(Value::as_str) {
-            None | Some("done") => Ok(body),
-            Some(other) => Err(Failure::Permanent(format!(
-                "Wappi refused the request for {what}: status <{other}>{}",
-                suffix(&detail)
-            ))),
+        let Some(body) = body else {
+            return Err(Failure::Permanent(format!(
+                "unexpected answer from Wappi for {what}: {} (not JSON); the message may not have been sent",
+                answer.describe()
+            )));
         };
+        let state = body.get("status").and_then(Value::as_str);
+        let ok = match (expect, state) {
+            (_, Some(s)) if DONE.contains(&s) => true,
+            (Expect::Key(key), None) => body.contains_key(key),
+            (_, Some(other)) => {
+                return Err(Failure::Permanent(format!(
+                    "Wappi refused the request for {what}: status <{}>{}",
+                    crate::params::quote(other),
+                    suffix(&detail)
+                )))
+            }
+            (Expect::Status, None) => false,
+        };
+        if !ok {
+            let missing = match expect {
+                Expect::Status => "status",
+                Expect::Key(key) => key,
+            };
+            return Err(Failure::Permanent(format!(
+                "unexpected answer from Wappi for {what}: {}, without <{missing}>; the message may not have been sent",
+                answer.describe()
+            )));
+        }
+        return Ok(Value::Object(body));
     }
     let code = status.as_u16();
     let message = match code {
@@ -363,16 +422,17 @@ fn classify(
 }
 
 fn transport_failure(e: &reqwest::Error, what: &Target<'_>) -> Failure {
-    let reason = if e.is_timeout() {
-        "did not answer in time".to_string()
-    } else if e.is_connect() {
-        "cannot be reached".to_string()
-    } else {
-        format!("failed: {e}")
-    };
-    Failure::Retryable(format!(
-        "Wappi {reason} for {what}; this is temporary, the message will be retried"
-    ))
+    retry_note(provider::transport(e, "Wappi"), what)
+}
+
+/// Names the target in a transport failure and says that it will be retried.
+fn retry_note(failure: Failure, what: &Target<'_>) -> Failure {
+    match failure {
+        Failure::Retryable(m) => Failure::Retryable(format!(
+            "{m} for {what}; this is temporary, the message will be retried"
+        )),
+        permanent => permanent,
+    }
 }
 
 fn detail_of(body: Option<&Value>, text: &str) -> String {
@@ -419,18 +479,31 @@ fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::StatusCode;
 
     const T: Target<'static> = Target::Cascade("abc");
 
+    fn answer(code: u16, content_type: &str, body: &str) -> provider::Answer {
+        provider::Answer {
+            status: StatusCode::from_u16(code).unwrap(),
+            content_type: content_type.to_string(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn json(code: u16, body: &str) -> provider::Answer {
+        answer(code, "application/json", body)
+    }
+
     #[test]
     fn classification() {
-        assert!(classify(StatusCode::OK, r#"{"status":"done"}"#, "tok1234", &T).is_ok());
-        assert!(classify(StatusCode::OK, "", "tok1234", &T).is_ok());
+        let t = "tok1234";
+        assert!(classify(&json(200, r#"{"status":"done"}"#), t, &T, Expect::Status).is_ok());
         let e = classify(
-            StatusCode::OK,
-            r#"{"status":"error","detail":"bad phone"}"#,
-            "tok1234",
+            &json(200, r#"{"status":"error","detail":"bad phone"}"#),
+            t,
             &T,
+            Expect::Status,
         )
         .unwrap_err();
         assert_eq!(
@@ -439,19 +512,33 @@ mod tests {
                 "Wappi refused the request for cascade <abc>: status <error>: bad phone".into()
             )
         );
-        let e = classify(StatusCode::UNAUTHORIZED, "tok1234 is wrong", "tok1234", &T).unwrap_err();
+        let e = classify(&json(401, "tok1234 is wrong"), t, &T, Expect::Status).unwrap_err();
         assert!(
             !e.is_retryable() && !e.to_string().contains("tok1234"),
             "{e}"
         );
-        assert!(classify(StatusCode::SERVICE_UNAVAILABLE, "<html>", "t", &T)
-            .unwrap_err()
-            .is_retryable());
-        assert!(classify(StatusCode::TOO_MANY_REQUESTS, "", "t", &T)
-            .unwrap_err()
-            .is_retryable());
-        assert!(!classify(StatusCode::NOT_FOUND, "", "t", &T)
-            .unwrap_err()
-            .is_retryable());
+        let retryable = |a: provider::Answer| {
+            classify(&a, "t", &T, Expect::Status)
+                .unwrap_err()
+                .is_retryable()
+        };
+        assert!(retryable(answer(503, "text/html", "<html>")));
+        assert!(retryable(json(429, "")));
+        assert!(!retryable(json(404, "")));
+    }
+
+    #[test]
+    fn a_2xx_of_another_shape_is_never_success() {
+        let html = answer(200, "text/html", "<html>welcome</html>");
+        let e = classify(&html, "t", &T, Expect::Status).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unexpected answer from Wappi for cascade <abc>: HTTP 200, text/html (not JSON); the message may not have been sent"
+        );
+        assert!(classify(&json(200, ""), "t", &T, Expect::Status).is_err());
+        assert!(classify(&json(200, "{}"), "t", &T, Expect::Status).is_err());
+        assert!(classify(&json(200, "{}"), "t", &T, Expect::Key("cascade")).is_err());
+        let cascade = json(200, r#"{"cascade":{"name":"c"}}"#);
+        assert!(classify(&cascade, "t", &T, Expect::Key("cascade")).is_ok());
     }
 }
