@@ -132,7 +132,23 @@ where
     };
     let span = request_span(&app, method, &channel, &query);
     let answer = async {
-        match read_body(length, stream, app.settings.server.body_limit).await {
+        let server = &app.settings.server;
+        let body = tokio::time::timeout(
+            server.body_read_timeout,
+            read_body(length, stream, server.body_limit),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(Answer::error(
+                408,
+                format!(
+                    "The request body did not arrive within {} (server.body_read_timeout)",
+                    humantime::format_duration(server.body_read_timeout)
+                ),
+                "",
+            ))
+        });
+        match body {
             Ok(body) => match kind {
                 Post::Deliver => app.deliver(&channel, &query, &body).await,
                 Post::Preview => app.preview(&channel, &query, &body).await,

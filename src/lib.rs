@@ -16,6 +16,7 @@ pub mod params;
 pub mod recipient;
 pub mod redact;
 pub mod render;
+pub mod server;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

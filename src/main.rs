@@ -134,11 +134,28 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     println!("torrow-hooks listening on http://{}", running.addr);
     tracing::info!(addr = %running.addr, "listening");
-    tokio::select! {
-        _ = running.server => {}
-        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
-    }
+    let signal = match stop_signal() {
+        Ok(signal) => signal,
+        Err(e) => return fail(e),
+    };
+    signal.await;
+    running.shutdown().await;
+    tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Resolves at SIGTERM (`systemctl stop`, `docker stop`) or SIGINT (Ctrl-C).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "stopping");
+    })
 }
 
 /// `https://host/webhook/wappi?a=b` → (`wappi`, `a=b`); a bare query uses the `log` channel.

@@ -172,6 +172,14 @@ impl Service {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
     }
+
+    /// SIGTERM, as `systemctl stop` and `docker stop` send; waits for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
 }
 
 impl Drop for Service {
@@ -398,4 +406,62 @@ async fn replay_sends_a_failed_delivery_again() {
         "the replayed delivery was not sent: {:?}",
         sqlite_states(&db).await
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cleanly_and_the_pending_delivery_is_sent_once_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&failing)
+        .await;
+    let env = |wappi: &MockServer| {
+        vec![
+            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+            ("HOOKS_DELIVERY__RESPOND_WITHIN", "1s".to_string()),
+            ("HOOKS_DELIVERY__RETRY_SCHEDULE", "[\"100ms\"]".to_string()),
+        ]
+    };
+    let mut service = Service::start(dir.path(), &env(&failing));
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let url = |base: &str| format!("{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=once");
+    let r = reqwest::Client::new()
+        .post(url(&service.base))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    let status = service.terminate();
+    assert_eq!(status.code(), Some(0), "{}", service.output.lock().unwrap());
+    assert!(
+        service.output.lock().unwrap().contains("stopped"),
+        "{}",
+        service.output.lock().unwrap()
+    );
+    let states = sqlite_states(&dir.path().join("hooks.sqlite")).await;
+    assert_eq!(states.len(), 1);
+    assert_ne!(states[0], "sent", "{states:?}");
+
+    let healthy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&healthy)
+        .await;
+    let mut service = Service::start(dir.path(), &env(&healthy));
+    let db = dir.path().join("hooks.sqlite");
+    let mut states = Vec::new();
+    for _ in 0..1000 {
+        states = sqlite_states(&db).await;
+        if states == ["sent"] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(states, ["sent"]);
+    let status = service.terminate();
+    assert_eq!(status.code(), Some(0));
+    healthy.verify().await;
 }

@@ -54,6 +54,8 @@ pub struct Delivery {
     slots: Semaphore,
     /// The worker left due deliveries in the outbox for want of a free slot.
     starved: AtomicBool,
+    /// A stop was asked for: the worker takes nothing more from the outbox.
+    stopping: AtomicBool,
 }
 
 impl Delivery {
@@ -72,6 +74,7 @@ impl Delivery {
             cfg,
             wake: Notify::new(),
             starved: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -128,6 +131,9 @@ impl Delivery {
     /// Sends due deliveries until the process ends.
     pub async fn run(self: Arc<Self>) {
         loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
             let free = self.slots.available_permits() as i64;
             self.starved.store(free == 0, Ordering::Relaxed);
             if free > 0 {
@@ -290,6 +296,20 @@ impl Delivery {
             text: Some(record.text.clone()).filter(|t| !t.is_empty()),
         };
         self.mailer.report(address, &report).await;
+    }
+
+    /// Stops taking deliveries from the outbox and waits (until `deadline` at most) for the
+    /// attempts under way; what is left stays in the outbox for the next start.
+    pub async fn stop(&self, deadline: tokio::time::Instant) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+        let all = self.cfg.concurrency as u32;
+        match tokio::time::timeout_at(deadline, self.slots.acquire_many(all)).await {
+            Ok(_) => tracing::info!("delivery attempts under way have finished"),
+            Err(_) => tracing::warn!(
+                "delivery attempts still under way at the end of server.shutdown_grace; they will be resumed at the next start"
+            ),
+        }
     }
 
     /// Wakes the worker (after a replay, say).

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod abuse;
 mod check;
 mod conformance;
 mod delivery;

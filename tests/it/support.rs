@@ -189,6 +189,18 @@ impl TestApp {
         panic!("delivery {id} never got there: {last:?}");
     }
 
+    /// Waits (bounded) until no failure report waits to be mailed.
+    pub async fn wait_mail_queue_empty(&self) {
+        for _ in 0..500 {
+            let waiting = self.running.app.store.mail_addresses(100).await.unwrap();
+            if waiting.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("failure reports still wait to be mailed");
+    }
+
     pub fn eml_files(&self) -> Vec<String> {
         let dir = self.dir.path().join("mail");
         let mut out = Vec::new();
