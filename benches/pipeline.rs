@@ -42,11 +42,7 @@ fn bench(c: &mut Criterion) {
     });
     let event = CaseActionEvent::parse(&own).unwrap();
     c.bench_function("render", |b| {
-        b.iter(|| {
-            templates
-                .render(black_box(&event), &options)
-                .unwrap()
-        })
+        b.iter(|| templates.render(black_box(&event), &options).unwrap())
     });
     c.bench_function("event to text (query, parse, recipient, render)", |b| {
         b.iter(|| {
@@ -56,10 +52,7 @@ fn bench(c: &mut Criterion) {
             let options = Options::parse(&query, &env, &mut Report::default()).unwrap();
             let event = CaseActionEvent::parse(black_box(&own)).unwrap();
             let to = torrow_hooks::recipient::from_event(&event, "RU").unwrap();
-            (
-                to,
-                templates.render(&event, &options).unwrap(),
-            )
+            (to, templates.render(&event, &options).unwrap())
         })
     });
     if let Some(real) = &real {

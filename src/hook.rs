@@ -350,15 +350,12 @@ impl App {
     /// The text of a prepared request, or why there is none (a template failed, or made nothing).
     fn render(&self, p: &Prepared) -> Result<String, Refusal> {
         let warnings = p.report.warning_message();
-        let text = self
-            .templates
-            .render(&p.event, &p.options)
-            .map_err(|e| {
-                refuse(
-                    Answer::error(422, format!("The message template failed: {e}"), &warnings),
-                    "Template failed",
-                )
-            })?;
+        let text = self.templates.render(&p.event, &p.options).map_err(|e| {
+            refuse(
+                Answer::error(422, format!("The message template failed: {e}"), &warnings),
+                "Template failed",
+            )
+        })?;
         if text.trim().is_empty() {
             return Err(refuse(
                 Answer::error(422, "The rendered message is empty", &warnings),

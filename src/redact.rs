@@ -150,10 +150,14 @@ mod tests {
 
     #[test]
     fn secret_names_are_matched_loosely_and_values_everywhere() {
-        let raw = "apitoken=secret1234&apiToken%20=other5678&cascadeId=secret1234&note=xsecret1234x";
+        let raw =
+            "apitoken=secret1234&apiToken%20=other5678&cascadeId=secret1234&note=xsecret1234x";
         let secrets = Secrets::of(raw, NAMES);
         let shown = secrets.query(raw, NAMES);
-        assert!(!shown.contains("secret1234") && !shown.contains("other5678"), "{shown}");
+        assert!(
+            !shown.contains("secret1234") && !shown.contains("other5678"),
+            "{shown}"
+        );
         assert_eq!(
             secrets.scrub("Wappi said: bad token secret1234 / other5678"),
             "Wappi said: bad token …1234 / …5678"
@@ -162,7 +166,9 @@ mod tests {
 
     #[test]
     fn long_queries_are_cut() {
-        let raw: String = (0..40).map(|i| format!("p{i}={}&", "v".repeat(100))).collect();
+        let raw: String = (0..40)
+            .map(|i| format!("p{i}={}&", "v".repeat(100)))
+            .collect();
         let shown = Secrets::default().query(&raw, NAMES);
         assert!(shown.ends_with("… 10 more"), "{shown}");
         assert!(shown.len() < 40 * 40, "{}", shown.len());

@@ -425,7 +425,8 @@ async fn sigterm_stops_cleanly_and_the_pending_delivery_is_sent_once_later() {
     };
     let mut service = Service::start(dir.path(), &env(&failing));
     let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
-    let url = |base: &str| format!("{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=once");
+    let url =
+        |base: &str| format!("{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=once");
     let r = reqwest::Client::new()
         .post(url(&service.base))
         .body(body.clone())

@@ -98,8 +98,7 @@ impl Registry {
 
     /// A query safe to log, store and mail.
     pub fn masked_query(&self, raw_query: &str) -> String {
-        self.secrets(raw_query)
-            .query(raw_query, &self.secret_names)
+        self.secrets(raw_query).query(raw_query, &self.secret_names)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {

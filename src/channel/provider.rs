@@ -97,7 +97,10 @@ pub fn transport(e: &reqwest::Error, provider: &str) -> Failure {
             last = Some(c.to_string());
             cause = c.source();
         }
-        format!("failed: {}", last.unwrap_or_else(|| "the connection broke".to_string()))
+        format!(
+            "failed: {}",
+            last.unwrap_or_else(|| "the connection broke".to_string())
+        )
     };
     Failure::Retryable(format!("{provider} {reason}"))
 }

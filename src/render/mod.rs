@@ -143,7 +143,11 @@ pub struct Templates {
 
 impl Templates {
     /// Loads every locale folder of `dir`; at start any bad folder stops everything.
-    pub fn load(dir: &Path, check_interval: Duration, links: &Links) -> Result<Self, TemplateError> {
+    pub fn load(
+        dir: &Path,
+        check_interval: Duration,
+        links: &Links,
+    ) -> Result<Self, TemplateError> {
         let folders = folders(dir)?;
         if folders.is_empty() {
             return Err(TemplateError(format!(

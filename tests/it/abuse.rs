@@ -14,7 +14,9 @@ async fn anonymous_bodies_never_cause_mail() {
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&settings(&smtp, "")).await;
     for i in 0..60 {
-        let url = format!("/webhook/log?errorEmail=victim{i}%40target.example&hide_url=x&message=Buy%20pills");
+        let url = format!(
+            "/webhook/log?errorEmail=victim{i}%40target.example&hide_url=x&message=Buy%20pills"
+        );
         let (code, _) = app.post(&url, "{}").await;
         assert_eq!(code, 400);
         let (code, _) = app.post(&url.replace("hide_url=x&", ""), "{}").await;
@@ -40,7 +42,11 @@ async fn anonymous_bodies_never_cause_mail() {
 async fn case_variants_of_one_address_are_one_mailbox() {
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&settings(&smtp, "")).await;
-    for address in ["Op%40Example.com", "op%40example.com", "%20OP%40EXAMPLE.COM%20"] {
+    for address in [
+        "Op%40Example.com",
+        "op%40example.com",
+        "%20OP%40EXAMPLE.COM%20",
+    ] {
         let (code, _) = app
             .post(
                 &format!("/webhook/log?errorEmail={address}"),
@@ -78,7 +84,10 @@ async fn new_addresses_per_hour_are_capped() {
         to.extend(next_mail(&mut mails).await.to);
     }
     to.sort();
-    assert_eq!(to, ["op0@example.com", "op1@example.com", "op2@example.com"]);
+    assert_eq!(
+        to,
+        ["op0@example.com", "op1@example.com", "op2@example.com"]
+    );
     // The other three were never queued, so no email can follow.
     app.wait_mail_queue_empty().await;
     assert!(mails.try_recv().is_err());
@@ -137,7 +146,11 @@ async fn the_callers_free_text_is_not_relayed() {
     assert_eq!(code, 400);
     let mail = next_mail(&mut mails).await;
     assert!(!mail.data.contains("Buy pills"), "{}", mail.data);
-    assert!(mail.data.contains("message=(840 characters)"), "{}", mail.data);
+    assert!(
+        mail.data.contains("message=(840 characters)"),
+        "{}",
+        mail.data
+    );
     // Refused by the provider: the undelivered text is quoted once, cut to 200 characters.
     let (code, _) = app
         .post(

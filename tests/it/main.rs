@@ -6,6 +6,7 @@ mod abuse;
 mod check;
 mod conformance;
 mod delivery;
+mod limits;
 mod operator;
 mod render;
 mod wappi;

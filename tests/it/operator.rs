@@ -107,18 +107,111 @@ fn a_broken_template_set_stops_start_up_with_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let templates = copy_templates(dir.path());
     std::fs::write(templates.join("en-US/message.txt.tera"), "{% for x in %}").unwrap();
-    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
-        .err()
-        .expect("refused");
+    let err =
+        torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
+            .err()
+            .expect("refused");
     assert!(err.to_string().contains("en-US/message.txt.tera"), "{err}");
     std::fs::write(templates.join("en-US/message.txt.tera"), "ok").unwrap();
     std::fs::write(templates.join("ru-RU/locale.toml"), "resource_name = 1").unwrap();
-    let err = torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
-        .err()
-        .expect("refused");
+    let err =
+        torrow_hooks::render::Templates::load(&templates, std::time::Duration::ZERO, &links())
+            .err()
+            .expect("refused");
     assert!(err.to_string().contains("ru-RU/locale.toml"), "{err}");
 }
 
 fn links() -> torrow_hooks::settings::Links {
     torrow_hooks::Settings::with_overrides("").unwrap().links
+}
+
+#[tokio::test]
+async fn a_template_that_compiles_but_cannot_render_is_refused_for_its_locale_only() {
+    let (app, templates) = with_own_templates().await;
+    let event = fixture("booking-one-resource.json");
+    let before = app.sent_text("message=a", &event).await;
+    let ru = templates.join("ru-RU/message.txt.tera");
+    let original = std::fs::read_to_string(&ru).unwrap();
+    std::fs::write(
+        &ru,
+        format!("Здравствуйте, {{{{ client_name }}}}!\n{original}"),
+    )
+    .unwrap();
+    // The POST still goes out, with the previous text.
+    let after = app.sent_text("message=b", &event).await;
+    assert_eq!(after, before.replacen('a', "b", 1));
+    let (code, ready) = app.get("/readyz").await;
+    assert_eq!(code, 200, "{ready}");
+    let why = ready["refused_templates"]["ru-RU"].as_str().unwrap();
+    assert!(why.contains("ru-RU/message.txt.tera"), "{why}");
+    assert!(why.contains("client_name"), "{why}");
+    assert!(why.contains(":1:"), "the line is named: {why}");
+    let (code, check) = app.get("/webhook/log?errorEmail=a%40b.ru").await;
+    assert_eq!(code, 200);
+    assert!(
+        check["WarningMessage"]
+            .as_str()
+            .unwrap()
+            .contains("templates of ru-RU were edited but refused"),
+        "{check}"
+    );
+    // A good edit of another locale is not held back.
+    std::fs::write(
+        templates.join("en-US/message.txt.tera"),
+        "EN {{ order_number }}",
+    )
+    .unwrap();
+    assert_eq!(
+        app.sent_text("message=a&date_locales=en-US", &event).await,
+        "EN №180"
+    );
+    // Mending the template clears the warning.
+    std::fs::write(&ru, original).unwrap();
+    assert_eq!(
+        app.sent_text("message=c", &event).await,
+        before.replacen('a', "c", 1)
+    );
+    let (_, ready) = app.get("/readyz").await;
+    assert_eq!(ready["refused_templates"], serde_json::json!({}));
+}
+
+#[tokio::test]
+async fn a_render_failure_at_run_time_is_stored_mailed_and_answered_422() {
+    let (app, templates) = with_own_templates().await;
+    let ru = templates.join("ru-RU/message.txt.tera");
+    let original = std::fs::read_to_string(&ru).unwrap();
+    // Fails only for a service that no built-in sample has, so the check lets it through.
+    std::fs::write(
+        &ru,
+        format!("{{% if service_name == \"Консультация\" %}}{{{{ nope }}}}{{% endif %}}{original}"),
+    )
+    .unwrap();
+    let (code, body) = app
+        .post(
+            "/webhook/log?phone=79119998877&message=Hi&errorEmail=op%40example.com",
+            fixture("invalid-phone.json"),
+        )
+        .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("The message template failed"),
+        "{body}"
+    );
+    let id = body["DeliveryId"].as_str().expect("a DeliveryId");
+    let record = app.record(id).await;
+    assert_eq!(record.state, torrow_hooks::store::State::Failed);
+    assert!(app.sink().is_empty(), "nothing was sent");
+    let mut mails = Vec::new();
+    for _ in 0..500 {
+        mails = app.eml_files();
+        if !mails.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains(id), "{}", mails[0]);
 }

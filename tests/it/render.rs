@@ -252,21 +252,35 @@ async fn participant_time_zone() {
 }
 
 #[tokio::test]
-async fn cancelled_event_participation() {
+async fn a_cancellation_of_each_kind_says_so_and_drops_the_booking_message() {
     let app = spawn("").await;
-    let text = app
-        .sent_text(
-            "message=%D0%9E%D1%82%D0%BC%D0%B5%D0%BD%D0%B5%D0%BD%D0%BE&hide_url=true",
-            &fixture("cancelled-event.json"),
-        )
-        .await;
-    let expected = "Отменено
-
-Участие в мероприятии №42
-Услуга: Мастер-класс
-Время: 01.09.2024 18:00 (Мск)
-Продолжительность: 2 дн. 3 ч.";
-    assert_eq!(text, expected);
+    // message = "Вы записаны": a confirmation text that must not reach a cancelled client.
+    let query = |locale: &str| {
+        format!("message=%D0%92%D1%8B%20%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B&hide_url=true&date_locales={locale}")
+    };
+    let cases = [
+        (
+            "cancelled-booking.json",
+            "Запись №180 отменена\nУслуга: Назначить встречу\nВремя: 08.05.2024 11:15 (Мск)",
+            "Booking №180 has been cancelled\nService: Назначить встречу\nTime: 5/8/2024 11:15 AM (Мск)",
+        ),
+        (
+            "cancelled-order.json",
+            "Заказ №557 отменён\nУслуга: Записаться на мойку\nВремя: 16.06.2024 12:00 (Мск)\nАдрес: Советский р-н, ул. Верхняя улица, 18В",
+            "Order №557 has been cancelled\nService: Записаться на мойку\nTime: 6/16/2024 12:00 PM (Мск)\nAddress: Советский р-н, ул. Верхняя улица, 18В",
+        ),
+        (
+            "cancelled-event.json",
+            "Участие в мероприятии №42 отменено\nУслуга: Мастер-класс\nВремя: 01.09.2024 18:00 (Мск)",
+            "Event participation №42 has been cancelled\nService: Мастер-класс\nTime: 9/1/2024 6:00 PM (Мск)",
+        ),
+    ];
+    for (file, ru, en) in cases {
+        let text = app.sent_text(&query("ru-RU"), &fixture(file)).await;
+        assert_eq!(text, ru, "{file}");
+        let text = app.sent_text(&query("en-US"), &fixture(file)).await;
+        assert_eq!(text, en, "{file}");
+    }
     assert_eq!(app.sink()[0]["recipient"], "79119998877");
 }
 
