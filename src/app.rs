@@ -109,7 +109,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::server::serve(listener, app.clone(), limits, async {
-        let _ = stopped.await;
+        // Only `Running::shutdown` stops the server; dropping `Running` does not.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }));
     Ok(Running {
         addr,

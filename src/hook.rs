@@ -227,7 +227,10 @@ impl App {
         let channel = prepared.channel.name();
         let summary = Summary {
             order: Some(order_summary(&prepared.event, &prepared.options)),
-            target: prepared.channel.target(&prepared.query),
+            target: self
+                .channels
+                .secrets(prepared.query.raw())
+                .scrub(&prepared.channel.target(&prepared.query)),
             query: self.channels.masked_query(prepared.query.raw()),
         };
         let mut new = NewDelivery {

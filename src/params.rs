@@ -36,6 +36,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every (name, value), in order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }

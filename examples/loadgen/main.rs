@@ -106,6 +106,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         hooks_args.push("--fsync");
     }
     let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
+    let wal = WalWatch::start(dir.join("hooks.sqlite-wal"));
     let url = |path: &str| at(&hooks, path);
     let get = Request::get(url(CHECK_QUERY));
     let post = Request::post(url(POST_QUERY), &event);
@@ -137,6 +138,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
     }
     let hooks_rss = hooks.usage().0;
+    let (wal_peak, wal_idle) = wal.finish().await;
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
         .await?
         .text()
@@ -156,6 +158,11 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     let to_wappi = rows.iter().filter(|(f, _, _)| f.name.contains("→ wappi"));
     let accepted = warm.ok + to_wappi.map(|(f, _, _)| f.ok).sum::<usize>();
     println!("\nWappi stand-in received {sent} sends for {accepted} POSTs answered Success.");
+    println!(
+        "Outbox write-ahead log: peak {:.1} MiB during the run, {:.1} MiB after 2 s idle.",
+        wal_peak as f64 / 1048576.0,
+        wal_idle as f64 / 1048576.0
+    );
     // A load benchmark of a delivery service is worthless if it loses or doubles messages.
     anyhow::ensure!(sent as usize == accepted, "sends and accepted POSTs differ");
     let errors: usize = rows.iter().map(|(f, _, _)| f.errors).sum();
@@ -164,6 +171,37 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         "{errors} requests failed (the first of each kind is above)"
     );
     Ok(())
+}
+
+/// Samples the size of the outbox's write-ahead log every 50 ms while the load runs.
+struct WalWatch {
+    path: PathBuf,
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WalWatch {
+    fn start(path: PathBuf) -> WalWatch {
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (file, max) = (path.clone(), peak.clone());
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(50));
+            loop {
+                every.tick().await;
+                let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+                max.fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        WalWatch { path, peak, task }
+    }
+
+    /// The peak size, and the size after the service has been idle for 2 s.
+    async fn finish(self) -> (u64, u64) {
+        self.task.abort();
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let idle = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        (self.peak.load(std::sync::atomic::Ordering::Relaxed), idle)
+    }
 }
 
 fn report(rows: &[(Figures, Option<usize>, f64)]) {

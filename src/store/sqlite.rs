@@ -47,7 +47,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // Checkpoints run in the background (store/writer.rs), not inside a commit.
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", "67108864");
+            .pragma("journal_size_limit", "16777216");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -356,5 +356,83 @@ impl Store for SqliteStore {
             reports,
             addresses,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(id: &str, key: &str) -> NewDelivery {
+        NewDelivery {
+            id: id.into(),
+            channel: "log".into(),
+            query: String::new(),
+            dedup_key: key.into(),
+            recipient: "79119998877".into(),
+            text: "t".into(),
+            summary: "{}".into(),
+            error_email: None,
+            failed: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_mail_quota_the_digest_pages_and_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("s.sqlite"), false)
+            .await
+            .unwrap();
+        let hour = HOUR_MS;
+        // Two new addresses per hour: the third waits for the next hour.
+        for (address, at, expected) in [
+            ("a@x.ru", 0, Enqueued::Queued),
+            ("b@x.ru", 10, Enqueued::Queued),
+            ("c@x.ru", 20, Enqueued::NewAddressLimit),
+            ("a@x.ru", 30, Enqueued::Queued),
+            ("c@x.ru", hour + 1, Enqueued::Queued),
+        ] {
+            let got = store.enqueue_mail(address, "{}", at, 2).await.unwrap();
+            assert_eq!(got, expected, "{address} at {at}");
+        }
+        assert_eq!(
+            store.mail_addresses(10).await.unwrap(),
+            ["a@x.ru", "b@x.ru", "c@x.ru"]
+        );
+        let batch = store.unsent_mail("a@x.ru", 1).await.unwrap();
+        assert_eq!((batch.items.len(), batch.more), (1, 1));
+        store.mark_mailed("a@x.ru", batch.up_to, 40).await.unwrap();
+        assert_eq!(store.last_mailed("a@x.ru").await.unwrap(), Some(40));
+        assert!(store
+            .unsent_mail("a@x.ru", 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty());
+
+        // Finished deliveries and mailed reports go after their time; pending ones never.
+        let sent = store.accept(delivery("d1", "k1"), 0, 100).await.unwrap();
+        assert!(matches!(sent, Accepted::New(_)));
+        let sent_outcome = Outcome::Sent { provider_id: None };
+        store
+            .finish_attempt("d1", &sent_outcome, 100)
+            .await
+            .unwrap();
+        store.accept(delivery("d2", "k2"), 0, 100).await.unwrap();
+        store.requeue_interrupted(100).await.unwrap();
+        let purged = store.purge(101, 41, 41, 10).await.unwrap();
+        assert_eq!(
+            purged,
+            Purged {
+                deliveries: 1,
+                reports: 2,
+                addresses: 1
+            }
+        );
+        assert!(store.get("d1").await.unwrap().is_none());
+        assert!(store.get("d2").await.unwrap().is_some());
+        // b and c still have reports waiting; a was mailed at 40 and has nothing waiting.
+        assert_eq!(store.last_mailed("a@x.ru").await.unwrap(), None);
+        assert_eq!(store.mail_addresses(10).await.unwrap().len(), 2);
     }
 }

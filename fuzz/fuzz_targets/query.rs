@@ -1,0 +1,45 @@
+//! Any query string: size check, parsing, every parameter rule, unknown names, and the masked
+//! form used in logs and emails. Nothing may panic, and a secret never shows in the masked form.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use torrow_hooks::params::{check_size, warn_unknown, Environment, Options, Query, Report};
+use torrow_hooks::redact::Secrets;
+
+const SECRET_NAMES: &[&str] = &["apiToken", "apiTokenInstance"];
+
+fuzz_target!(|data: &[u8]| {
+    let raw = String::from_utf8_lossy(data);
+    if check_size(&raw, 100).is_err() {
+        return;
+    }
+    let query = Query::parse(&raw);
+    let locales = vec!["en-US".to_string(), "ru-RU".to_string()];
+    let env = Environment {
+        locales: &locales,
+        default_locale: "ru-RU",
+        default_region: "RU",
+    };
+    let mut report = Report::default();
+    let _ = Options::parse(&query, &env, &mut report);
+    warn_unknown(&query, &["apiToken", "cascadeId", "profileId"], &mut report);
+    let _ = (report.error_message(), report.warning_message());
+
+    let secrets = Secrets::of(&raw, SECRET_NAMES);
+    let masked = secrets.query(&raw, SECRET_NAMES);
+    for (name, value) in form_urlencoded_pairs(&raw) {
+        let secret = SECRET_NAMES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name.trim()));
+        if secret && value.chars().count() >= 8 && !value.contains('…') {
+            assert!(!masked.contains(&value), "secret shown: {masked}");
+        }
+    }
+});
+
+fn form_urlencoded_pairs(raw: &str) -> Vec<(String, String)> {
+    Query::parse(raw)
+        .pairs()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
