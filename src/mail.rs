@@ -179,6 +179,15 @@ impl Mailer {
                         "failure report mailed"
                     );
                 }
+                Err(e) if never_deliverable(&e) => {
+                    // Trying again every minute forever would help no one: drop these reports.
+                    self.store
+                        .mark_mailed(&address, batch.up_to, now_ms())
+                        .await?;
+                    metrics::counter!("hooks_emails_refused_total", "reason" => "undeliverable")
+                        .increment(1);
+                    tracing::error!(error = %e, reports = batch.items.len() as i64 + batch.more, "failure report cannot be delivered to its address; dropped");
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot send a failure report; will try again");
                     let retry = RETRY_AFTER_FAILURE.min(self.throttle.max(Duration::from_secs(1)));
@@ -190,12 +199,13 @@ impl Mailer {
     }
 
     async fn send(&self, address: &str, items: &[QueuedMail], more: i64) -> anyhow::Result<()> {
+        let to = parse_email(address).map_err(|why| Undeliverable(format!("{address}: {why}")))?;
         let reports: Vec<FailureReport> = items
             .iter()
             .filter_map(|i| serde_json::from_str(&i.report).ok())
             .collect();
         let (subject, body) = compose(&reports, more);
-        let to = Mailbox::new(None, parse_email(address).map_err(anyhow::Error::msg)?);
+        let to = Mailbox::new(None, to);
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -213,6 +223,16 @@ impl Mailer {
         }
         Ok(())
     }
+}
+
+/// An address that can never be mailed (queued before it was checked as it is now). An SMTP
+/// refusal is not taken as final: a wrong `mail.smtp_url` is mended by the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Undeliverable(String);
+
+fn never_deliverable(e: &anyhow::Error) -> bool {
+    e.is::<Undeliverable>()
 }
 
 /// Subject and body of one email holding `reports` (one report, or a digest of several) and

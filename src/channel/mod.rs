@@ -36,11 +36,14 @@ pub enum Failure {
     /// Worth another try later (timeouts, 5xx, 429…).
     #[error("{0}")]
     Retryable(String),
+    /// Worth another try, but not before this long: the provider said so (`Retry-After`).
+    #[error("{0}")]
+    RetryAfter(String, std::time::Duration),
 }
 
 impl Failure {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Failure::Retryable(_))
+        !matches!(self, Failure::Permanent(_))
     }
 }
 

@@ -8,6 +8,9 @@ use super::Failure;
 /// The most of a provider's answer that is read; a longer answer is a (retryable) failure.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// The longest `Retry-After` believed, in seconds.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+
 /// A provider's answer, read whole (within [`MAX_ANSWER_BYTES`]).
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -15,6 +18,8 @@ pub struct Answer {
     /// The media type without parameters (`application/json`), or "" when not given.
     pub content_type: String,
     pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when the provider sent one (at most an hour is believed).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Answer {
@@ -52,6 +57,12 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| std::time::Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
     let too_large = || {
         Failure::Retryable(format!(
             "{provider} sent an answer too large to read (over {} KiB)",
@@ -80,6 +91,7 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
         status,
         content_type,
         body,
+        retry_after,
     })
 }
 

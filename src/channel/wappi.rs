@@ -413,9 +413,11 @@ fn classify(
         _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
     };
     if code == 408 || code == 429 || status.is_server_error() {
-        Err(Failure::Retryable(format!(
-            "{message}; this is temporary, the message will be retried"
-        )))
+        let message = format!("{message}; this is temporary, the message will be retried");
+        Err(match answer.retry_after {
+            Some(after) => Failure::RetryAfter(message, after),
+            None => Failure::Retryable(message),
+        })
     } else {
         Err(Failure::Permanent(message))
     }
@@ -488,6 +490,7 @@ mod tests {
             status: StatusCode::from_u16(code).unwrap(),
             content_type: content_type.to_string(),
             body: body.as_bytes().to_vec(),
+            retry_after: None,
         }
     }
 

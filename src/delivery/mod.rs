@@ -201,8 +201,13 @@ impl Delivery {
                 provider_id: sent.provider_id,
             },
             Err(Failure::Permanent(error)) => Outcome::Failed { error },
-            Err(Failure::Retryable(error)) => {
-                let next = now + self.schedule.delay(record.attempts).as_millis() as i64;
+            Err(failure @ (Failure::Retryable(_) | Failure::RetryAfter(..))) => {
+                let mut pause = self.schedule.delay(record.attempts);
+                if let Failure::RetryAfter(_, hint) = &failure {
+                    pause = pause.max(*hint);
+                }
+                let error = failure.to_string();
+                let next = now + pause.as_millis() as i64;
                 if next > record.created_at + max_age {
                     Outcome::Dead {
                         error: format!(
@@ -233,8 +238,12 @@ impl Delivery {
                 record.provider_id = provider_id.clone();
                 (State::Sent, "sent")
             }
-            Outcome::Retry { error, .. } => {
+            Outcome::Retry {
+                error,
+                next_attempt_at,
+            } => {
                 record.last_error = Some(error.clone());
+                record.next_attempt_at = *next_attempt_at;
                 (State::Pending, "retry")
             }
             Outcome::Failed { error } => {

@@ -84,6 +84,8 @@ pub struct Record {
     pub state: State,
     pub attempts: i64,
     pub created_at: i64,
+    /// When the next attempt is due (pending), or when the last one ended (finished).
+    pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub provider_id: Option<String>,
 }

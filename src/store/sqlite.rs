@@ -30,7 +30,7 @@ pub struct SqliteStore {
 
 pub(super) const COLUMNS: &str =
     "id, channel, query, recipient, text, summary, error_email, state, attempts, \
-                       created_at, last_error, provider_id";
+                       created_at, next_attempt_at, last_error, provider_id";
 
 impl SqliteStore {
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
@@ -107,6 +107,7 @@ pub(super) fn record(row: &SqliteRow) -> Record {
         state: State::parse(row.get::<&str, _>("state")),
         attempts: row.get("attempts"),
         created_at: row.get("created_at"),
+        next_attempt_at: row.get("next_attempt_at"),
         last_error: row.get("last_error"),
         provider_id: row.get("provider_id"),
     }

@@ -252,3 +252,34 @@ fn default_mail_dir_is_data_mail() {
     assert_eq!(s.mail.smtp_url, "");
     assert_eq!(s.mail.dir, std::path::PathBuf::from("data/mail"));
 }
+
+#[tokio::test]
+async fn a_retry_after_from_the_provider_delays_the_next_attempt() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "30")
+                .set_body_json(json!({"detail": "Too many requests"})),
+        )
+        .mount(&wappi)
+        .await;
+    // The schedule alone would try again after 20 ms.
+    let app = spawn(&format!("[wappi]\nbase_url = \"{}\"\n", wappi.uri())).await;
+    let before = chrono::Utc::now().timestamp_millis();
+    let (code, body) = app
+        .post(
+            &format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}"),
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
+    assert_eq!(record.state, State::Pending);
+    assert!(
+        record.next_attempt_at >= before + 30_000,
+        "next attempt in {} ms",
+        record.next_attempt_at - before
+    );
+    assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
+}
