@@ -75,6 +75,11 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
             warp::reply::with_status(warp::reply::json(&body), code)
         });
 
+    let api_channels = warp::get()
+        .and(warp::path!("api" / "channels"))
+        .and(with_app.clone())
+        .map(|app: Arc<App>| warp::reply::json(&app.channels.describe()));
+
     let metrics = warp::get().and(warp::path!("metrics")).map(|| {
         warp::reply::with_header(
             crate::telemetry::render_metrics(),
@@ -87,7 +92,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
     let fallback = warp::path::full().map(|path: warp::path::FullPath| {
         let p = path.as_str();
         let known = ["/webhook/", "/preview/"].iter().any(|k| p.starts_with(k))
-            || ["/healthz", "/readyz", "/metrics"].contains(&p);
+            || ["/healthz", "/readyz", "/metrics", "/api/channels"].contains(&p);
         let answer = if known {
             Answer::error(
                 405,
@@ -106,6 +111,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(healthz)
         .or(readyz)
         .or(metrics)
+        .or(api_channels)
         .or(fallback)
 }
 
@@ -164,8 +170,7 @@ where
     reply(&app, method, &channel, answer)
 }
 
-const NOT_FOUND: &str =
-    "Not found: use /webhook/<channel>, /preview/<channel>, /healthz, /readyz or /metrics";
+const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, /api/channels, /healthz, /readyz or /metrics";
 
 fn request_span(app: &App, method: &str, channel: &str, query: &str) -> tracing::Span {
     tracing::info_span!(

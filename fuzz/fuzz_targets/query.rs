@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut report = Report::default();
     let _ = Options::parse(&query, &env, &mut report);
-    warn_unknown(&query, &["apiToken", "cascadeId", "profileId"], &mut report);
+    warn_unknown(&query, &[], &mut report);
     let _ = (report.error_message(), report.warning_message());
 
     let secrets = Secrets::of(&raw, SECRET_NAMES);

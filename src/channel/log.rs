@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use super::{Channel, Failure, Outgoing, Sent};
-use crate::params::{Query, Report};
+use crate::params::{Param, Query, Report};
 use crate::redact;
 use crate::settings::LogSink;
 
@@ -30,7 +30,11 @@ impl Channel for LogChannel {
         "log"
     }
 
-    fn params(&self) -> &'static [&'static str] {
+    fn title(&self) -> &'static str {
+        "Log file (for tests)"
+    }
+
+    fn params(&self) -> &'static [Param] {
         &[]
     }
 

@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 
-use crate::params::{Query, Report};
+use crate::params::{Param, Query, Report, COMMON};
 use crate::redact::Secrets;
 use crate::settings::Settings;
 
@@ -51,13 +51,11 @@ impl Failure {
 pub trait Channel: Send + Sync {
     /// The `<channel>` of `/webhook/<channel>`.
     fn name(&self) -> &'static str;
-    /// The query parameters this channel adds to the common ones.
-    fn params(&self) -> &'static [&'static str];
-    /// Which of [`Channel::params`] hold secrets (tokens, keys). Redaction everywhere is driven by
-    /// this list; names are matched in any letter case and with spaces trimmed.
-    fn secret_params(&self) -> &'static [&'static str] {
-        &[]
-    }
+    /// What the console and `/api/channels` call it (`Wappi`).
+    fn title(&self) -> &'static str;
+    /// The query parameters this channel adds to the common ones. Those marked secret drive
+    /// redaction everywhere (names matched in any letter case, spaces trimmed).
+    fn params(&self) -> &'static [Param];
     /// Checks this channel's parameters; problems and hints go into `report`.
     fn validate(&self, query: &Query, report: &mut Report);
     /// What a URL sends through, for reports and logs (`cascade <id>`); never a secret.
@@ -84,7 +82,7 @@ impl Registry {
         ];
         let mut secret_names: Vec<&'static str> = channels
             .iter()
-            .flat_map(|c| c.secret_params().iter().copied())
+            .flat_map(|c| c.params().iter().filter(|p| p.secret).map(|p| p.name))
             .collect();
         secret_names.sort_unstable();
         secret_names.dedup();
@@ -106,6 +104,22 @@ impl Registry {
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {
         self.channels.get(name).cloned()
+    }
+
+    /// What `GET /api/channels` answers: the common parameters once, then each channel.
+    pub fn describe(&self) -> serde_json::Value {
+        let channels: Vec<serde_json::Value> = self
+            .channels
+            .values()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name(),
+                    "title": c.title(),
+                    "params": c.params(),
+                })
+            })
+            .collect();
+        serde_json::json!({ "common": COMMON, "channels": channels })
     }
 
     /// Known names, sorted: `log, wappi`.

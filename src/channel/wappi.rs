@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{provider, Channel, Failure, Outgoing, Sent};
-use crate::params::{Query, Report};
+use crate::params::{Param, Query, Report};
 use crate::redact;
 use crate::settings;
 
@@ -232,12 +232,37 @@ impl Channel for Wappi {
         "wappi"
     }
 
-    fn params(&self) -> &'static [&'static str] {
-        &["apiToken", "apiTokenInstance", "cascadeId", "profileId"]
+    fn title(&self) -> &'static str {
+        "Wappi (WhatsApp, Telegram, MAX)"
     }
 
-    fn secret_params(&self) -> &'static [&'static str] {
-        &["apiToken", "apiTokenInstance"]
+    fn params(&self) -> &'static [Param] {
+        const PARAMS: &[Param] = &[
+            Param::optional(
+                "apiToken",
+                "Токен API из кабинета Wappi (настройки профиля)",
+                "API token from the Wappi cabinet (profile settings)",
+            )
+            .required()
+            .secret(),
+            Param::optional(
+                "apiTokenInstance",
+                "Прежнее имя apiToken (принимается с предупреждением)",
+                "Former name of apiToken (accepted with a warning)",
+            )
+            .secret(),
+            Param::optional(
+                "cascadeId",
+                "Каскад Wappi: несколько мессенджеров по очереди (или profileId)",
+                "Wappi cascade: several messengers in turn (or profileId)",
+            ),
+            Param::optional(
+                "profileId",
+                "Один профиль Wappi: WhatsApp, Telegram или MAX (или cascadeId)",
+                "One Wappi profile: WhatsApp, Telegram or MAX (or cascadeId)",
+            ),
+        ];
+        PARAMS
     }
 
     fn validate(&self, query: &Query, report: &mut Report) {

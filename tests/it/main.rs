@@ -3,6 +3,7 @@
 mod support;
 
 mod abuse;
+mod channels;
 mod check;
 mod conformance;
 mod delivery;

@@ -4,6 +4,10 @@ use chrono_tz::Tz;
 
 use crate::recipient;
 
+pub mod spec;
+
+pub use spec::{Param, COMMON};
+
 /// The decoded query string of a hook URL, in order, as `application/x-www-form-urlencoded`.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -117,28 +121,6 @@ pub struct Environment<'a> {
     pub default_locale: &'a str,
     pub default_region: &'a str,
 }
-
-/// Names of the parameters every channel takes.
-pub const COMMON: &[&str] = &[
-    "errorEmail",
-    "message",
-    "phone",
-    "resource_name",
-    "detail_section_name",
-    "case_type_name",
-    "hide_detail_section",
-    "hide_resource_description",
-    "hide_order_duration",
-    "hide_address",
-    "hide_service_name",
-    "hide_order_description",
-    "hide_url",
-    "hide_contact_info",
-    "date_locales",
-    "timezone",
-    "timezone_name",
-    "sign_text",
-];
 
 const DEFAULT_TZ: Tz = chrono_tz::Europe::Moscow;
 
@@ -291,8 +273,12 @@ pub fn check_size(raw: &str, max_params: usize) -> Result<(), String> {
 
 /// Warns about every parameter that neither the common set nor the channel knows. Linear in the
 /// number of names; "did you mean" is worked out for the first few unknown names only.
-pub fn warn_unknown(q: &Query, channel_params: &[&str], report: &mut Report) {
-    let known: Vec<&str> = COMMON.iter().chain(channel_params).copied().collect();
+pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
+    let known: Vec<&str> = COMMON
+        .iter()
+        .chain(channel_params)
+        .map(|p| p.name)
+        .collect();
     let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
     let mut seen = std::collections::HashSet::new();
     let mut hints = 0;
