@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::channel::Channel;
+use crate::channel::{Channel, RecipientRule};
 use crate::delivery::Summary;
 use crate::event::{parse_time, CaseActionEvent};
 use crate::mail::{FailureReport, OrderSummary};
@@ -332,13 +332,18 @@ impl App {
                 "Unusable event",
             )
         })?;
-        let recipient = match &options.phone {
-            Some(phone) => phone.clone(),
-            None => {
+        let recipient = match (channel.recipient_rule(&query), &options.phone) {
+            (RecipientRule::Phone, Some(phone)) => phone.clone(),
+            (RecipientRule::Phone, None) => {
                 recipient::from_event(&event, &self.settings.phone.default_region).map_err(|e| {
                     refuse(Answer::error(422, e.to_string(), &warnings), "No recipient")
                 })?
             }
+            (RecipientRule::ContactField { name, what }, _) => recipient::from_field(&event, &name)
+                .ok_or_else(|| {
+                    let error = format!("No {what} in field <{}>", params::quote(&name));
+                    refuse(Answer::error(422, error, &warnings), "No recipient")
+                })?,
         };
         Ok(Prepared {
             channel,

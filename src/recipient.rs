@@ -35,6 +35,25 @@ pub fn from_event(event: &CaseActionEvent, default_region: &str) -> Result<Strin
     normalize(raw, default_region).ok_or_else(|| RecipientError::Invalid(raw.to_string()))
 }
 
+/// The value of the participant's contact field named `field` when it is a Telegram-style numeric
+/// id (digits, perhaps with a leading `-` for groups), else `None`.
+pub fn from_field(event: &CaseActionEvent, field: &str) -> Option<String> {
+    let value = event
+        .participant()?
+        .contact_information
+        .as_ref()?
+        .fields
+        .iter()
+        .find(|f| f.name.as_deref().map(str::trim) == Some(field.trim()))?
+        .value
+        .as_deref()?
+        .trim();
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let numeric =
+        !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit());
+    numeric.then(|| value.to_string())
+}
+
 /// Digits only, with the country code (`79119998877`), or `None` when it is no valid number.
 ///
 /// `8` + 10 digits becomes `7` + 10 digits; 10 digits starting with `9` get a `7` in front; the result

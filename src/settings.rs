@@ -23,6 +23,9 @@ pub struct Settings {
     pub mail: Mail,
     pub log_sink: LogSink,
     pub log: Log,
+    /// Channels' own settings: defaults in code, a section only to override.
+    #[serde(default)]
+    pub telegram: crate::channel::telegram::Settings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +214,12 @@ impl Settings {
             problems.push(format!(
                 "phone.default_region: unknown region {:?}",
                 self.phone.default_region
+            ));
+        }
+        if reqwest::Url::parse(&self.telegram.base_url).is_err() {
+            problems.push(format!(
+                "telegram.base_url: not a URL {:?}",
+                self.telegram.base_url
             ));
         }
         if reqwest::Url::parse(&self.wappi.base_url).is_err() {

@@ -3,6 +3,7 @@
 
 pub mod log;
 pub mod provider;
+pub mod telegram;
 pub mod wappi;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -19,6 +20,15 @@ pub struct Outgoing<'a> {
     pub delivery_id: &'a str,
     pub recipient: &'a str,
     pub text: &'a str,
+}
+
+/// Where a channel finds the recipient in an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientRule {
+    /// The participant's phone (SPEC §4), or the `phone` parameter.
+    Phone,
+    /// The value of the participant's contact field `name`; `what` names it in errors.
+    ContactField { name: String, what: &'static str },
 }
 
 /// A delivered message, with the provider's message id when it gave one.
@@ -56,6 +66,10 @@ pub trait Channel: Send + Sync {
     /// The query parameters this channel adds to the common ones. Those marked secret drive
     /// redaction everywhere (names matched in any letter case, spaces trimmed).
     fn params(&self) -> &'static [Param];
+    /// How the recipient is found: a phone (the default) or a contact field.
+    fn recipient_rule(&self, _query: &Query) -> RecipientRule {
+        RecipientRule::Phone
+    }
     /// Checks this channel's parameters; problems and hints go into `report`.
     fn validate(&self, query: &Query, report: &mut Report);
     /// What a URL sends through, for reports and logs (`cascade <id>`); never a secret.
@@ -79,6 +93,7 @@ impl Registry {
         let channels: Vec<Arc<dyn Channel>> = vec![
             Arc::new(log::LogChannel::new(&settings.log_sink)),
             Arc::new(wappi::Wappi::new(&settings.wappi)?),
+            Arc::new(telegram::Telegram::new(&settings.telegram)?),
         ];
         let mut secret_names: Vec<&'static str> = channels
             .iter()

@@ -18,8 +18,10 @@ pub struct Query {
 impl Query {
     pub fn parse(raw: &str) -> Self {
         let raw = raw.strip_prefix('?').unwrap_or(raw);
+        // Names are read without surrounding spaces: Torrow's own example for the Telegram hook
+        // has `telegramFieldName =*TelegramId`.
         let pairs = form_urlencoded::parse(raw.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .map(|(k, v)| (k.trim().to_string(), v.into_owned()))
             .collect();
         Query {
             raw: raw.to_string(),

@@ -172,7 +172,7 @@ async fn mistyped_secret_names_are_masked_everywhere() {
     let other = "0123456789abcdef0123456789abcdef";
     let (code, body) = app
         .post(
-            &format!("/webhook/wappi?apitoken={TOKEN}&apiToken%20={other}&cascadeId={other}&errorEmail=op%40example.com"),
+            &format!("/webhook/wappi?apitoken={TOKEN}&APITOKENINSTANCE%20={other}&cascadeId={other}&errorEmail=op%40example.com"),
             fixture("booking-one-resource.json"),
         )
         .await;

@@ -10,4 +10,5 @@ mod delivery;
 mod limits;
 mod operator;
 mod render;
+mod telegram;
 mod wappi;
