@@ -189,6 +189,25 @@ impl Drop for Service {
     }
 }
 
+/// A Wappi stand-in that answers every POST with `answer`.
+async fn wappi_answering(answer: ResponseTemplate) -> MockServer {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&wappi)
+        .await;
+    wappi
+}
+
+/// The service pointed at `wappi`, answering within 1 s, retrying every `retry`.
+fn wappi_env(wappi: &MockServer, retry: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+        ("HOOKS_DELIVERY__RESPOND_WITHIN", "1s".to_string()),
+        ("HOOKS_DELIVERY__RETRY_SCHEDULE", format!("[\"{retry}\"]")),
+    ]
+}
+
 async fn sqlite_states(db: &Path) -> Vec<String> {
     let url = format!("sqlite://{}?mode=ro", db.display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -203,18 +222,8 @@ async fn sqlite_states(db: &Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_service_loses_nothing_and_sends_each_once() {
     let dir = tempfile::tempdir().unwrap();
-    let failing = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&failing)
-        .await;
-    let env = |wappi: &MockServer| {
-        vec![
-            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
-            ("HOOKS_DELIVERY__RESPOND_WITHIN", "1s".to_string()),
-            ("HOOKS_DELIVERY__RETRY_SCHEDULE", "[\"200ms\"]".to_string()),
-        ]
-    };
+    let failing = wappi_answering(ResponseTemplate::new(503)).await;
+    let env = |wappi: &MockServer| wappi_env(wappi, "200ms");
     let mut service = Service::start(dir.path(), &env(&failing));
     let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
     let http = reqwest::Client::new();
@@ -411,18 +420,8 @@ async fn replay_sends_a_failed_delivery_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_and_the_pending_delivery_is_sent_once_later() {
     let dir = tempfile::tempdir().unwrap();
-    let failing = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&failing)
-        .await;
-    let env = |wappi: &MockServer| {
-        vec![
-            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
-            ("HOOKS_DELIVERY__RESPOND_WITHIN", "1s".to_string()),
-            ("HOOKS_DELIVERY__RETRY_SCHEDULE", "[\"100ms\"]".to_string()),
-        ]
-    };
+    let failing = wappi_answering(ResponseTemplate::new(503)).await;
+    let env = |wappi: &MockServer| wappi_env(wappi, "100ms");
     let mut service = Service::start(dir.path(), &env(&failing));
     let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
     let url =
