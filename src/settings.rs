@@ -26,6 +26,8 @@ pub struct Settings {
     /// Channels' own settings: defaults in code, a section only to override.
     #[serde(default)]
     pub telegram: crate::channel::telegram::Settings,
+    #[serde(default)]
+    pub wazzup24: crate::channel::wazzup24::Settings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,17 +218,14 @@ impl Settings {
                 self.phone.default_region
             ));
         }
-        if reqwest::Url::parse(&self.telegram.base_url).is_err() {
-            problems.push(format!(
-                "telegram.base_url: not a URL {:?}",
-                self.telegram.base_url
-            ));
-        }
-        if reqwest::Url::parse(&self.wappi.base_url).is_err() {
-            problems.push(format!(
-                "wappi.base_url: not a URL {:?}",
-                self.wappi.base_url
-            ));
+        for (key, url) in [
+            ("wappi.base_url", &self.wappi.base_url),
+            ("telegram.base_url", &self.telegram.base_url),
+            ("wazzup24.base_url", &self.wazzup24.base_url),
+        ] {
+            if reqwest::Url::parse(url).is_err() {
+                problems.push(format!("{key}: not a URL {url:?}"));
+            }
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             problems.push(format!(

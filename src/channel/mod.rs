@@ -5,6 +5,7 @@ pub mod log;
 pub mod provider;
 pub mod telegram;
 pub mod wappi;
+pub mod wazzup24;
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -94,6 +95,7 @@ impl Registry {
             Arc::new(log::LogChannel::new(&settings.log_sink)),
             Arc::new(wappi::Wappi::new(&settings.wappi)?),
             Arc::new(telegram::Telegram::new(&settings.telegram)?),
+            Arc::new(wazzup24::Wazzup24::new(&settings.wazzup24)?),
         ];
         let mut secret_names: Vec<&'static str> = channels
             .iter()

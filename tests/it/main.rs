@@ -12,3 +12,4 @@ mod operator;
 mod render;
 mod telegram;
 mod wappi;
+mod wazzup24;

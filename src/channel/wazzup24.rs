@@ -1,0 +1,351 @@
+//! The `wazzup24` channel: WhatsApp through a Wazzup24 channel (`key_api`, `channel_id`).
+//! Send `POST {base}/v3/message` with `crmMessageId` = the DeliveryId, so a retry of a message
+//! Wazzup24 already took is answered `REPEATED_CRM_MESSAGE_ID` and counts as sent; check mode finds
+//! the channel in `GET {base}/v3/channels` and wants it `active`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{provider, Channel, Failure, Outgoing, Sent};
+use crate::params::{quote, Param, Query, Report};
+
+/// WhatsApp's limit on Wazzup24, in characters; longer texts are cut with "…".
+const MAX_CHARS: usize = 10_000;
+
+/// Error codes after which trying again cannot help.
+const PERMANENT: &[&str] = &[
+    "VALIDATION_ERROR",
+    "INVALID_MESSAGE_DATA",
+    "WRONG_TRANSPORT",
+    "CHANNEL_NOT_FOUND",
+    "CHANNEL_BLOCKED",
+    "CHANNEL_NO_MONEY",
+    "BALANCE_IS_EMPTY",
+    "MESSAGES_NOT_TEXT_FIRST",
+    "MESSAGES_IS_SPAM",
+    "BAD_CONTACT",
+    "CHAT_NO_ACCESS",
+    "CHANNEL_LIMIT_EXCEEDED",
+    "TEMPLATE_REJECTED",
+    "MESSAGES_ABNORMAL_SEND",
+    "MESSAGE_TEXT_TOO_LONG",
+];
+
+/// `[wazzup24]` settings; defaults in code, a Settings.toml section only to override.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub base_url: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            base_url: "https://api.wazzup24.com".to_string(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct Wazzup24 {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+struct Route<'q> {
+    key: &'q str,
+    channel: &'q str,
+}
+
+impl Wazzup24 {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Wazzup24 {
+            http,
+            base_url: settings.base_url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    fn route<'q>(query: &'q Query, report: &mut Report) -> Option<Route<'q>> {
+        let before = report.errors.len();
+        let key = query.get("key_api").unwrap_or("");
+        let token_like = |v: &str| {
+            v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if key.is_empty() {
+            report.error(
+                "Parameter <key_api> is missing: the API key from Wazzup24 (Settings → API)",
+            );
+        } else if !token_like(key) {
+            report.error("Parameter <key_api> must be up to 128 letters, digits, '-' or '_'");
+        }
+        let channel = query.get("channel_id").unwrap_or("");
+        if channel.is_empty() {
+            report.error("Parameter <channel_id> is missing: the id of the Wazzup24 channel (WhatsApp number) to send from");
+        } else if !token_like(channel) {
+            report.error(format!(
+                "Parameter <channel_id> must be up to 128 letters, digits, '-' or '_' <{}>",
+                quote(channel)
+            ));
+        }
+        match query.get("chat_type") {
+            None | Some("") => {}
+            Some(t) if t.eq_ignore_ascii_case("whatsapp") => {}
+            Some(t) => report.error(format!(
+                "Parameter <chat_type> is <{}>: only whatsapp is supported for now",
+                quote(t)
+            )),
+        }
+        (report.errors.len() == before).then_some(Route { key, channel })
+    }
+
+    fn route_or_fail(query: &Query) -> Result<Route<'_>, Failure> {
+        let mut report = Report::default();
+        Self::route(query, &mut report).ok_or_else(|| Failure::Permanent(report.error_message()))
+    }
+
+    async fn call(
+        &self,
+        key: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<provider::Answer, Failure> {
+        let url = format!("{}{path}", self.base_url);
+        let request = match body {
+            Some(body) => self.http.post(&url).json(&body),
+            None => self.http.get(&url),
+        };
+        let response = request
+            .bearer_auth(key)
+            .send()
+            .await
+            .map_err(|e| provider::transport(&e, "Wazzup24"))?;
+        provider::read(response, "Wazzup24").await
+    }
+}
+
+/// `REPEATED_CRM_MESSAGE_ID` (older: `repeatedCrmMessageId`): compared without case and `_`.
+fn same_code(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect::<String>()
+    };
+    norm(a) == norm(b)
+}
+
+/// Sent when 2xx with a `messageId`, or when Wazzup24 says it already has this `crmMessageId`.
+fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
+    let body = answer.json_object().unwrap_or_default();
+    if answer.status.is_success() {
+        return match body.get("messageId").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(Sent {
+                provider_id: Some(id.to_string()),
+            }),
+            _ => Err(Failure::Permanent(format!(
+                "unexpected answer from Wazzup24: {}, without <messageId>; the message may not have been sent",
+                answer.describe()
+            ))),
+        };
+    }
+    let code = body.get("error").and_then(Value::as_str).unwrap_or("");
+    if same_code(code, "REPEATED_CRM_MESSAGE_ID") {
+        return Ok(Sent::default());
+    }
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .map(|d| crate::redact::cut(d, 300))
+        .unwrap_or_default();
+    let status = answer.status.as_u16();
+    let message = match (code.is_empty(), description.is_empty()) {
+        (true, _) => format!("Wazzup24 answered HTTP {status}"),
+        (false, true) => format!(
+            "Wazzup24 refused the message (HTTP {status}): {}",
+            quote(code)
+        ),
+        (false, false) => format!(
+            "Wazzup24 refused the message (HTTP {status}): {}: {description}",
+            quote(code)
+        ),
+    };
+    let permanent_code = PERMANENT.iter().any(|p| same_code(p, code));
+    let retryable = !permanent_code
+        && (status == 429
+            || answer.status.is_server_error()
+            || (status == 400 && !code.is_empty()));
+    if !retryable {
+        return Err(Failure::Permanent(message));
+    }
+    Err(match answer.retry_after {
+        Some(after) => Failure::RetryAfter(message, after),
+        None => Failure::Retryable(message),
+    })
+}
+
+/// What a channel `state` means for the operator, when it is not `active`.
+fn explain_state(state: &str) -> String {
+    let why = match state {
+        "init" => "is starting; check again in a minute",
+        "disabled" => "is turned off in Wazzup24",
+        "phoneUnavailable" => "cannot reach its phone: check that the phone is on and online",
+        "qr" => "needs the QR code scanned again in Wazzup24",
+        "openElsewhere" => "is open in another WhatsApp Web session",
+        "notEnoughMoney" => "is not paid for",
+        "foreignphone" => "was scanned with another phone number",
+        "unauthorized" => "is not authorized",
+        "waitForPassword" => "waits for a two-step verification password",
+        "onModeration" => "is on moderation",
+        "rejected" => "was rejected",
+        _ => "is not active",
+    };
+    format!("the Wazzup24 channel {why} (state <{}>)", quote(state))
+}
+
+#[async_trait]
+impl Channel for Wazzup24 {
+    fn name(&self) -> &'static str {
+        "wazzup24"
+    }
+
+    fn title(&self) -> &'static str {
+        "Wazzup24 (WhatsApp)"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        const PARAMS: &[Param] = &[
+            Param::optional(
+                "key_api",
+                "API-ключ Wazzup24 (Настройки → API)",
+                "Wazzup24 API key (Settings → API)",
+            )
+            .required()
+            .secret(),
+            Param::optional(
+                "channel_id",
+                "Идентификатор канала Wazzup24 (номер WhatsApp), с которого отправлять",
+                "Id of the Wazzup24 channel (WhatsApp number) to send from",
+            )
+            .required(),
+            Param::optional(
+                "chat_type",
+                "Тип чата; пока только whatsapp",
+                "Chat type; only whatsapp for now",
+            ),
+        ];
+        PARAMS
+    }
+
+    fn validate(&self, query: &Query, report: &mut Report) {
+        Self::route(query, report);
+    }
+
+    fn target(&self, query: &Query) -> String {
+        match Self::route(query, &mut Report::default()) {
+            Some(route) => format!("Wazzup24 channel <{}>", quote(route.channel)),
+            None => "Wazzup24".to_string(),
+        }
+    }
+
+    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
+        let route = Self::route_or_fail(query)?;
+        let answer = self.call(route.key, "/v3/channels", None).await?;
+        match answer.status.as_u16() {
+            200..=299 => {}
+            401 | 403 => {
+                return Err(Failure::Permanent(format!(
+                    "Wazzup24 refused the key_api (HTTP {})",
+                    answer.status.as_u16()
+                )))
+            }
+            code => return Err(Failure::Retryable(format!("Wazzup24 answered HTTP {code}"))),
+        }
+        let channels: Vec<Value> = serde_json::from_slice(&answer.body).map_err(|_| {
+            Failure::Permanent(format!(
+                "unexpected answer from Wazzup24: {} (not a list of channels)",
+                answer.describe()
+            ))
+        })?;
+        let found = channels
+            .iter()
+            .find(|c| c.get("channelId").and_then(Value::as_str) == Some(route.channel))
+            .ok_or_else(|| {
+                Failure::Permanent(format!(
+                    "the Wazzup24 account has no channel <{}>: copy channel_id from Wazzup24",
+                    quote(route.channel)
+                ))
+            })?;
+        let state = found.get("state").and_then(Value::as_str).unwrap_or("");
+        if state != "active" {
+            return Err(Failure::Permanent(explain_state(state)));
+        }
+        let mut warnings = Vec::new();
+        if found.get("transport").and_then(Value::as_str) == Some("wapi") {
+            warnings.push("the Wazzup24 channel is WhatsApp Business API: free text only reaches clients who wrote within 24 hours".to_string());
+        }
+        Ok(warnings)
+    }
+
+    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let route = Self::route_or_fail(query)?;
+        let body = json!({
+            "channelId": route.channel,
+            "chatType": "whatsapp",
+            "chatId": message.recipient,
+            "text": crate::redact::cut(message.text, MAX_CHARS - 1),
+            "crmMessageId": message.delivery_id,
+        });
+        let answer = self.call(route.key, "/v3/message", Some(body)).await?;
+        classify_send(&answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::StatusCode;
+
+    fn answer(code: u16, body: &str) -> provider::Answer {
+        provider::Answer {
+            status: StatusCode::from_u16(code).unwrap(),
+            content_type: "application/json".into(),
+            body: body.as_bytes().to_vec(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn classification() {
+        let sent = classify_send(&answer(201, r#"{"messageId":"m-1","chatId":"79"}"#)).unwrap();
+        assert_eq!(sent.provider_id.as_deref(), Some("m-1"));
+        for repeated in ["REPEATED_CRM_MESSAGE_ID", "repeatedCrmMessageId"] {
+            let body = format!(r#"{{"status":400,"error":"{repeated}"}}"#);
+            assert!(classify_send(&answer(400, &body)).is_ok(), "{repeated}");
+        }
+        let e = classify_send(&answer(
+            400,
+            r#"{"error":"BAD_CONTACT","description":"no WhatsApp"}"#,
+        ))
+        .unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        let e =
+            classify_send(&answer(400, r#"{"error":"MESSAGE_CHANNEL_UNAVAILABLE"}"#)).unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(classify_send(&answer(429, "")).unwrap_err().is_retryable());
+        assert!(!classify_send(&answer(401, "")).unwrap_err().is_retryable());
+        assert!(classify_send(&answer(200, "{}")).is_err());
+    }
+}
