@@ -28,6 +28,8 @@ pub struct Settings {
     pub telegram: crate::channel::telegram::Settings,
     #[serde(default)]
     pub wazzup24: crate::channel::wazzup24::Settings,
+    #[serde(default)]
+    pub green_api: crate::channel::green_api::Settings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! Channels: where a rendered message goes. One channel = one module implementing [`Channel`],
 //! plus one line in [`Registry::new`].
 
+pub mod green_api;
 pub mod log;
 pub mod provider;
 pub mod telegram;
@@ -96,6 +97,7 @@ impl Registry {
             Arc::new(wappi::Wappi::new(&settings.wappi)?),
             Arc::new(telegram::Telegram::new(&settings.telegram)?),
             Arc::new(wazzup24::Wazzup24::new(&settings.wazzup24)?),
+            Arc::new(green_api::GreenApi::new(&settings.green_api)?),
         ];
         let mut secret_names: Vec<&'static str> = channels
             .iter()

@@ -7,6 +7,7 @@ mod channels;
 mod check;
 mod conformance;
 mod delivery;
+mod green_api;
 mod limits;
 mod operator;
 mod render;

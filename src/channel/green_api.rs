@@ -1,0 +1,515 @@
+//! The `green-api` channel: WhatsApp (`apiUrl`, `idInstance`, `apiTokenInstance`) and/or MAX
+//! (`apiUrlMax`, `idInstanceMax`, `apiTokenInstanceMax`) through GREEN-API; both given = WhatsApp
+//! first, then MAX. `apiUrl` is a host the operator types, so it is an SSRF risk: only hosts
+//! matching `green_api.allowed_hosts`, https, no IP literals, no redirects.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{provider, Channel, Failure, Outgoing, Sent};
+use crate::params::{quote, Param, Query, Report};
+
+/// `[green_api]` settings; defaults in code, a Settings.toml section only to override.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// When set, every call goes here instead of `https://<apiUrl>` (tests, proxies); the
+    /// allow-list still applies to the parameter.
+    pub base_url: String,
+    pub allowed_hosts: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// `repeat=true`: how long after sending the status is looked at.
+    #[serde(with = "humantime_serde")]
+    pub repeat_after: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            base_url: String::new(),
+            allowed_hosts: r"^(\d{4}\.)?api\.green-?api\.com$".to_string(),
+            timeout: Duration::from_secs(30),
+            repeat_after: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Messenger {
+    WhatsApp,
+    Max,
+}
+
+impl Messenger {
+    fn label(self) -> &'static str {
+        match self {
+            Messenger::WhatsApp => "WhatsApp",
+            Messenger::Max => "MAX",
+        }
+    }
+
+    /// Parameter names: `apiUrl`, `idInstance`, `apiTokenInstance` (+ `Max`).
+    fn names(self) -> [&'static str; 3] {
+        match self {
+            Messenger::WhatsApp => ["apiUrl", "idInstance", "apiTokenInstance"],
+            Messenger::Max => ["apiUrlMax", "idInstanceMax", "apiTokenInstanceMax"],
+        }
+    }
+}
+
+/// One GREEN-API instance.
+struct Instance<'q> {
+    messenger: Messenger,
+    host: String,
+    id: &'q str,
+    token: &'q str,
+}
+
+pub struct GreenApi {
+    http: reqwest::Client,
+    base_url: Option<String>,
+    allowed: regex::Regex,
+    repeat_after: Duration,
+}
+
+impl GreenApi {
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let allowed = regex::Regex::new(&settings.allowed_hosts)
+            .map_err(|e| anyhow::anyhow!("green_api.allowed_hosts: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(settings.base_url.is_empty())
+            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let base_url =
+            Some(settings.base_url.trim_end_matches('/').to_string()).filter(|b| !b.is_empty());
+        Ok(GreenApi {
+            http,
+            base_url,
+            allowed,
+            repeat_after: settings.repeat_after,
+        })
+    }
+
+    /// The host of an `apiUrl` value if it is allowed: `1103.api.green-api.com`,
+    /// `https://api.green-api.com/`, `api.greenapi.com/v3` …
+    fn host(&self, raw: &str) -> Result<String, String> {
+        let rest = raw.trim();
+        let rest = match rest.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => rest,
+            Some(_) => return Err("only https is allowed".to_string()),
+            None => rest,
+        };
+        let host = rest
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let after = &rest[rest.find('/').unwrap_or(rest.len())..];
+        if !after.trim_matches('/').is_empty()
+            && !after.trim_matches('/').eq_ignore_ascii_case("v3")
+        {
+            return Err("give the host only, e.g. 1103.api.green-api.com".to_string());
+        }
+        if host.contains(['@', ':', '[']) || host.parse::<std::net::IpAddr>().is_ok() {
+            return Err("no IP addresses, ports or user names".to_string());
+        }
+        if !self.allowed.is_match(&host) {
+            return Err(
+                "not a GREEN-API host (e.g. api.green-api.com, 1103.api.green-api.com)".to_string(),
+            );
+        }
+        Ok(host)
+    }
+
+    fn instance<'q>(
+        &self,
+        query: &'q Query,
+        messenger: Messenger,
+        report: &mut Report,
+    ) -> Option<Instance<'q>> {
+        let [url, id, token] = messenger.names();
+        let given = [url, id, token]
+            .iter()
+            .filter(|n| query.get(n).is_some_and(|v| !v.is_empty()))
+            .count();
+        if given == 0 {
+            return None;
+        }
+        let before = report.errors.len();
+        let host = match query.get(url).filter(|v| !v.is_empty()) {
+            None => {
+                report.error(format!(
+                    "Parameter <{url}> is missing: the API host from the GREEN-API console"
+                ));
+                None
+            }
+            Some(v) => match self.host(v) {
+                Ok(h) => Some(h),
+                Err(why) => {
+                    report.error(format!(
+                        "Parameter <{url}> is not allowed <{}>: {why}",
+                        quote(v)
+                    ));
+                    None
+                }
+            },
+        };
+        let id_value = query.get(id).unwrap_or("");
+        if id_value.is_empty()
+            || id_value.len() > 20
+            || !id_value.bytes().all(|b| b.is_ascii_digit())
+        {
+            report.error(format!(
+                "Parameter <{id}> must be the digits of the instance id <{}>",
+                quote(id_value)
+            ));
+        }
+        let token_value = query.get(token).unwrap_or("");
+        if token_value.is_empty()
+            || token_value.len() > 128
+            || !token_value.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            report.error(format!(
+                "Parameter <{token}> must be 1 to 128 letters and digits (the instance's token)"
+            ));
+        }
+        (report.errors.len() == before).then(|| Instance {
+            messenger,
+            host: host.unwrap_or_default(),
+            id: id_value,
+            token: token_value,
+        })
+    }
+
+    /// WhatsApp and/or MAX, in the order they are tried.
+    fn instances<'q>(&self, query: &'q Query, report: &mut Report) -> Vec<Instance<'q>> {
+        let before = report.errors.len();
+        let list: Vec<Instance> = [Messenger::WhatsApp, Messenger::Max]
+            .into_iter()
+            .filter_map(|m| self.instance(query, m, report))
+            .collect();
+        if list.is_empty() && report.errors.len() == before {
+            report.error("Parameters <apiUrl>, <idInstance>, <apiTokenInstance> (WhatsApp) or <apiUrlMax>, <idInstanceMax>, <apiTokenInstanceMax> (MAX) are required: copy them from the GREEN-API console");
+        }
+        if report.errors.len() > before {
+            return Vec::new();
+        }
+        list
+    }
+
+    fn instances_or_fail<'q>(&self, query: &'q Query) -> Result<Vec<Instance<'q>>, Failure> {
+        let mut report = Report::default();
+        let list = self.instances(query, &mut report);
+        if report.has_errors() {
+            return Err(Failure::Permanent(report.error_message()));
+        }
+        Ok(list)
+    }
+
+    async fn call(
+        &self,
+        instance: &Instance<'_>,
+        method: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let base = self
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", instance.host));
+        let version = if instance.messenger == Messenger::Max {
+            "/v3"
+        } else {
+            ""
+        };
+        let url = format!(
+            "{base}{version}/waInstance{}/{method}/{}",
+            instance.id, instance.token
+        );
+        let request = match body {
+            Some(body) => self.http.post(&url).json(&body),
+            None => self.http.get(&url),
+        };
+        let what = format!("GREEN-API {}", instance.messenger.label());
+        let response = request
+            .send()
+            .await
+            .map_err(|e| provider::transport(&e, &what))?;
+        let answer = provider::read(response, &what).await?;
+        classify(&answer, &what, instance.token)
+    }
+
+    /// One messenger: resolve the recipient, send, and with `repeat` look again and resend once.
+    async fn send_one(
+        &self,
+        instance: &Instance<'_>,
+        phone: &str,
+        text: &str,
+        repeat: bool,
+    ) -> Result<Sent, Failure> {
+        let chat_id = match instance.messenger {
+            Messenger::WhatsApp => format!("{phone}@c.us"),
+            Messenger::Max => {
+                let number: u64 = phone.parse().map_err(|_| {
+                    Failure::Permanent(format!(
+                        "not a phone number <{}>",
+                        crate::redact::phone(phone)
+                    ))
+                })?;
+                let found = self
+                    .call(
+                        instance,
+                        "checkAccount",
+                        Some(json!({"phoneNumber": number})),
+                    )
+                    .await?;
+                match found.get("chatId").and_then(Value::as_str) {
+                    Some(id)
+                        if found.get("exist").and_then(Value::as_bool) == Some(true)
+                            && !id.is_empty() =>
+                    {
+                        id.to_string()
+                    }
+                    _ => {
+                        return Err(Failure::Permanent(format!(
+                            "{} has no MAX account",
+                            crate::redact::phone(phone)
+                        )))
+                    }
+                }
+            }
+        };
+        let body = json!({"chatId": chat_id, "message": text});
+        let id = sent_id(
+            &self
+                .call(instance, "sendMessage", Some(body.clone()))
+                .await?,
+        )?;
+        if !repeat {
+            return Ok(Sent {
+                provider_id: Some(id),
+            });
+        }
+        tokio::time::sleep(self.repeat_after).await;
+        let status = self
+            .call(
+                instance,
+                "getMessage",
+                Some(json!({"chatId": chat_id, "idMessage": id})),
+            )
+            .await
+            .ok()
+            .and_then(|m| {
+                m.get("statusMessage")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        match status.as_str() {
+            "delivered" | "read" => Ok(Sent {
+                provider_id: Some(id),
+            }),
+            "noAccount" | "failed" => Err(Failure::Permanent(format!(
+                "GREEN-API {}: the message was not delivered (status <{status}>)",
+                instance.messenger.label()
+            ))),
+            _ => {
+                // Still pending or sent (one tick): send once more; this may be a duplicate.
+                let again = sent_id(&self.call(instance, "sendMessage", Some(body)).await?)?;
+                Ok(Sent {
+                    provider_id: Some(again),
+                })
+            }
+        }
+    }
+}
+
+fn sent_id(answer: &Value) -> Result<String, Failure> {
+    answer
+        .get("idMessage")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Failure::Permanent("unexpected answer from GREEN-API: no <idMessage>; the message may not have been sent".to_string()))
+}
+
+/// 200 with a JSON object is success (the caller checks what it needs); 400 "starting" and 429,
+/// 499, 5xx retryable; other 4xx (bad token or id, quota 466, validation) permanent. GREEN-API
+/// echoes the token in its 400 body, so it is scrubbed from every message.
+fn classify(answer: &provider::Answer, what: &str, token: &str) -> Result<Value, Failure> {
+    let body = answer.json_object();
+    let code = answer.status.as_u16();
+    if answer.status.is_success() {
+        return body.map(Value::Object).ok_or_else(|| {
+            Failure::Permanent(format!(
+                "unexpected answer from {what}: {} (not a JSON object)",
+                answer.describe()
+            ))
+        });
+    }
+    let detail = body
+        .as_ref()
+        .and_then(|b| b.get("message").and_then(Value::as_str))
+        .map(|m| crate::redact::cut(&m.replace(token, &crate::redact::token(token)), 200))
+        .unwrap_or_default();
+    let message = match code {
+        401 | 403 => format!("{what} refused the instance id or token (HTTP {code})"),
+        466 => format!("{what}: the quota of the tariff is used up (HTTP 466)"),
+        _ if detail.is_empty() => format!("{what} answered HTTP {code}"),
+        _ => format!("{what} answered HTTP {code}: {detail}"),
+    };
+    let starting = code == 400 && detail.to_ascii_lowercase().contains("starting");
+    if starting || code == 429 || code == 499 || answer.status.is_server_error() {
+        Err(match answer.retry_after {
+            Some(after) => Failure::RetryAfter(message, after),
+            None => Failure::Retryable(message),
+        })
+    } else {
+        Err(Failure::Permanent(message))
+    }
+}
+
+/// What an instance state means, when it is not `authorized`.
+fn explain_state(messenger: Messenger, state: &str) -> String {
+    let why = match state {
+        "notAuthorized" => "is not linked: scan the QR code in the GREEN-API console",
+        "blocked" => "is blocked by the messenger",
+        "starting" => "is starting (up to 5 minutes); check again later",
+        "yellowCard" => "has sending suspended for suspected spam",
+        "sleepMode" => "is asleep: open the messenger on the phone",
+        "suspended" => "is suspended",
+        _ => "is not ready",
+    };
+    format!(
+        "the GREEN-API {} instance {why} (state <{}>)",
+        messenger.label(),
+        quote(state)
+    )
+}
+
+#[async_trait]
+impl Channel for GreenApi {
+    fn name(&self) -> &'static str {
+        "green-api"
+    }
+
+    fn title(&self) -> &'static str {
+        "GREEN-API (WhatsApp, MAX)"
+    }
+
+    fn params(&self) -> &'static [Param] {
+        const PARAMS: &[Param] = &[
+            Param::optional(
+                "apiUrl",
+                "Хост API из консоли GREEN-API (например 1103.api.green-api.com)",
+                "API host from the GREEN-API console (e.g. 1103.api.green-api.com)",
+            ),
+            Param::optional(
+                "idInstance",
+                "idInstance экземпляра WhatsApp",
+                "idInstance of the WhatsApp instance",
+            ),
+            Param::optional(
+                "apiTokenInstance",
+                "apiTokenInstance экземпляра WhatsApp",
+                "apiTokenInstance of the WhatsApp instance",
+            )
+            .secret(),
+            Param::optional(
+                "apiUrlMax",
+                "Хост API экземпляра MAX",
+                "API host of the MAX instance",
+            ),
+            Param::optional(
+                "idInstanceMax",
+                "idInstance экземпляра MAX",
+                "idInstance of the MAX instance",
+            ),
+            Param::optional(
+                "apiTokenInstanceMax",
+                "apiTokenInstance экземпляра MAX",
+                "apiTokenInstance of the MAX instance",
+            )
+            .secret(),
+            Param::optional(
+                "repeat",
+                "true: через 10 с проверить статус и отправить ещё раз, если не доставлено",
+                "true: after 10 s look at the status and send once more if not delivered",
+            ),
+        ];
+        PARAMS
+    }
+
+    fn validate(&self, query: &Query, report: &mut Report) {
+        self.instances(query, report);
+        match query.get("repeat") {
+            None | Some("") => {}
+            Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {}
+            Some(v) => report.error(format!(
+                "Parameter <repeat> must be true or false, not <{}>",
+                quote(v)
+            )),
+        }
+    }
+
+    fn target(&self, query: &Query) -> String {
+        let list = self.instances(query, &mut Report::default());
+        let parts: Vec<String> = list
+            .iter()
+            .map(|i| format!("{} instance {}", i.messenger.label(), i.id))
+            .collect();
+        if parts.is_empty() {
+            "GREEN-API".to_string()
+        } else {
+            format!("GREEN-API {}", parts.join(", then "))
+        }
+    }
+
+    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
+        for instance in self.instances_or_fail(query)? {
+            let state = self.call(&instance, "getStateInstance", None).await?;
+            let state = state
+                .get("stateInstance")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if state != "authorized" {
+                return Err(Failure::Permanent(explain_state(instance.messenger, state)));
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let repeat = query
+            .get("repeat")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let mut first_failure: Option<Failure> = None;
+        for instance in self.instances_or_fail(query)? {
+            let limit = if instance.messenger == Messenger::Max {
+                4000
+            } else {
+                20_000
+            };
+            let text = crate::redact::cut(message.text, limit - 1);
+            match self
+                .send_one(&instance, message.recipient, &text, repeat)
+                .await
+            {
+                Ok(sent) => return Ok(sent),
+                Err(failure) => {
+                    tracing::info!(messenger = instance.messenger.label(), error = %failure, "GREEN-API send failed; trying the next messenger if any");
+                    first_failure.get_or_insert(failure);
+                }
+            }
+        }
+        Err(first_failure
+            .unwrap_or_else(|| Failure::Permanent("no GREEN-API instance".to_string())))
+    }
+}
