@@ -101,7 +101,7 @@ async fn whatsapp_send_and_a_token_echoed_in_an_error_stays_hidden() {
     let (app, green) = with_green_api().await;
     let (_, preview) = app
         .post(
-            &format!("/preview/log?message=Hi"),
+            "/preview/log?message=Hi",
             fixture("booking-one-resource.json"),
         )
         .await;
