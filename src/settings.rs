@@ -30,6 +30,9 @@ pub struct Settings {
     pub wazzup24: crate::channel::wazzup24::Settings,
     #[serde(default)]
     pub green_api: crate::channel::green_api::Settings,
+    /// Senders declared without code (`[channels.<name>] kind = "http"`).
+    #[serde(default)]
+    pub channels: std::collections::BTreeMap<String, crate::channel::declared::Declaration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

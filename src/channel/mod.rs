@@ -1,6 +1,7 @@
 //! Channels: where a rendered message goes. One channel = one module implementing [`Channel`],
 //! plus one line in [`Registry::new`].
 
+pub mod declared;
 pub mod green_api;
 pub mod log;
 pub mod provider;
@@ -92,13 +93,20 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let channels: Vec<Arc<dyn Channel>> = vec![
+        let mut channels: Vec<Arc<dyn Channel>> = vec![
             Arc::new(log::LogChannel::new(&settings.log_sink)),
             Arc::new(wappi::Wappi::new(&settings.wappi)?),
             Arc::new(telegram::Telegram::new(&settings.telegram)?),
             Arc::new(wazzup24::Wazzup24::new(&settings.wazzup24)?),
             Arc::new(green_api::GreenApi::new(&settings.green_api)?),
         ];
+        for (name, declaration) in &settings.channels {
+            anyhow::ensure!(
+                channels.iter().all(|c| c.name() != name),
+                "channels.{name}: a built-in channel has that name"
+            );
+            channels.push(Arc::new(declared::Declared::new(name, declaration)?));
+        }
         let mut secret_names: Vec<&'static str> = channels
             .iter()
             .flat_map(|c| c.params().iter().filter(|p| p.secret).map(|p| p.name))

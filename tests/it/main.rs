@@ -6,6 +6,7 @@ mod abuse;
 mod channels;
 mod check;
 mod conformance;
+mod declared;
 mod delivery;
 mod green_api;
 mod limits;

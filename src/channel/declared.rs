@@ -1,0 +1,325 @@
+//! Senders declared in Settings.toml, for any other system, without code:
+//!
+//! ```toml
+//! [channels.crm]
+//! kind = "http"
+//! title = "Our CRM"
+//! params = ["key", "token"]
+//! secret_params = ["token"]
+//! recipient = "phone"                  # or "field:<contact field name>"
+//! method = "POST"
+//! url = "https://crm.example/notify/{{ query.key }}"
+//! headers = { Authorization = "Bearer {{ query.token }}" }
+//! body = '{"to": {{ recipient | json_encode }}, "text": {{ text | json_encode }}}'
+//! check_url = "https://crm.example/ping"   # optional: GET it in check mode
+//! ```
+//!
+//! `url`, `headers` and `body` are Tera templates whose only variables are `query.<declared
+//! param>`, `recipient`, `text` and `delivery_id`; values inserted into `url` are percent-encoded.
+//! Any 2xx is success; 408, 429 and 5xx are retried; other answers are permanent failures.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{provider, Channel, Failure, Outgoing, RecipientRule, Sent};
+use crate::params::{quote, Param, Query, Report};
+
+/// One `[channels.<name>]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Declaration {
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub params: Vec<String>,
+    #[serde(default)]
+    pub secret_params: Vec<String>,
+    #[serde(default = "phone")]
+    pub recipient: String,
+    #[serde(default = "post")]
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub check_url: Option<String>,
+    #[serde(default = "thirty_seconds", with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+}
+
+fn phone() -> String {
+    "phone".to_string()
+}
+
+fn post() -> String {
+    "POST".to_string()
+}
+
+fn thirty_seconds() -> std::time::Duration {
+    std::time::Duration::from_secs(30)
+}
+
+pub struct Declared {
+    name: &'static str,
+    title: &'static str,
+    params: &'static [Param],
+    recipient: RecipientRule,
+    method: reqwest::Method,
+    tera: tera::Tera,
+    headers: Vec<String>,
+    has_body: bool,
+    check_url: Option<String>,
+    http: reqwest::Client,
+}
+
+const URL: &str = "url";
+const BODY: &str = "body";
+
+impl Declared {
+    /// Builds the channel `name` from its section; every mistake names the key.
+    pub fn new(name: &str, d: &Declaration) -> anyhow::Result<Self> {
+        let key = |k: &str| format!("channels.{name}.{k}");
+        anyhow::ensure!(
+            d.kind == "http",
+            "{}: only \"http\" is known, not {:?}",
+            key("kind"),
+            d.kind
+        );
+        anyhow::ensure!(
+            !name.is_empty()
+                && name.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'_'),
+            "channels.{name}: a channel name is lower-case letters, digits, '-' or '_'"
+        );
+        let method: reqwest::Method =
+            d.method.to_ascii_uppercase().parse().map_err(|_| {
+                anyhow::anyhow!("{}: not an HTTP method {:?}", key("method"), d.method)
+            })?;
+        for secret in &d.secret_params {
+            anyhow::ensure!(
+                d.params.contains(secret),
+                "{}: {secret:?} is not in params",
+                key("secret_params")
+            );
+        }
+        let recipient = match d.recipient.split_once(':') {
+            None if d.recipient == "phone" => RecipientRule::Phone,
+            Some(("field", field)) if !field.trim().is_empty() => RecipientRule::ContactField {
+                name: field.trim().to_string(),
+                what: "recipient",
+            },
+            _ => anyhow::bail!(
+                "{}: \"phone\" or \"field:<contact field name>\", not {:?}",
+                key("recipient"),
+                d.recipient
+            ),
+        };
+        let mut tera = tera::Tera::new();
+        tera.autoescape_on(Vec::<&str>::new());
+        tera.register_filter(
+            "json_encode",
+            |v: tera::Value, _: tera::Kwargs, _: &tera::State| {
+                serde_json::to_string(&v).unwrap_or_default()
+            },
+        );
+        let mut add = |template: &str, source: &str, what: String| {
+            tera.add_raw_template(template, source)
+                .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+        };
+        add(URL, &d.url, key("url"))?;
+        add(BODY, &d.body, key("body"))?;
+        let headers: Vec<String> = d.headers.keys().cloned().collect();
+        for (header, value) in &d.headers {
+            reqwest::header::HeaderName::from_bytes(header.as_bytes())
+                .map_err(|_| anyhow::anyhow!("{}: not a header name {header:?}", key("headers")))?;
+            add(
+                &format!("header:{header}"),
+                value,
+                key(&format!("headers.{header}")),
+            )?;
+        }
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let params: Vec<Param> = d
+            .params
+            .iter()
+            .map(|p| {
+                let param = Param::optional(
+                    leak(p.clone()),
+                    "Параметр, объявленный в Settings.toml",
+                    "A parameter declared in Settings.toml",
+                )
+                .required();
+                if d.secret_params.contains(p) {
+                    param.secret()
+                } else {
+                    param
+                }
+            })
+            .collect();
+        let http = reqwest::Client::builder()
+            .timeout(d.timeout)
+            .connect_timeout(d.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let title = if d.title.is_empty() { name } else { &d.title };
+        Ok(Declared {
+            name: leak(name.to_string()),
+            title: leak(title.to_string()),
+            params: Box::leak(params.into_boxed_slice()),
+            recipient,
+            method,
+            tera,
+            headers,
+            has_body: !d.body.is_empty(),
+            check_url: d.check_url.clone().filter(|u| !u.is_empty()),
+            http,
+        })
+    }
+
+    /// The declared parameters of `query` (only those), for the templates.
+    fn query_values(&self, query: &Query, encode: bool) -> Value {
+        let map: serde_json::Map<String, Value> = self
+            .params
+            .iter()
+            .map(|p| {
+                let v = query.get(p.name).unwrap_or("");
+                let v = if encode { percent(v) } else { v.to_string() };
+                (p.name.to_string(), Value::String(v))
+            })
+            .collect();
+        Value::Object(map)
+    }
+
+    fn render(&self, template: &str, context: &Value) -> Result<String, Failure> {
+        let context = tera::Context::from_serialize(context)
+            .map_err(|e| Failure::Permanent(format!("{}: {e}", self.name)))?;
+        self.tera
+            .render(template, &context)
+            .map_err(|e| Failure::Permanent(format!("channels.{}.{template}: {e}", self.name)))
+    }
+}
+
+fn percent(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// Any 2xx: sent; 408, 429, 5xx: retried (after `Retry-After` if given); the rest: permanent.
+fn classify(answer: &provider::Answer, title: &str) -> Result<Sent, Failure> {
+    if answer.status.is_success() {
+        return Ok(Sent::default());
+    }
+    let code = answer.status.as_u16();
+    let detail = crate::redact::cut(answer.text().trim(), 200);
+    let message = if detail.is_empty() {
+        format!("{title} answered HTTP {code}")
+    } else {
+        format!("{title} answered HTTP {code}: {detail}")
+    };
+    if code == 408 || code == 429 || answer.status.is_server_error() {
+        Err(match answer.retry_after {
+            Some(after) => Failure::RetryAfter(message, after),
+            None => Failure::Retryable(message),
+        })
+    } else {
+        Err(Failure::Permanent(message))
+    }
+}
+
+#[async_trait]
+impl Channel for Declared {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn title(&self) -> &'static str {
+        self.title
+    }
+
+    fn params(&self) -> &'static [Param] {
+        self.params
+    }
+
+    fn recipient_rule(&self, _query: &Query) -> RecipientRule {
+        self.recipient.clone()
+    }
+
+    fn validate(&self, query: &Query, report: &mut Report) {
+        for p in self.params {
+            if query.get(p.name).is_none_or(str::is_empty) {
+                report.error(format!("Parameter <{}> is missing", p.name));
+            }
+        }
+    }
+
+    fn target(&self, _query: &Query) -> String {
+        self.title.to_string()
+    }
+
+    async fn check(&self, _query: &Query) -> Result<Vec<String>, Failure> {
+        let Some(url) = &self.check_url else {
+            return Ok(Vec::new());
+        };
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| provider::transport(&e, self.title))?;
+        let answer = provider::read(response, self.title).await?;
+        classify(&answer, self.title).map(|_| Vec::new())
+    }
+
+    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let plain = json!({
+            "query": self.query_values(query, false),
+            "recipient": message.recipient,
+            "text": message.text,
+            "delivery_id": message.delivery_id,
+        });
+        let encoded = json!({
+            "query": self.query_values(query, true),
+            "recipient": percent(message.recipient),
+            "text": percent(message.text),
+            "delivery_id": percent(message.delivery_id),
+        });
+        let url = self.render(URL, &encoded)?;
+        let parsed = reqwest::Url::parse(&url).map_err(|e| {
+            Failure::Permanent(format!(
+                "channels.{}.url made <{}>, not a URL: {e}",
+                self.name,
+                quote(&url)
+            ))
+        })?;
+        let mut request = self.http.request(self.method.clone(), parsed);
+        for header in &self.headers {
+            let value = self.render(&format!("header:{header}"), &plain)?;
+            request = request.header(header.as_str(), value);
+        }
+        if self.has_body {
+            let typed = self
+                .headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case("content-type"));
+            if !typed {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+            }
+            request = request.body(self.render(BODY, &plain)?);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| provider::transport(&e, self.title))?;
+        classify(&provider::read(response, self.title).await?, self.title)
+    }
+}
