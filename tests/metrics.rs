@@ -1,6 +1,10 @@
 //! GET /metrics: Prometheus text whose counters move by the right amounts. Its own test binary,
 //! because the metrics recorder is process-wide.
 
+mod common;
+
+use common::fixture;
+
 use std::collections::HashMap;
 
 fn parse(text: &str) -> HashMap<String, f64> {
@@ -44,11 +48,7 @@ async fn counters_move_by_the_right_amounts() {
     };
     let before = parse(&metrics().await);
 
-    let event = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/booking-one-resource.json"
-    ))
-    .unwrap();
+    let event = fixture("booking-one-resource.json");
     for n in 0..3 {
         let r = http
             .post(format!("{base}/webhook/log?message=m{n}"))
@@ -68,13 +68,7 @@ async fn counters_move_by_the_right_amounts() {
     }
     let r = http
         .post(format!("{base}/webhook/log?errorEmail=a%40b.ru"))
-        .body(
-            std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/invalid-phone.json"
-            ))
-            .unwrap(),
-        )
+        .body(fixture("invalid-phone.json"))
         .send()
         .await
         .unwrap();

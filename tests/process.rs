@@ -3,7 +3,7 @@
 
 use std::{
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
@@ -13,15 +13,9 @@ use serde_json::json;
 use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_torrow-hooks");
-const TOKEN: &str = "9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3";
+mod common;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(name: &str) -> PathBuf {
-    root().join("tests/fixtures").join(name)
-}
+use common::{fixture_path as fixture, root, wappi_answering, TOKEN};
 
 /// The binary with every path inside `dir` and the given extra `HOOKS_*` variables.
 fn command(dir: &Path, env: &[(&str, String)]) -> Command {
@@ -187,16 +181,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A Wappi stand-in that answers every POST with `answer`.
-async fn wappi_answering(answer: ResponseTemplate) -> MockServer {
-    let wappi = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answer)
-        .mount(&wappi)
-        .await;
-    wappi
 }
 
 /// The service pointed at `wappi`, answering within 1 s, retrying every `retry`.

@@ -1,5 +1,7 @@
 //! One integration-test binary: the service runs on port 0 and is talked to over HTTP.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod abuse;

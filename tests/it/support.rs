@@ -12,14 +12,7 @@ use tokio::{
 };
 use torrow_hooks::{store::Record, Running, Settings};
 
-pub const TOKEN: &str = "9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3";
-
-pub fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+pub use crate::common::{fixture, TOKEN};
 
 pub fn templates_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("templates")
