@@ -1,6 +1,6 @@
 //! The assembled service: settings, templates, channels, outbox, mailer; and how it starts.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use crate::channel::Registry;
 use crate::delivery::{retention::Retention, Delivery};
@@ -70,54 +70,4 @@ impl App {
         );
         Ok(())
     }
-}
-
-/// A running server (for `serve` and for tests).
-pub struct Running {
-    pub addr: SocketAddr,
-    pub app: Arc<App>,
-    pub server: tokio::task::JoinHandle<()>,
-    stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Running {
-    /// The graceful stop (SIGTERM, SIGINT): no new connections; requests and provider calls under
-    /// way may finish within `server.shutdown_grace`; whatever is unfinished stays in the outbox
-    /// and is sent after the next start.
-    pub async fn shutdown(self) {
-        let deadline = tokio::time::Instant::now() + self.app.settings.server.shutdown_grace;
-        let _ = self.stop.send(());
-        let _ = self.server.await;
-        self.app.delivery.stop(deadline).await;
-    }
-}
-
-/// Builds the app, starts its workers and serves HTTP on `server.addr` (port 0 picks one).
-pub async fn start(settings: Settings) -> anyhow::Result<Running> {
-    crate::telemetry::init_metrics();
-    let app = App::build(settings).await?;
-    app.start_workers().await?;
-    let listener = tokio::net::TcpListener::bind(app.settings.server.addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("server.addr {}: {e}", app.settings.server.addr))?;
-    let addr = listener.local_addr()?;
-    let server_settings = &app.settings.server;
-    let limits = crate::server::Limits {
-        header_read_timeout: server_settings.header_read_timeout,
-        max_connections: server_settings.max_connections,
-        shutdown_grace: server_settings.shutdown_grace,
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::serve(listener, app.clone(), limits, async {
-        // Only `Running::shutdown` stops the server; dropping `Running` does not.
-        if stopped.await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }));
-    Ok(Running {
-        addr,
-        app,
-        server,
-        stop,
-    })
 }

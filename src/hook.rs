@@ -1,12 +1,10 @@
 //! What a hook request does, shared by HTTP and the CLI: check, deliver, preview.
 //! Query → params + event → render → delivery.
 
-// The error side of these results is the JSON answer itself, built once per refused request.
+// The error side of these results is the outcome itself, built once per refused request.
 #![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
-
-use serde::Serialize;
 
 use crate::app::App;
 use crate::channel::{Channel, RecipientRule};
@@ -20,32 +18,57 @@ use crate::store::{NewDelivery, State};
 
 pub const VERIFIED: &str = "The WebHook has been successfully verified";
 
-/// A JSON answer with the keys of SPEC §1, and its HTTP status.
-#[derive(Debug, Clone, Serialize)]
-pub struct Answer {
-    #[serde(skip)]
-    pub http: u16,
-    #[serde(rename = "Status")]
-    pub status: &'static str,
-    #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
+/// What a request came to, in the service's own words; [`crate::http`] turns it into a status
+/// code and Torrow's JSON, and the CLI into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Check mode passed.
+    Verified,
+    /// Sent.
+    Delivered,
+    /// Stored; the first attempt failed for now or is still under way.
+    Queued,
+    /// Preview or `render`: the text, nothing sent.
+    Rendered,
+    UnknownChannel,
+    /// A parameter is missing or wrong.
+    WrongParameters,
+    /// The body is no usable event, there is no recipient, or no message could be made of it.
+    UnusableEvent,
+    /// The provider refused (bad credentials, permanent send failure).
+    ProviderRefused,
+    /// The outbox could not store the delivery.
+    NotStored,
+}
+
+impl Kind {
+    /// Sent, queued, verified or rendered: nothing for the caller to fix.
+    pub fn is_success(self) -> bool {
+        matches!(
+            self,
+            Kind::Verified | Kind::Delivered | Kind::Queued | Kind::Rendered
+        )
+    }
+}
+
+/// A [`Kind`] with the texts that go with it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub kind: Kind,
     pub message: Option<String>,
-    #[serde(rename = "ErrorMessage", skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
-    #[serde(rename = "WarningMessage", skip_serializing_if = "Option::is_none")]
     pub warning_message: Option<String>,
-    #[serde(rename = "DeliveryId", skip_serializing_if = "Option::is_none")]
     pub delivery_id: Option<String>,
-    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
+    /// Preview: the recipient, masked.
     pub recipient: Option<String>,
-    #[serde(rename = "Text", skip_serializing_if = "Option::is_none")]
+    /// Preview: the text.
     pub text: Option<String>,
 }
 
-impl Answer {
-    fn new(http: u16, status: &'static str) -> Self {
-        Answer {
-            http,
-            status,
+impl Outcome {
+    fn new(kind: Kind) -> Self {
+        Outcome {
+            kind,
             message: None,
             error_message: None,
             warning_message: None,
@@ -55,29 +78,18 @@ impl Answer {
         }
     }
 
-    pub fn success(message: impl Into<String>, warnings: &str) -> Self {
-        let mut a = Answer::new(200, "Success");
-        a.message = Some(message.into());
-        a.warning_message = (!warnings.is_empty()).then(|| warnings.to_string());
-        a
+    pub fn success(kind: Kind, message: impl Into<String>, warnings: &str) -> Self {
+        let mut o = Outcome::new(kind);
+        o.message = Some(message.into());
+        o.warning_message = (!warnings.is_empty()).then(|| warnings.to_string());
+        o
     }
 
-    pub fn wrong_parameters(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
-        let mut a = Answer::new(http, "Wrong parameters");
-        a.error_message = Some(errors.into());
-        a.warning_message = Some(warnings.to_string());
-        a
-    }
-
-    pub fn error(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
-        let mut a = Answer::new(http, "Error");
-        a.error_message = Some(errors.into());
-        a.warning_message = Some(warnings.to_string());
-        a
-    }
-
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("an answer serializes")
+    pub fn refused(kind: Kind, errors: impl Into<String>, warnings: &str) -> Self {
+        let mut o = Outcome::new(kind);
+        o.error_message = Some(errors.into());
+        o.warning_message = Some(warnings.to_string());
+        o
     }
 }
 
@@ -93,19 +105,19 @@ pub struct Prepared {
 
 /// Why a request stopped before delivery: the answer, and what to email about it.
 struct Refusal {
-    answer: Answer,
+    answer: Outcome,
     what: &'static str,
 }
 
-fn refuse(answer: Answer, what: &'static str) -> Refusal {
+fn refuse(answer: Outcome, what: &'static str) -> Refusal {
     Refusal { answer, what }
 }
 
 impl App {
-    fn lookup(&self, channel: &str) -> Result<Arc<dyn Channel>, Answer> {
+    fn lookup(&self, channel: &str) -> Result<Arc<dyn Channel>, Outcome> {
         self.channels.get(channel).ok_or_else(|| {
-            Answer::wrong_parameters(
-                404,
+            Outcome::refused(
+                Kind::UnknownChannel,
                 format!(
                     "unknown channel {}; known: {}",
                     params::quote(channel),
@@ -117,9 +129,9 @@ impl App {
     }
 
     /// The query, unless it is too large to look at (`server.max_params`, 16 KB).
-    fn parse_query(&self, raw_query: &str) -> Result<Query, Answer> {
+    fn parse_query(&self, raw_query: &str) -> Result<Query, Outcome> {
         params::check_size(raw_query, self.settings.server.max_params)
-            .map_err(|e| Answer::wrong_parameters(400, e, ""))?;
+            .map_err(|e| Outcome::refused(Kind::WrongParameters, e, ""))?;
         Ok(Query::parse(raw_query))
     }
 
@@ -139,12 +151,12 @@ impl App {
     }
 
     /// Check mode (GET): validate, verify credentials at the provider; never sends.
-    pub async fn check(&self, channel: &str, raw_query: &str) -> Answer {
+    pub async fn check(&self, channel: &str, raw_query: &str) -> Outcome {
         let answer = self.check_unmasked(channel, raw_query).await;
         self.mask(raw_query, answer)
     }
 
-    async fn check_unmasked(&self, channel: &str, raw_query: &str) -> Answer {
+    async fn check_unmasked(&self, channel: &str, raw_query: &str) -> Outcome {
         let channel = match self.lookup(channel) {
             Ok(c) => c,
             Err(answer) => return answer,
@@ -155,8 +167,8 @@ impl App {
         };
         let (options, mut report) = self.options(channel.as_ref(), &query);
         let Some(options) = options else {
-            return Answer::wrong_parameters(
-                400,
+            return Outcome::refused(
+                Kind::WrongParameters,
                 report.error_message(),
                 &report.warning_message(),
             );
@@ -167,14 +179,18 @@ impl App {
         match channel.check(&query).await {
             Ok(warnings) => {
                 report.warnings.extend(warnings);
-                Answer::success(VERIFIED, &report.warning_message())
+                Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
             }
-            Err(failure) => Answer::error(502, failure.to_string(), &report.warning_message()),
+            Err(failure) => Outcome::refused(
+                Kind::ProviderRefused,
+                failure.to_string(),
+                &report.warning_message(),
+            ),
         }
     }
 
     /// Secrets of the request masked in every text of the answer.
-    fn mask(&self, raw_query: &str, mut answer: Answer) -> Answer {
+    fn mask(&self, raw_query: &str, mut answer: Outcome) -> Outcome {
         let secrets = self.channels.secrets(raw_query);
         if secrets.is_empty() {
             return answer;
@@ -194,10 +210,10 @@ impl App {
     }
 
     /// Render only (POST /preview): the recipient (masked) and the text; never sends.
-    pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Answer {
+    pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Outcome {
         let answer = match self.prepare_and_render(channel, raw_query, body) {
             Ok((p, text)) => {
-                let mut answer = Answer::success("", &p.report.warning_message());
+                let mut answer = Outcome::success(Kind::Rendered, "", &p.report.warning_message());
                 answer.message = None;
                 answer.recipient = Some(redact::phone(&p.recipient));
                 answer.text = Some(text);
@@ -209,7 +225,7 @@ impl App {
     }
 
     /// Deliver (POST /webhook): store durably, attempt, answer Success / Queued / Error.
-    pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Answer {
+    pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Outcome {
         let answer = match self.prepare(channel_name, raw_query, body) {
             Ok(prepared) => self.deliver_prepared(prepared, body).await,
             Err(refusal) => {
@@ -221,7 +237,7 @@ impl App {
         self.mask(raw_query, answer)
     }
 
-    async fn deliver_prepared(&self, prepared: Prepared, body: &[u8]) -> Answer {
+    async fn deliver_prepared(&self, prepared: Prepared, body: &[u8]) -> Outcome {
         let warnings = prepared.report.warning_message();
         let rendered = self.render(&prepared);
         let channel = prepared.channel.name();
@@ -268,8 +284,8 @@ impl App {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store the delivery");
-                return Answer::error(
-                    503,
+                return Outcome::refused(
+                    Kind::NotStored,
                     "The message could not be stored; please try again",
                     &warnings,
                 );
@@ -278,9 +294,11 @@ impl App {
         tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
         let record = submitted.record;
         let mut answer = match record.state {
-            State::Sent => Answer::success("The message has been delivered", &warnings),
+            State::Sent => {
+                Outcome::success(Kind::Delivered, "The message has been delivered", &warnings)
+            }
             State::Pending | State::Sending => {
-                let mut a = Answer::new(202, "Queued");
+                let mut a = Outcome::new(Kind::Queued);
                 a.message = Some(match &record.last_error {
                     Some(e) => format!("The message is stored and will be retried: {e}"),
                     None => "The message is stored and is being delivered".to_string(),
@@ -288,8 +306,8 @@ impl App {
                 a.warning_message = Some(warnings.clone());
                 a
             }
-            State::Failed | State::Dead => Answer::error(
-                502,
+            State::Failed | State::Dead => Outcome::refused(
+                Kind::ProviderRefused,
                 record
                     .last_error
                     .clone()
@@ -322,13 +340,13 @@ impl App {
         let warnings = report.warning_message();
         let Some(options) = options else {
             return Err(refuse(
-                Answer::wrong_parameters(400, report.error_message(), &warnings),
+                Outcome::refused(Kind::WrongParameters, report.error_message(), &warnings),
                 "Wrong parameters",
             ));
         };
         let event = CaseActionEvent::parse(body).map_err(|e| {
             refuse(
-                Answer::error(422, e.to_string(), &warnings),
+                Outcome::refused(Kind::UnusableEvent, e.to_string(), &warnings),
                 "Unusable event",
             )
         })?;
@@ -336,13 +354,19 @@ impl App {
             (RecipientRule::Phone, Some(phone)) => phone.clone(),
             (RecipientRule::Phone, None) => {
                 recipient::from_event(&event, &self.settings.phone.default_region).map_err(|e| {
-                    refuse(Answer::error(422, e.to_string(), &warnings), "No recipient")
+                    refuse(
+                        Outcome::refused(Kind::UnusableEvent, e.to_string(), &warnings),
+                        "No recipient",
+                    )
                 })?
             }
             (RecipientRule::ContactField { name, what }, _) => recipient::from_field(&event, &name)
                 .ok_or_else(|| {
                     let error = format!("No {what} in field <{}>", params::quote(&name));
-                    refuse(Answer::error(422, error, &warnings), "No recipient")
+                    refuse(
+                        Outcome::refused(Kind::UnusableEvent, error, &warnings),
+                        "No recipient",
+                    )
                 })?,
         };
         Ok(Prepared {
@@ -360,13 +384,21 @@ impl App {
         let warnings = p.report.warning_message();
         let text = self.templates.render(&p.event, &p.options).map_err(|e| {
             refuse(
-                Answer::error(422, format!("The message template failed: {e}"), &warnings),
+                Outcome::refused(
+                    Kind::UnusableEvent,
+                    format!("The message template failed: {e}"),
+                    &warnings,
+                ),
                 "Template failed",
             )
         })?;
         if text.trim().is_empty() {
             return Err(refuse(
-                Answer::error(422, "The rendered message is empty", &warnings),
+                Outcome::refused(
+                    Kind::UnusableEvent,
+                    "The rendered message is empty",
+                    &warnings,
+                ),
                 "Template failed",
             ));
         }
@@ -470,7 +502,7 @@ impl App {
         channel: &str,
         raw_query: &str,
         body: &[u8],
-    ) -> Result<(String, String, String), Answer> {
+    ) -> Result<(String, String, String), Outcome> {
         self.prepare_and_render(channel, raw_query, body)
             .map(|(p, text)| (p.recipient, text, p.report.warning_message()))
             .map_err(|r| self.mask(raw_query, r.answer))

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use warp::{http::StatusCode, Filter, Reply};
 
 use crate::app::App;
-use crate::hook::Answer;
+use crate::hook::{Kind, Outcome};
 
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_app = {
@@ -26,8 +26,8 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(with_app.clone())
         .then(|channel: String, query: String, app: Arc<App>| async move {
             let span = request_span(&app, "GET", &channel, &query);
-            let answer = app.check(&channel, &query).instrument(span).await;
-            reply(&app, "GET", &channel, answer)
+            let outcome = app.check(&channel, &query).instrument(span).await;
+            reply(&app, "GET", &channel, outcome.into())
         });
 
     let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
@@ -159,8 +159,8 @@ where
         });
         match body {
             Ok(body) => match kind {
-                Post::Deliver => app.deliver(&channel, &query, &body).await,
-                Post::Preview => app.preview(&channel, &query, &body).await,
+                Post::Deliver => app.deliver(&channel, &query, &body).await.into(),
+                Post::Preview => app.preview(&channel, &query, &body).await.into(),
             },
             Err(answer) => answer,
         }
@@ -168,6 +168,72 @@ where
     .instrument(span)
     .await;
     reply(&app, method, &channel, answer)
+}
+
+/// A JSON answer with the keys of SPEC §1, and its HTTP status.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Answer {
+    #[serde(skip)]
+    pub http: u16,
+    #[serde(rename = "Status")]
+    pub status: &'static str,
+    #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(rename = "ErrorMessage", skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(rename = "WarningMessage", skip_serializing_if = "Option::is_none")]
+    pub warning_message: Option<String>,
+    #[serde(rename = "DeliveryId", skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    #[serde(rename = "Text", skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl Answer {
+    /// An `Error` answer made here, about the request itself (405, 404, 413, 408, 400).
+    pub fn error(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
+        Answer {
+            http,
+            status: "Error",
+            message: None,
+            error_message: Some(errors.into()),
+            warning_message: Some(warnings.to_string()),
+            delivery_id: None,
+            recipient: None,
+            text: None,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an answer serializes")
+    }
+}
+
+/// Status codes and Torrow's `Status` values (SPEC §1) for each outcome.
+impl From<Outcome> for Answer {
+    fn from(o: Outcome) -> Self {
+        let (http, status) = match o.kind {
+            Kind::Verified | Kind::Delivered | Kind::Rendered => (200, "Success"),
+            Kind::Queued => (202, "Queued"),
+            Kind::UnknownChannel => (404, "Wrong parameters"),
+            Kind::WrongParameters => (400, "Wrong parameters"),
+            Kind::UnusableEvent => (422, "Error"),
+            Kind::ProviderRefused => (502, "Error"),
+            Kind::NotStored => (503, "Error"),
+        };
+        Answer {
+            http,
+            status,
+            message: o.message,
+            error_message: o.error_message,
+            warning_message: o.warning_message,
+            delivery_id: o.delivery_id,
+            recipient: o.recipient,
+            text: o.text,
+        }
+    }
 }
 
 const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, /api/channels, /healthz, /readyz or /metrics";

@@ -21,5 +21,6 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 
-pub use app::{start, App, Running};
+pub use app::App;
+pub use server::{start, Running};
 pub use settings::Settings;

@@ -3,7 +3,11 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use torrow_hooks::{hook::Answer, telemetry, App, Settings};
+use torrow_hooks::{
+    hook::{Kind, Outcome},
+    http::Answer,
+    telemetry, App, Settings,
+};
 
 #[derive(Parser)]
 #[command(
@@ -83,7 +87,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     println!("{text}");
                     ExitCode::SUCCESS
                 }
-                Err(answer) => exit_with(&answer),
+                Err(outcome) => exit_with(outcome),
             }
         }
         Command::Check { url } => {
@@ -93,7 +97,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             let (channel, query) = split_url(&url);
             let answer = app.check(&channel, &query).await;
-            exit_with(&answer)
+            exit_with(answer)
         }
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
@@ -175,11 +179,14 @@ fn split_url(url: &str) -> (String, String) {
     (channel.to_string(), query.to_string())
 }
 
-fn exit_with(answer: &Answer) -> ExitCode {
-    println!("{}", answer.to_json());
-    match answer.status {
-        "Success" | "Queued" => ExitCode::SUCCESS,
-        "Wrong parameters" => ExitCode::from(2),
+/// Prints the outcome as the JSON a browser would get; exits 0 when fine, 2 on wrong
+/// parameters, 1 on anything else.
+fn exit_with(outcome: Outcome) -> ExitCode {
+    let kind = outcome.kind;
+    println!("{}", Answer::from(outcome).to_json());
+    match kind {
+        k if k.is_success() => ExitCode::SUCCESS,
+        Kind::WrongParameters | Kind::UnknownChannel => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }

@@ -1,8 +1,9 @@
 //! Serving HTTP/1.1 connections on the open internet: a cap on open connections (further ones
 //! wait in the listen queue), a deadline for request headers, malformed requests logged quietly
-//! and counted, and a graceful stop. The routes themselves are in [`crate::http`].
+//! and counted, and a graceful stop; and [`start`], which builds the app and serves it. The routes
+//! themselves are in [`crate::http`].
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -99,4 +100,54 @@ async fn accept_failed(e: std::io::Error) {
     metrics::counter!("hooks_http_accept_errors_total").increment(1);
     tracing::warn!(error = %e, "cannot accept a connection");
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// A running server (for `serve` and for tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<crate::App>,
+    pub server: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// The graceful stop (SIGTERM, SIGINT): no new connections; requests and provider calls under
+    /// way may finish within `server.shutdown_grace`; whatever is unfinished stays in the outbox
+    /// and is sent after the next start.
+    pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + self.app.settings.server.shutdown_grace;
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+        self.app.delivery.stop(deadline).await;
+    }
+}
+
+/// Builds the app, starts its workers and serves HTTP on `server.addr` (port 0 picks one).
+pub async fn start(settings: crate::Settings) -> anyhow::Result<Running> {
+    crate::telemetry::init_metrics();
+    let app = crate::App::build(settings).await?;
+    app.start_workers().await?;
+    let listener = tokio::net::TcpListener::bind(app.settings.server.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("server.addr {}: {e}", app.settings.server.addr))?;
+    let addr = listener.local_addr()?;
+    let server_settings = &app.settings.server;
+    let limits = Limits {
+        header_read_timeout: server_settings.header_read_timeout,
+        max_connections: server_settings.max_connections,
+        shutdown_grace: server_settings.shutdown_grace,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, app.clone(), limits, async {
+        // Only `Running::shutdown` stops the server; dropping `Running` does not.
+        if stopped.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }));
+    Ok(Running {
+        addr,
+        app,
+        server,
+        stop,
+    })
 }
