@@ -29,10 +29,54 @@ pub use locale::Locale;
 pub const TEMPLATE_FILE: &str = "message.txt.tera";
 pub const LOCALE_FILE: &str = "locale.toml";
 
-/// A locale folder that cannot be used; the message names the file, line and reason.
+/// A locale folder that cannot be used; the message names the file, line and reason, and each
+/// kind keeps its source.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct TemplateError(pub String);
+pub enum TemplateError {
+    #[error("templates folder {}: {source}", .dir.display())]
+    Folder {
+        dir: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("templates folder {} has no locale folders (e.g. ru-RU/ with {TEMPLATE_FILE} and {LOCALE_FILE})", .0.display())]
+    NoLocales(PathBuf),
+    #[error("{}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("{}: {source}", .path.display())]
+    LocaleFile {
+        path: PathBuf,
+        #[source]
+        source: Arc<toml::de::Error>,
+    },
+    #[error("{}: {problem}", .path.display())]
+    LocaleValue { path: PathBuf, problem: String },
+    #[error("{template}: {source}")]
+    Compile {
+        template: String,
+        #[source]
+        source: Arc<tera::Error>,
+    },
+    #[error("{template}: {source}")]
+    Render {
+        template: String,
+        #[source]
+        source: Arc<tera::Error>,
+    },
+    #[error("{source} (while rendering the built-in sample event \"{sample}\"{})", if *.phone { " with phone=" } else { "" })]
+    Sample {
+        sample: &'static str,
+        phone: bool,
+        #[source]
+        source: Box<TemplateError>,
+    },
+    #[error("locale {0} is no longer available")]
+    Unavailable(String),
+}
 
 /// One locale folder, compiled and checked against the sample events.
 pub struct LocaleSet {
@@ -45,28 +89,34 @@ impl LocaleSet {
     /// Reads, compiles and checks `folder`.
     pub fn load(folder: &Path, links: &Links) -> Result<Self, TemplateError> {
         let locale_path = folder.join(LOCALE_FILE);
-        let text = std::fs::read_to_string(&locale_path)
-            .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
-        let locale: Locale = toml::from_str(&text)
-            .map_err(|e| TemplateError(format!("{}: {e}", locale_path.display())))?;
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| TemplateError::Read {
+                path: path.to_path_buf(),
+                source: Arc::new(e),
+            })
+        };
+        let text = read(&locale_path)?;
+        let locale: Locale = toml::from_str(&text).map_err(|e| TemplateError::LocaleFile {
+            path: locale_path.clone(),
+            source: Arc::new(e),
+        })?;
         if let Some(problem) = locale.problems().into_iter().next() {
-            return Err(TemplateError(format!(
-                "{}: {problem}",
-                locale_path.display()
-            )));
+            return Err(TemplateError::LocaleValue {
+                path: locale_path,
+                problem,
+            });
         }
         let template_path = folder.join(TEMPLATE_FILE);
-        let source = std::fs::read_to_string(&template_path)
-            .map_err(|e| TemplateError(format!("{}: {e}", template_path.display())))?;
+        let source = read(&template_path)?;
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
-        tera.add_raw_template(&template_path.display().to_string(), &source)
-            .map_err(|e| TemplateError(format!("{}: {e}", template_path.display())))?;
-        let set = LocaleSet {
-            tera,
-            locale,
-            name: template_path.display().to_string(),
-        };
+        let name = template_path.display().to_string();
+        tera.add_raw_template(&name, &source)
+            .map_err(|e| TemplateError::Compile {
+                template: name.clone(),
+                source: Arc::new(e),
+            })?;
+        let set = LocaleSet { tera, locale, name };
         set.check_samples(links)?;
         Ok(set)
     }
@@ -77,11 +127,10 @@ impl LocaleSet {
             for phone in [false, true] {
                 let opts = samples::options("", phone);
                 let ctx = context::build(&event, &opts, &self.locale, links);
-                self.render(&ctx).map_err(|e| {
-                    TemplateError(format!(
-                        "{e} (while rendering the built-in sample event \"{sample}\"{})",
-                        if phone { " with phone=" } else { "" }
-                    ))
+                self.render(&ctx).map_err(|e| TemplateError::Sample {
+                    sample,
+                    phone,
+                    source: Box::new(e),
                 })?;
             }
         }
@@ -89,12 +138,12 @@ impl LocaleSet {
     }
 
     pub fn render(&self, ctx: &MessageContext) -> Result<String, TemplateError> {
-        let context =
-            tera::Context::from_serialize(ctx).map_err(|e| TemplateError(e.to_string()))?;
-        let text = self
-            .tera
-            .render(&self.name, &context)
-            .map_err(|e| TemplateError(format!("{}: {e}", self.name)))?;
+        let failed = |e| TemplateError::Render {
+            template: self.name.clone(),
+            source: Arc::new(e),
+        };
+        let context = tera::Context::from_serialize(ctx).map_err(failed)?;
+        let text = self.tera.render(&self.name, &context).map_err(failed)?;
         Ok(tidy(&text))
     }
 }
@@ -150,10 +199,7 @@ impl Templates {
     ) -> Result<Self, TemplateError> {
         let folders = folders(dir)?;
         if folders.is_empty() {
-            return Err(TemplateError(format!(
-                "templates folder {} has no locale folders (e.g. ru-RU/ with {TEMPLATE_FILE} and {LOCALE_FILE})",
-                dir.display()
-            )));
+            return Err(TemplateError::NoLocales(dir.to_path_buf()));
         }
         let mut serving = Serving::default();
         let mut prints = BTreeMap::new();
@@ -199,9 +245,9 @@ impl Templates {
     }
 
     pub fn render(&self, event: &CaseActionEvent, opts: &Options) -> Result<String, TemplateError> {
-        let set = self.locale(&opts.locale).ok_or_else(|| {
-            TemplateError(format!("locale {} is no longer available", opts.locale))
-        })?;
+        let set = self
+            .locale(&opts.locale)
+            .ok_or_else(|| TemplateError::Unavailable(opts.locale.clone()))?;
         let ctx = context::build(event, opts, &set.locale, &self.links);
         set.render(&ctx)
     }
@@ -266,8 +312,10 @@ impl Templates {
 
 /// The locale folders of `dir`, by name.
 fn folders(dir: &Path) -> Result<Vec<(String, PathBuf)>, TemplateError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| TemplateError(format!("templates folder {}: {e}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| TemplateError::Folder {
+        dir: dir.to_path_buf(),
+        source: Arc::new(e),
+    })?;
     let mut folders: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())

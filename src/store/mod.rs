@@ -4,19 +4,43 @@
 pub mod sqlite;
 mod writer;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, thiserror::Error)]
-#[error("database: {0}")]
-pub struct StoreError(pub String);
+/// Why the outbox could not do something; each kind keeps its source.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A statement failed (shared: one failed batch answers every write in it).
+    #[error("database: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+    /// The database file or its folder.
+    #[error("database: {path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("database: migrating {path}: {source}")]
+    Migrate {
+        path: std::path::PathBuf,
+        #[source]
+        source: Arc<sqlx::migrate::MigrateError>,
+    },
+    /// The transaction holding this write could not be committed (it was rolled back).
+    #[error("database: commit failed: {0}")]
+    Commit(#[source] Box<StoreError>),
+    #[error("database: the outbox writer has stopped")]
+    WriterStopped,
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError(e.to_string())
+        StoreError::Database(Arc::new(e))
     }
 }
 

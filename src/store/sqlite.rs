@@ -55,7 +55,10 @@ impl SqliteStore {
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .map_err(|e| StoreError(format!("migrating {}: {e}", path.display())))?;
+            .map_err(|e| StoreError::Migrate {
+                path: path.to_path_buf(),
+                source: std::sync::Arc::new(e),
+            })?;
         let writer = Writer::start(pool.clone(), fsync);
         Ok(SqliteStore { pool, writer })
     }
@@ -65,7 +68,10 @@ impl SqliteStore {
 /// are 0600 (SQLite gives the -wal and -shm files the database file's mode).
 fn private_files(path: &Path) -> StoreResult<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    let io = |what: &Path, e: std::io::Error| StoreError(format!("{}: {e}", what.display()));
+    let io = |what: &Path, e: std::io::Error| StoreError::File {
+        path: what.to_path_buf(),
+        source: std::sync::Arc::new(e),
+    };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.exists() {
             std::fs::DirBuilder::new()

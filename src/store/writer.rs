@@ -54,7 +54,7 @@ enum Done {
 impl Done {
     fn reply(self, commit: &StoreResult<()>) {
         // A failed commit rolled everything back: every write of the batch failed with it.
-        let failed = |e: &StoreError| StoreError(format!("commit failed: {}", e.0));
+        let failed = |e: &StoreError| StoreError::Commit(Box::new(e.clone()));
         match (self, commit) {
             (Done::Accept(to, result), Ok(())) => drop(to.send(*result)),
             (Done::Accept(to, _), Err(e)) => drop(to.send(Err(failed(e)))),
@@ -197,7 +197,7 @@ async fn checkpoint(pool: &SqlitePool, mode: &str) -> Result<i64, sqlx::Error> {
 }
 
 fn stopped() -> StoreError {
-    StoreError("the outbox writer has stopped".to_string())
+    StoreError::WriterStopped
 }
 
 async fn run(
@@ -259,7 +259,7 @@ async fn run(
 
 /// An op that could not be tried at all, answered with `error`.
 fn op_done(op: Op, error: &StoreError) -> Done {
-    let e = || StoreError(error.0.clone());
+    let e = || error.clone();
     match op {
         Op::Accept { reply, .. } => Done::Accept(reply, Box::new(Err(e()))),
         Op::Finish { reply, .. } => Done::Finish(reply, Err(e())),
