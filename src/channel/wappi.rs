@@ -118,7 +118,8 @@ impl Wappi {
                 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
                 report.error(format!(
-                    "Parameter <{name}> must be 1 to 64 letters, digits or '-' <{v}>"
+                    "Parameter <{name}> must be 1 to 64 letters, digits or '-' <{}>",
+                    crate::params::quote(v)
                 ));
             }
             ok.then_some(v)
