@@ -28,7 +28,7 @@ pub fn connection_cap(wanted: usize) -> usize {
     match limit {
         Some(n) if n.saturating_sub(SPARE_DESCRIPTORS) < wanted as u64 => {
             let cap = n.saturating_sub(SPARE_DESCRIPTORS).max(1) as usize;
-            tracing::warn!(
+            tracing::info!(
                 wanted,
                 cap,
                 open_files_limit = n,
