@@ -164,12 +164,7 @@ impl Declared {
                 }
             })
             .collect();
-        let http = reqwest::Client::builder()
-            .timeout(d.timeout)
-            .connect_timeout(d.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = provider::client(d.timeout).build()?;
         let title = if d.title.is_empty() { name } else { &d.title };
         Ok(Declared {
             name: leak(name.to_string()),

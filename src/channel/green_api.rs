@@ -80,12 +80,8 @@ impl GreenApi {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let allowed = regex::Regex::new(&settings.allowed_hosts)
             .map_err(|e| anyhow::anyhow!("green_api.allowed_hosts: {e}"))?;
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        let http = provider::client(settings.timeout)
             .https_only(settings.base_url.is_empty())
-            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let base_url =
             Some(settings.base_url.trim_end_matches('/').to_string()).filter(|b| !b.is_empty());

@@ -8,6 +8,16 @@ use super::Failure;
 /// The most of a provider's answer that is read; a longer answer is a (retryable) failure.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
+/// An HTTP client for a provider: `timeout` for connecting and for the whole call, no redirects
+/// followed (a redirect could carry a token elsewhere), our user agent.
+pub fn client(timeout: std::time::Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
+}
+
 /// The longest `Retry-After` believed, in seconds.
 const MAX_RETRY_AFTER_SECS: u64 = 3600;
 

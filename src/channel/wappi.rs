@@ -76,11 +76,7 @@ pub struct Wappi {
 
 impl Wappi {
     pub fn new(settings: &settings::Wappi) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = provider::client(settings.timeout).build()?;
         Ok(Wappi {
             http,
             base_url: settings.base_url.trim_end_matches('/').to_string(),

@@ -64,12 +64,7 @@ struct Route<'q> {
 
 impl Wazzup24 {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("torrow-hooks/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = provider::client(settings.timeout).build()?;
         Ok(Wazzup24 {
             http,
             base_url: settings.base_url.trim_end_matches('/').to_string(),
