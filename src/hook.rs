@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::app::App;
-use crate::channel::{Channel, RecipientRule};
+use crate::channel::{Channel, RecipientRule, Route};
 use crate::delivery::Summary;
 use crate::event::{parse_time, CaseActionEvent};
 use crate::mail::{FailureReport, OrderSummary};
@@ -97,6 +97,8 @@ impl Outcome {
 pub struct Prepared {
     pub channel: Arc<dyn Channel>,
     pub query: Query,
+    /// The channel's own parameters, parsed once.
+    pub route: Route,
     pub report: Report,
     pub options: Options,
     pub event: CaseActionEvent,
@@ -135,8 +137,9 @@ impl App {
         Ok(Query::parse(raw_query))
     }
 
-    /// Checks the parameters of `query` for `channel`: common ones, channel ones, unknown ones.
-    fn options(&self, channel: &dyn Channel, query: &Query) -> (Option<Options>, Report) {
+    /// Checks the parameters of `query` for `channel`: common ones, the channel's (parsed once
+    /// into its route), unknown ones.
+    fn options(&self, channel: &dyn Channel, query: &Query) -> (Option<(Options, Route)>, Report) {
         let locales = self.templates.locale_names();
         let env = Environment {
             locales: &locales,
@@ -145,9 +148,10 @@ impl App {
         };
         let mut report = Report::default();
         let options = Options::parse(query, &env, &mut report);
-        channel.validate(query, &mut report);
+        let route = channel.route(query, &mut report);
         params::warn_unknown(query, channel.params(), &mut report);
-        (options.filter(|_| !report.has_errors()), report)
+        let both = options.zip(route).filter(|_| !report.has_errors());
+        (both, report)
     }
 
     /// Check mode (GET): validate, verify credentials at the provider; never sends.
@@ -166,7 +170,7 @@ impl App {
             Err(answer) => return answer,
         };
         let (options, mut report) = self.options(channel.as_ref(), &query);
-        let Some(options) = options else {
+        let Some((options, route)) = options else {
             return Outcome::refused(
                 Kind::WrongParameters,
                 report.error_message(),
@@ -176,7 +180,7 @@ impl App {
         if let Some(problem) = self.templates.problem(&options.locale) {
             report.warn(problem);
         }
-        match channel.check(&query).await {
+        match channel.check(&route).await {
             Ok(warnings) => {
                 report.warnings.extend(warnings);
                 Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
@@ -246,13 +250,14 @@ impl App {
             target: self
                 .channels
                 .secrets(prepared.query.raw())
-                .scrub(&prepared.channel.target(&prepared.query)),
+                .scrub(&prepared.channel.target(&prepared.route)),
             query: self.channels.masked_query(prepared.query.raw()),
         };
         let mut new = NewDelivery {
             id: uuid::Uuid::new_v4().to_string(),
             channel: channel.to_string(),
-            query: prepared.query.raw().to_string(),
+            // The outbox keeps the route (the channel's parameters), not the whole query.
+            query: prepared.route.to_string(),
             dedup_key: dedup_key(channel, prepared.query.raw(), body),
             recipient: prepared.recipient,
             text: String::new(),
@@ -338,7 +343,7 @@ impl App {
             .map_err(|a| refuse(a, "Wrong parameters"))?;
         let (options, report) = self.options(channel.as_ref(), &query);
         let warnings = report.warning_message();
-        let Some(options) = options else {
+        let Some((options, route)) = options else {
             return Err(refuse(
                 Outcome::refused(Kind::WrongParameters, report.error_message(), &warnings),
                 "Wrong parameters",
@@ -350,7 +355,7 @@ impl App {
                 "Unusable event",
             )
         })?;
-        let recipient = match (channel.recipient_rule(&query), &options.phone) {
+        let recipient = match (channel.recipient_rule(&route), &options.phone) {
             (RecipientRule::Phone, Some(phone)) => phone.clone(),
             (RecipientRule::Phone, None) => {
                 recipient::from_event(&event, &self.settings.phone.default_region).map_err(|e| {
@@ -372,6 +377,7 @@ impl App {
         Ok(Prepared {
             channel,
             query,
+            route,
             report,
             options,
             event,
@@ -448,7 +454,8 @@ impl App {
             target: self
                 .channels
                 .get(channel)
-                .map(|c| c.target(&query))
+                .and_then(|c| Some(c.target(&c.route(&query, &mut Report::default())?)))
+                .map(|t| secrets.scrub(&t))
                 .unwrap_or_default(),
             query: self.channels.masked_query(raw_query),
             delivery_id: None,

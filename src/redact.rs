@@ -62,9 +62,23 @@ pub struct Secrets {
 impl Secrets {
     /// The values of the parameters of `raw_query` named (loosely) like one of `secret_names`.
     pub fn of(raw_query: &str, secret_names: &[&str]) -> Secrets {
-        let mut values: Vec<String> = form_urlencoded::parse(raw_query.as_bytes())
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Self::of_pairs(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            secret_names,
+        )
+    }
+
+    /// The values of the (name, value) pairs whose name is (loosely) one of `secret_names`.
+    pub fn of_pairs<'a>(
+        pairs: impl Iterator<Item = (&'a str, &'a str)>,
+        secret_names: &[&str],
+    ) -> Secrets {
+        let mut values: Vec<String> = pairs
             .filter(|(k, v)| !v.is_empty() && is_secret_name(k, secret_names))
-            .map(|(_, v)| v.into_owned())
+            .map(|(_, v)| v.to_string())
             .collect();
         // Longest first, so that a secret containing another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));

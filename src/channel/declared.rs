@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{provider, Channel, Failure, Outgoing, RecipientRule, Sent};
+use super::{provider, Channel, Failure, Outgoing, RecipientRule, Route, Sent};
 use crate::params::{quote, Param, Query, Report};
 
 /// One `[channels.<name>]` section.
@@ -180,13 +180,13 @@ impl Declared {
         })
     }
 
-    /// The declared parameters of `query` (only those), for the templates.
-    fn query_values(&self, query: &Query, encode: bool) -> Value {
+    /// The route's values (the declared parameters, and only those), for the templates.
+    fn query_values(&self, route: &Route, encode: bool) -> Value {
         let map: serde_json::Map<String, Value> = self
             .params
             .iter()
             .map(|p| {
-                let v = query.get(p.name).unwrap_or("");
+                let v = route.get(p.name).and_then(Value::as_str).unwrap_or("");
                 let v = if encode { percent(v) } else { v.to_string() };
                 (p.name.to_string(), Value::String(v))
             })
@@ -245,23 +245,30 @@ impl Channel for Declared {
         self.params
     }
 
-    fn recipient_rule(&self, _query: &Query) -> RecipientRule {
+    fn recipient_rule(&self, _route: &Route) -> RecipientRule {
         self.recipient.clone()
     }
 
-    fn validate(&self, query: &Query, report: &mut Report) {
+    /// The route is the declared parameters' values, by name.
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route> {
+        let before = report.errors.len();
+        let mut values = serde_json::Map::new();
         for p in self.params {
-            if query.get(p.name).is_none_or(str::is_empty) {
-                report.error(format!("Parameter <{}> is missing", p.name));
+            match query.get(p.name).filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    values.insert(p.name.to_string(), Value::String(v.to_string()));
+                }
+                None => report.error(format!("Parameter <{}> is missing", p.name)),
             }
         }
+        (report.errors.len() == before).then_some(Value::Object(values))
     }
 
-    fn target(&self, _query: &Query) -> String {
+    fn target(&self, _route: &Route) -> String {
         self.title.to_string()
     }
 
-    async fn check(&self, _query: &Query) -> Result<Vec<String>, Failure> {
+    async fn check(&self, _route: &Route) -> Result<Vec<String>, Failure> {
         let Some(url) = &self.check_url else {
             return Ok(Vec::new());
         };
@@ -275,15 +282,15 @@ impl Channel for Declared {
         classify(&answer, self.title).map(|_| Vec::new())
     }
 
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let plain = json!({
-            "query": self.query_values(query, false),
+            "query": self.query_values(route, false),
             "recipient": message.recipient,
             "text": message.text,
             "delivery_id": message.delivery_id,
         });
         let encoded = json!({
-            "query": self.query_values(query, true),
+            "query": self.query_values(route, true),
             "recipient": percent(message.recipient),
             "text": percent(message.text),
             "delivery_id": percent(message.delivery_id),

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{provider, Channel, Failure, Outgoing, Sent};
+use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{quote, Param, Query, Report};
 
 /// `[green_api]` settings; defaults in code, a Settings.toml section only to override.
@@ -38,7 +38,7 @@ impl Default for Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 enum Messenger {
     WhatsApp,
     Max,
@@ -61,12 +61,23 @@ impl Messenger {
     }
 }
 
-/// One GREEN-API instance.
-struct Instance<'q> {
+/// One GREEN-API instance (keys named like the WhatsApp parameters, so the token is a secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Instance {
     messenger: Messenger,
+    #[serde(rename = "apiUrl")]
     host: String,
-    id: &'q str,
-    token: &'q str,
+    #[serde(rename = "idInstance")]
+    id: String,
+    #[serde(rename = "apiTokenInstance")]
+    token: String,
+}
+
+/// The route of a GREEN-API URL: the instances in the order they are tried, and `repeat`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Instances {
+    instances: Vec<Instance>,
+    repeat: bool,
 }
 
 pub struct GreenApi {
@@ -125,12 +136,12 @@ impl GreenApi {
         Ok(host)
     }
 
-    fn instance<'q>(
+    fn instance(
         &self,
-        query: &'q Query,
+        query: &Query,
         messenger: Messenger,
         report: &mut Report,
-    ) -> Option<Instance<'q>> {
+    ) -> Option<Instance> {
         let [url, id, token] = messenger.names();
         let given = [url, id, token]
             .iter()
@@ -180,39 +191,39 @@ impl GreenApi {
         (report.errors.len() == before).then(|| Instance {
             messenger,
             host: host.unwrap_or_default(),
-            id: id_value,
-            token: token_value,
+            id: id_value.to_string(),
+            token: token_value.to_string(),
         })
     }
 
-    /// WhatsApp and/or MAX, in the order they are tried.
-    fn instances<'q>(&self, query: &'q Query, report: &mut Report) -> Vec<Instance<'q>> {
+    /// WhatsApp and/or MAX, in the order they are tried, and `repeat`.
+    fn instances(&self, query: &Query, report: &mut Report) -> Option<Instances> {
         let before = report.errors.len();
-        let list: Vec<Instance> = [Messenger::WhatsApp, Messenger::Max]
+        let instances: Vec<Instance> = [Messenger::WhatsApp, Messenger::Max]
             .into_iter()
             .filter_map(|m| self.instance(query, m, report))
             .collect();
-        if list.is_empty() && report.errors.len() == before {
+        if instances.is_empty() && report.errors.len() == before {
             report.error("Parameters <apiUrl>, <idInstance>, <apiTokenInstance> (WhatsApp) or <apiUrlMax>, <idInstanceMax>, <apiTokenInstanceMax> (MAX) are required: copy them from the GREEN-API console");
         }
-        if report.errors.len() > before {
-            return Vec::new();
-        }
-        list
-    }
-
-    fn instances_or_fail<'q>(&self, query: &'q Query) -> Result<Vec<Instance<'q>>, Failure> {
-        let mut report = Report::default();
-        let list = self.instances(query, &mut report);
-        if report.has_errors() {
-            return Err(Failure::Permanent(report.error_message()));
-        }
-        Ok(list)
+        let repeat = match query.get("repeat") {
+            None | Some("") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                report.error(format!(
+                    "Parameter <repeat> must be true or false, not <{}>",
+                    quote(v)
+                ));
+                false
+            }
+        };
+        (report.errors.len() == before).then_some(Instances { instances, repeat })
     }
 
     async fn call(
         &self,
-        instance: &Instance<'_>,
+        instance: &Instance,
         method: &str,
         body: Option<Value>,
     ) -> Result<Value, Failure> {
@@ -239,13 +250,13 @@ impl GreenApi {
             .await
             .map_err(|e| provider::transport(&e, &what))?;
         let answer = provider::read(response, &what).await?;
-        classify(&answer, &what, instance.token)
+        classify(&answer, &what, &instance.token)
     }
 
     /// One messenger: resolve the recipient, send, and with `repeat` look again and resend once.
     async fn send_one(
         &self,
-        instance: &Instance<'_>,
+        instance: &Instance,
         phone: &str,
         text: &str,
         repeat: bool,
@@ -443,21 +454,14 @@ impl Channel for GreenApi {
         PARAMS
     }
 
-    fn validate(&self, query: &Query, report: &mut Report) {
-        self.instances(query, report);
-        match query.get("repeat") {
-            None | Some("") => {}
-            Some(v) if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") => {}
-            Some(v) => report.error(format!(
-                "Parameter <repeat> must be true or false, not <{}>",
-                quote(v)
-            )),
-        }
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route> {
+        self.instances(query, report).map(|i| to_route(&i))
     }
 
-    fn target(&self, query: &Query) -> String {
-        let list = self.instances(query, &mut Report::default());
-        let parts: Vec<String> = list
+    fn target(&self, route: &Route) -> String {
+        let parts: Vec<String> = from_route::<Instances>(route)
+            .map(|r| r.instances)
+            .unwrap_or_default()
             .iter()
             .map(|i| format!("{} instance {}", i.messenger.label(), i.id))
             .collect();
@@ -468,8 +472,9 @@ impl Channel for GreenApi {
         }
     }
 
-    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
-        for instance in self.instances_or_fail(query)? {
+    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+        let route: Instances = from_route(route)?;
+        for instance in route.instances {
             let state = self.call(&instance, "getStateInstance", None).await?;
             let state = state
                 .get("stateInstance")
@@ -482,12 +487,11 @@ impl Channel for GreenApi {
         Ok(Vec::new())
     }
 
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
-        let repeat = query
-            .get("repeat")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let route: Instances = from_route(route)?;
+        let repeat = route.repeat;
         let mut first_failure: Option<Failure> = None;
-        for instance in self.instances_or_fail(query)? {
+        for instance in route.instances {
             let limit = if instance.messenger == Messenger::Max {
                 4000
             } else {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
-use super::{Channel, Failure, Outgoing, Sent};
+use super::{Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
 use crate::redact;
 use crate::settings::LogSink;
@@ -38,17 +38,19 @@ impl Channel for LogChannel {
         &[]
     }
 
-    fn validate(&self, _query: &Query, _report: &mut Report) {}
+    fn route(&self, _query: &Query, _report: &mut Report) -> Option<Route> {
+        Some(Route::Object(Default::default()))
+    }
 
-    fn target(&self, _query: &Query) -> String {
+    fn target(&self, _route: &Route) -> String {
         format!("log sink {}", self.path.display())
     }
 
-    async fn check(&self, _query: &Query) -> Result<Vec<String>, Failure> {
+    async fn check(&self, _route: &Route) -> Result<Vec<String>, Failure> {
         Ok(Vec::new())
     }
 
-    async fn send(&self, _query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+    async fn send(&self, _route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let line = serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339(),
             "channel": "log",

@@ -69,18 +69,35 @@ pub trait Channel: Send + Sync {
     /// The query parameters this channel adds to the common ones. Those marked secret drive
     /// redaction everywhere (names matched in any letter case, spaces trimmed).
     fn params(&self) -> &'static [Param];
+    /// Parses this channel's parameters once into its typed route (credentials and options), or
+    /// puts every problem (and hint) into `report`. The route is what `check` and `send` use and
+    /// what the outbox keeps for retries; its keys are the parameter names, so redaction finds the
+    /// secrets in it too.
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route>;
     /// How the recipient is found: a phone (the default) or a contact field.
-    fn recipient_rule(&self, _query: &Query) -> RecipientRule {
+    fn recipient_rule(&self, _route: &Route) -> RecipientRule {
         RecipientRule::Phone
     }
-    /// Checks this channel's parameters; problems and hints go into `report`.
-    fn validate(&self, query: &Query, report: &mut Report);
-    /// What a URL sends through, for reports and logs (`cascade <id>`); never a secret.
-    fn target(&self, query: &Query) -> String;
+    /// What a route sends through, for reports and logs (`cascade <id>`); never a secret.
+    fn target(&self, route: &Route) -> String;
     /// Verifies the credentials at the provider without sending; `Ok` carries warnings.
-    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure>;
+    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure>;
     /// Delivers one message.
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure>;
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure>;
+}
+
+/// A channel's typed route, kept as JSON so that the outbox can store it and every channel can
+/// read its own struct back ([`to_route`], [`from_route`]).
+pub type Route = serde_json::Value;
+
+pub fn to_route<T: serde::Serialize>(route: &T) -> Route {
+    serde_json::to_value(route).expect("a route serializes")
+}
+
+/// The channel's own struct from a route; a route it cannot read is a permanent failure.
+pub fn from_route<T: serde::de::DeserializeOwned>(route: &Route) -> Result<T, Failure> {
+    serde_json::from_value(route.clone())
+        .map_err(|e| Failure::Permanent(format!("the stored route cannot be read: {e}")))
 }
 
 /// Channel names → channels.
@@ -122,6 +139,49 @@ impl Registry {
     /// The secret values of a query (see [`crate::redact`]).
     pub fn secrets(&self, raw_query: &str) -> Secrets {
         Secrets::of(raw_query, &self.secret_names)
+    }
+
+    /// The route the outbox stored for `channel`: its JSON, or — for rows written before routes
+    /// were stored — the route parsed from the stored query.
+    pub fn stored_route(&self, channel: &dyn Channel, stored: &str) -> Route {
+        match serde_json::from_str::<Route>(stored) {
+            Ok(route @ Route::Object(_)) => route,
+            _ => channel
+                .route(&Query::parse(stored), &mut Report::default())
+                .unwrap_or(Route::Null),
+        }
+    }
+
+    /// The secrets of what the outbox stored (a route, or an older row's query).
+    pub fn stored_secrets(&self, stored: &str) -> Secrets {
+        match serde_json::from_str::<Route>(stored) {
+            Ok(route @ Route::Object(_)) => self.route_secrets(&route),
+            _ => self.secrets(stored),
+        }
+    }
+
+    /// The secret values of a route: every string under a key that names a secret parameter.
+    pub fn route_secrets(&self, route: &Route) -> Secrets {
+        fn walk(value: &Route, pairs: &mut Vec<(String, String)>) {
+            match value {
+                Route::Object(map) => {
+                    for (k, v) in map {
+                        match v {
+                            Route::String(s) => pairs.push((k.clone(), s.clone())),
+                            other => walk(other, pairs),
+                        }
+                    }
+                }
+                Route::Array(items) => items.iter().for_each(|v| walk(v, pairs)),
+                _ => {}
+            }
+        }
+        let mut pairs = Vec::new();
+        walk(route, &mut pairs);
+        Secrets::of_pairs(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            &self.secret_names,
+        )
     }
 
     /// A query safe to log, store and mail.

@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{provider, Channel, Failure, Outgoing, RecipientRule, Sent};
+use super::{
+    from_route, provider, to_route, Channel, Failure, Outgoing, RecipientRule, Route, Sent,
+};
 use crate::params::{quote, Param, Query, Report};
 
 /// Telegram's limit for one message, in UTF-16 code units. Longer texts are cut (not split: a
@@ -44,10 +46,13 @@ pub struct Telegram {
     base_url: String,
 }
 
-/// A URL's bot token and the contact field holding the user's id.
-struct Route<'q> {
-    token: &'q str,
-    field: &'q str,
+/// The route of a Telegram URL: the bot token and the contact field holding the user's id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Bot {
+    #[serde(rename = "telegramToken")]
+    token: String,
+    #[serde(rename = "telegramFieldName")]
+    field: String,
 }
 
 impl Telegram {
@@ -59,7 +64,7 @@ impl Telegram {
         })
     }
 
-    fn route<'q>(query: &'q Query, report: &mut Report) -> Option<Route<'q>> {
+    fn bot(query: &Query, report: &mut Report) -> Option<Bot> {
         let before = report.errors.len();
         let token = query.get("telegramToken").unwrap_or("");
         if token.is_empty() {
@@ -78,12 +83,10 @@ impl Telegram {
         } else if field.chars().count() > 100 {
             report.error("Parameter <telegramFieldName> is longer than 100 characters");
         }
-        (report.errors.len() == before).then_some(Route { token, field })
-    }
-
-    fn route_or_fail(query: &Query) -> Result<Route<'_>, Failure> {
-        let mut report = Report::default();
-        Self::route(query, &mut report).ok_or_else(|| Failure::Permanent(report.error_message()))
+        (report.errors.len() == before).then(|| Bot {
+            token: token.to_string(),
+            field: field.to_string(),
+        })
     }
 
     /// One Bot API call, classified.
@@ -212,34 +215,32 @@ impl Channel for Telegram {
         PARAMS
     }
 
-    fn recipient_rule(&self, query: &Query) -> RecipientRule {
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route> {
+        Self::bot(query, report).map(|b| to_route(&b))
+    }
+
+    fn recipient_rule(&self, route: &Route) -> RecipientRule {
         RecipientRule::ContactField {
-            name: query
-                .get("telegramFieldName")
-                .unwrap_or("")
-                .trim()
-                .to_string(),
+            name: from_route::<Bot>(route)
+                .map(|b| b.field)
+                .unwrap_or_default(),
             what: "Telegram id",
         }
     }
 
-    fn validate(&self, query: &Query, report: &mut Report) {
-        Self::route(query, report);
-    }
-
-    fn target(&self, query: &Query) -> String {
-        match Self::route(query, &mut Report::default()) {
-            Some(route) => {
-                let bot = route.token.split(':').next().unwrap_or("");
-                format!("Telegram bot {bot}")
+    fn target(&self, route: &Route) -> String {
+        match from_route::<Bot>(route) {
+            Ok(bot) => {
+                let id = bot.token.split(':').next().unwrap_or("");
+                format!("Telegram bot {id}")
             }
-            None => "Telegram".to_string(),
+            Err(_) => "Telegram".to_string(),
         }
     }
 
-    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
-        let route = Self::route_or_fail(query)?;
-        let me = self.call(route.token, "getMe", None).await?;
+    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+        let route: Bot = from_route(route)?;
+        let me = self.call(&route.token, "getMe", None).await?;
         let name = me
             .get("username")
             .and_then(Value::as_str)
@@ -251,17 +252,17 @@ impl Channel for Telegram {
         )])
     }
 
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
-        let route = Self::route_or_fail(query)?;
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let route: Bot = from_route(route)?;
         let chat_id: i64 = message.recipient.parse().map_err(|_| {
-            Failure::Permanent(format!("No Telegram id in field <{}>", quote(route.field)))
+            Failure::Permanent(format!("No Telegram id in field <{}>", quote(&route.field)))
         })?;
         let body = json!({
             "chat_id": chat_id,
             "text": escape_html(&fit(message.text)),
             "parse_mode": "HTML",
         });
-        let result = self.call(route.token, "sendMessage", Some(body)).await?;
+        let result = self.call(&route.token, "sendMessage", Some(body)).await?;
         let provider_id = result.get("message_id").map(|v| v.to_string());
         Ok(Sent { provider_id })
     }

@@ -11,10 +11,11 @@ use async_trait::async_trait;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{provider, Channel, Failure, Outgoing, Sent};
+use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
 use crate::redact;
 use crate::settings;
+use serde::{Deserialize, Serialize};
 
 /// Profiles whose messenger is remembered, at most.
 const PLATFORM_CACHE_LIMIT: usize = 4096;
@@ -47,13 +48,15 @@ impl Platform {
 }
 
 /// Where a URL sends: a cascade or a single profile.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Target<'a> {
-    Cascade(&'a str),
-    Profile(&'a str),
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Target {
+    #[serde(rename = "cascadeId")]
+    Cascade(String),
+    #[serde(rename = "profileId")]
+    Profile(String),
 }
 
-impl std::fmt::Display for Target<'_> {
+impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Target::Cascade(id) => write!(f, "cascade <{id}>"),
@@ -62,9 +65,12 @@ impl std::fmt::Display for Target<'_> {
     }
 }
 
-struct Credentials<'a> {
-    token: &'a str,
-    target: Target<'a>,
+/// The route of a Wappi URL: keys are parameter names, so the token is found as a secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Credentials {
+    #[serde(rename = "apiToken")]
+    token: String,
+    target: Target,
 }
 
 pub struct Wappi {
@@ -86,7 +92,7 @@ impl Wappi {
     }
 
     /// The credentials of a URL, or every problem with them.
-    fn credentials<'q>(query: &'q Query, report: &mut Report) -> Option<Credentials<'q>> {
+    fn credentials(query: &Query, report: &mut Report) -> Option<Credentials> {
         let before = report.errors.len();
         let token = match (query.get("apiToken"), query.get("apiTokenInstance")) {
             (Some(t), _) => Some(t),
@@ -107,7 +113,7 @@ impl Wappi {
                 ));
             }
         }
-        let id = |name: &str, report: &mut Report| -> Option<&'q str> {
+        let id = |name: &str, report: &mut Report| -> Option<String> {
             let v = query.get(name)?;
             let ok = !v.is_empty()
                 && v.len() <= 64
@@ -118,7 +124,7 @@ impl Wappi {
                     crate::params::quote(v)
                 ));
             }
-            ok.then_some(v)
+            ok.then(|| v.to_string())
         };
         let cascade = id("cascadeId", report);
         let profile = id("profileId", report);
@@ -142,15 +148,9 @@ impl Wappi {
             return None;
         }
         Some(Credentials {
-            token: token?,
+            token: token?.to_string(),
             target: target?,
         })
-    }
-
-    fn credentials_or_fail(query: &Query) -> Result<Credentials<'_>, Failure> {
-        let mut report = Report::default();
-        Self::credentials(query, &mut report)
-            .ok_or_else(|| Failure::Permanent(report.error_message()))
     }
 
     /// One call to Wappi, classified (SPEC §5).
@@ -160,7 +160,7 @@ impl Wappi {
         path: &str,
         token: &str,
         body: Option<Value>,
-        what: &Target<'_>,
+        what: &Target,
         expect: Expect,
     ) -> Result<Value, Failure> {
         let url = format!("{}{path}", self.base_url);
@@ -182,17 +182,13 @@ impl Wappi {
         classify(&answer, token, what, expect)
     }
 
-    async fn profile_status(
-        &self,
-        creds: &Credentials<'_>,
-        profile: &str,
-    ) -> Result<Value, Failure> {
+    async fn profile_status(&self, creds: &Credentials, profile: &str) -> Result<Value, Failure> {
         let path = format!("/api/sync/get/status?profile_id={}", encode(profile));
         let status = self
             .call(
                 Method::GET,
                 &path,
-                creds.token,
+                &creds.token,
                 None,
                 &creds.target,
                 Expect::Key("authorized"),
@@ -262,27 +258,26 @@ impl Channel for Wappi {
         PARAMS
     }
 
-    fn validate(&self, query: &Query, report: &mut Report) {
-        Self::credentials(query, report);
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route> {
+        Self::credentials(query, report).map(|c| to_route(&c))
     }
 
-    fn target(&self, query: &Query) -> String {
-        let mut report = Report::default();
-        match Self::credentials(query, &mut report) {
-            Some(creds) => format!("Wappi {}", creds.target),
-            None => "Wappi".to_string(),
+    fn target(&self, route: &Route) -> String {
+        match from_route::<Credentials>(route) {
+            Ok(creds) => format!("Wappi {}", creds.target),
+            Err(_) => "Wappi".to_string(),
         }
     }
 
-    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
-        let creds = Self::credentials_or_fail(query)?;
-        match creds.target {
+    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+        let creds: Credentials = from_route(route)?;
+        match &creds.target {
             Target::Cascade(id) => {
                 let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
                 self.call(
                     Method::GET,
                     &path,
-                    creds.token,
+                    &creds.token,
                     None,
                     &creds.target,
                     Expect::Key("cascade"),
@@ -314,16 +309,16 @@ impl Channel for Wappi {
         }
     }
 
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
-        let creds = Self::credentials_or_fail(query)?;
-        let answer = match creds.target {
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let creds: Credentials = from_route(route)?;
+        let answer = match &creds.target {
             Target::Cascade(id) => {
                 let body =
                     json!({"recipient": message.recipient, "body": message.text, "cascade_id": id});
                 self.call(
                     Method::POST,
                     "/csender/cascade/send",
-                    creds.token,
+                    &creds.token,
                     Some(body),
                     &creds.target,
                     Expect::Status,
@@ -347,7 +342,7 @@ impl Channel for Wappi {
                 self.call(
                     Method::POST,
                     &path,
-                    creds.token,
+                    &creds.token,
                     Some(body),
                     &creds.target,
                     Expect::Status,
@@ -384,7 +379,7 @@ const DONE: &[&str] = &["done", "ok", "success"];
 fn classify(
     answer: &provider::Answer,
     token: &str,
-    what: &Target<'_>,
+    what: &Target,
     expect: Expect,
 ) -> Result<Value, Failure> {
     let body = answer.json_object();
@@ -445,12 +440,12 @@ fn classify(
     }
 }
 
-fn transport_failure(e: &reqwest::Error, what: &Target<'_>) -> Failure {
+fn transport_failure(e: &reqwest::Error, what: &Target) -> Failure {
     retry_note(provider::transport(e, "Wappi"), what)
 }
 
 /// Names the target in a transport failure and says that it will be retried.
-fn retry_note(failure: Failure, what: &Target<'_>) -> Failure {
+fn retry_note(failure: Failure, what: &Target) -> Failure {
     match failure {
         Failure::Retryable(m) => Failure::Retryable(format!(
             "{m} for {what}; this is temporary, the message will be retried"
@@ -505,7 +500,9 @@ mod tests {
     use super::*;
     use reqwest::StatusCode;
 
-    const T: Target<'static> = Target::Cascade("abc");
+    fn cascade() -> Target {
+        Target::Cascade("abc".into())
+    }
 
     fn answer(code: u16, content_type: &str, body: &str) -> provider::Answer {
         provider::Answer {
@@ -523,11 +520,17 @@ mod tests {
     #[test]
     fn classification() {
         let t = "tok1234";
-        assert!(classify(&json(200, r#"{"status":"done"}"#), t, &T, Expect::Status).is_ok());
+        assert!(classify(
+            &json(200, r#"{"status":"done"}"#),
+            t,
+            &cascade(),
+            Expect::Status
+        )
+        .is_ok());
         let e = classify(
             &json(200, r#"{"status":"error","detail":"bad phone"}"#),
             t,
-            &T,
+            &cascade(),
             Expect::Status,
         )
         .unwrap_err();
@@ -537,13 +540,19 @@ mod tests {
                 "Wappi refused the request for cascade <abc>: status <error>: bad phone".into()
             )
         );
-        let e = classify(&json(401, "tok1234 is wrong"), t, &T, Expect::Status).unwrap_err();
+        let e = classify(
+            &json(401, "tok1234 is wrong"),
+            t,
+            &cascade(),
+            Expect::Status,
+        )
+        .unwrap_err();
         assert!(
             !e.is_retryable() && !e.to_string().contains("tok1234"),
             "{e}"
         );
         let retryable = |a: provider::Answer| {
-            classify(&a, "t", &T, Expect::Status)
+            classify(&a, "t", &cascade(), Expect::Status)
                 .unwrap_err()
                 .is_retryable()
         };
@@ -555,15 +564,15 @@ mod tests {
     #[test]
     fn a_2xx_of_another_shape_is_never_success() {
         let html = answer(200, "text/html", "<html>welcome</html>");
-        let e = classify(&html, "t", &T, Expect::Status).unwrap_err();
+        let e = classify(&html, "t", &cascade(), Expect::Status).unwrap_err();
         assert_eq!(
             e.to_string(),
             "unexpected answer from Wappi for cascade <abc>: HTTP 200, text/html (not JSON); the message may not have been sent"
         );
-        assert!(classify(&json(200, ""), "t", &T, Expect::Status).is_err());
-        assert!(classify(&json(200, "{}"), "t", &T, Expect::Status).is_err());
-        assert!(classify(&json(200, "{}"), "t", &T, Expect::Key("cascade")).is_err());
-        let cascade = json(200, r#"{"cascade":{"name":"c"}}"#);
-        assert!(classify(&cascade, "t", &T, Expect::Key("cascade")).is_ok());
+        assert!(classify(&json(200, ""), "t", &cascade(), Expect::Status).is_err());
+        assert!(classify(&json(200, "{}"), "t", &cascade(), Expect::Status).is_err());
+        assert!(classify(&json(200, "{}"), "t", &cascade(), Expect::Key("cascade")).is_err());
+        let found = json(200, r#"{"cascade":{"name":"c"}}"#);
+        assert!(classify(&found, "t", &cascade(), Expect::Key("cascade")).is_ok());
     }
 }

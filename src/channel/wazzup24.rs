@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{provider, Channel, Failure, Outgoing, Sent};
+use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{quote, Param, Query, Report};
 
 /// WhatsApp's limit on Wazzup24, in characters; longer texts are cut with "…".
@@ -57,9 +57,13 @@ pub struct Wazzup24 {
     base_url: String,
 }
 
-struct Route<'q> {
-    key: &'q str,
-    channel: &'q str,
+/// The route of a Wazzup24 URL (keys are the parameter names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Account {
+    #[serde(rename = "key_api")]
+    key: String,
+    #[serde(rename = "channel_id")]
+    channel: String,
 }
 
 impl Wazzup24 {
@@ -71,7 +75,7 @@ impl Wazzup24 {
         })
     }
 
-    fn route<'q>(query: &'q Query, report: &mut Report) -> Option<Route<'q>> {
+    fn account(query: &Query, report: &mut Report) -> Option<Account> {
         let before = report.errors.len();
         let key = query.get("key_api").unwrap_or("");
         let token_like = |v: &str| {
@@ -103,12 +107,10 @@ impl Wazzup24 {
                 quote(t)
             )),
         }
-        (report.errors.len() == before).then_some(Route { key, channel })
-    }
-
-    fn route_or_fail(query: &Query) -> Result<Route<'_>, Failure> {
-        let mut report = Report::default();
-        Self::route(query, &mut report).ok_or_else(|| Failure::Permanent(report.error_message()))
+        (report.errors.len() == before).then(|| Account {
+            key: key.to_string(),
+            channel: channel.to_string(),
+        })
     }
 
     async fn call(
@@ -244,20 +246,20 @@ impl Channel for Wazzup24 {
         PARAMS
     }
 
-    fn validate(&self, query: &Query, report: &mut Report) {
-        Self::route(query, report);
+    fn route(&self, query: &Query, report: &mut Report) -> Option<Route> {
+        Self::account(query, report).map(|a| to_route(&a))
     }
 
-    fn target(&self, query: &Query) -> String {
-        match Self::route(query, &mut Report::default()) {
-            Some(route) => format!("Wazzup24 channel <{}>", quote(route.channel)),
-            None => "Wazzup24".to_string(),
+    fn target(&self, route: &Route) -> String {
+        match from_route::<Account>(route) {
+            Ok(account) => format!("Wazzup24 channel <{}>", quote(&account.channel)),
+            Err(_) => "Wazzup24".to_string(),
         }
     }
 
-    async fn check(&self, query: &Query) -> Result<Vec<String>, Failure> {
-        let route = Self::route_or_fail(query)?;
-        let answer = self.call(route.key, "/v3/channels", None).await?;
+    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+        let route: Account = from_route(route)?;
+        let answer = self.call(&route.key, "/v3/channels", None).await?;
         match answer.status.as_u16() {
             200..=299 => {}
             401 | 403 => {
@@ -276,11 +278,11 @@ impl Channel for Wazzup24 {
         })?;
         let found = channels
             .iter()
-            .find(|c| c.get("channelId").and_then(Value::as_str) == Some(route.channel))
+            .find(|c| c.get("channelId").and_then(Value::as_str) == Some(route.channel.as_str()))
             .ok_or_else(|| {
                 Failure::Permanent(format!(
                     "the Wazzup24 account has no channel <{}>: copy channel_id from Wazzup24",
-                    quote(route.channel)
+                    quote(&route.channel)
                 ))
             })?;
         let state = found.get("state").and_then(Value::as_str).unwrap_or("");
@@ -294,8 +296,8 @@ impl Channel for Wazzup24 {
         Ok(warnings)
     }
 
-    async fn send(&self, query: &Query, message: &Outgoing<'_>) -> Result<Sent, Failure> {
-        let route = Self::route_or_fail(query)?;
+    async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
+        let route: Account = from_route(route)?;
         let body = json!({
             "channelId": route.channel,
             "chatType": "whatsapp",
@@ -303,7 +305,7 @@ impl Channel for Wazzup24 {
             "text": crate::redact::cut(message.text, MAX_CHARS - 1),
             "crmMessageId": message.delivery_id,
         });
-        let answer = self.call(route.key, "/v3/message", Some(body)).await?;
+        let answer = self.call(&route.key, "/v3/message", Some(body)).await?;
         classify_send(&answer)
     }
 }

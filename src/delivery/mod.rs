@@ -19,7 +19,6 @@ use tracing::Instrument;
 
 use crate::channel::{Failure, Outgoing, Registry};
 use crate::mail::{FailureReport, Mailer, OrderSummary};
-use crate::params::Query;
 use crate::redact;
 use crate::settings;
 use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
@@ -185,7 +184,8 @@ impl Delivery {
                         recipient: &record.recipient,
                         text: &record.text,
                     };
-                    channel.send(&Query::parse(&record.query), &message).await
+                    let route = self.channels.stored_route(channel.as_ref(), &record.query);
+                    channel.send(&route, &message).await
                 }
                 None => Err(Failure::Permanent(format!(
                     "channel {} is not available",
@@ -264,7 +264,7 @@ impl Delivery {
             recipient = %redact::phone(&record.recipient),
             attempt = record.attempts,
             outcome = label,
-            error = %self.channels.secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
+            error = %self.channels.stored_secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
             "delivery attempt"
         );
         if matches!(state, State::Failed | State::Dead) {
@@ -294,7 +294,7 @@ impl Delivery {
             what: what.to_string(),
             why: self
                 .channels
-                .secrets(&record.query)
+                .stored_secrets(&record.query)
                 .scrub(record.last_error.as_deref().unwrap_or_default()),
             channel: record.channel.clone(),
             target: summary.target,

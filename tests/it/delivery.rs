@@ -283,3 +283,54 @@ async fn a_retry_after_from_the_provider_delays_the_next_attempt() {
     );
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_outbox_keeps_the_channels_route_not_the_whole_query() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let (code, body) = app
+        .post(
+            &hook("&message=Private%20words"),
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
+    let stored: serde_json::Value = serde_json::from_str(&record.query).expect("a JSON route");
+    assert_eq!(stored["target"]["cascadeId"], "c0ffee");
+    assert_eq!(stored["apiToken"], TOKEN);
+    assert!(!record.query.contains("Private"), "{}", record.query);
+    assert!(!record.query.contains("errorEmail"), "{}", record.query);
+}
+
+#[tokio::test]
+async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let store = &app.running.app.store;
+    let now = chrono::Utc::now().timestamp_millis();
+    let old = torrow_hooks::store::NewDelivery {
+        id: "older-row".into(),
+        channel: "wappi".into(),
+        query: format!("cascadeId=c0ffee&apiToken={TOKEN}&message=Hi"),
+        dedup_key: "older-row".into(),
+        recipient: "79119998877".into(),
+        text: "Hi".into(),
+        summary: "{}".into(),
+        error_email: None,
+        failed: None,
+    };
+    store.accept(old, now, now).await.unwrap();
+    store.requeue_interrupted(now).await.unwrap();
+    app.running.app.delivery.wake();
+    app.wait_for("older-row", |r| r.state == State::Sent).await;
+}
