@@ -221,14 +221,7 @@ fn classify(answer: &provider::Answer, title: &str) -> Result<Sent, Failure> {
     } else {
         format!("{title} answered HTTP {code}: {detail}")
     };
-    if code == 408 || code == 429 || answer.status.is_server_error() {
-        Err(match answer.retry_after {
-            Some(after) => Failure::RetryAfter(message, after),
-            None => Failure::Retryable(message),
-        })
-    } else {
-        Err(Failure::Permanent(message))
-    }
+    Err(answer.failure(message, answer.retryable_status()))
 }
 
 #[async_trait]

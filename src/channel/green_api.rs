@@ -373,14 +373,8 @@ fn classify(answer: &provider::Answer, what: &str, token: &str) -> Result<Value,
         _ => format!("{what} answered HTTP {code}: {detail}"),
     };
     let starting = code == 400 && detail.to_ascii_lowercase().contains("starting");
-    if starting || code == 429 || code == 499 || answer.status.is_server_error() {
-        Err(match answer.retry_after {
-            Some(after) => Failure::RetryAfter(message, after),
-            None => Failure::Retryable(message),
-        })
-    } else {
-        Err(Failure::Permanent(message))
-    }
+    let retryable = starting || code == 499 || answer.retryable_status();
+    Err(answer.failure(message, retryable))
 }
 
 /// What an instance state means, when it is not `authorized`.

@@ -105,6 +105,24 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
     })
 }
 
+impl Answer {
+    /// The usual reading of a non-success status: 408, 429 and 5xx are worth another try.
+    pub fn retryable_status(&self) -> bool {
+        let code = self.status.as_u16();
+        code == 408 || code == 429 || self.status.is_server_error()
+    }
+
+    /// A failure with `message`: permanent, or retryable (after the provider's `Retry-After`,
+    /// when it sent one).
+    pub fn failure(&self, message: String, retryable: bool) -> Failure {
+        match (retryable, self.retry_after) {
+            (false, _) => Failure::Permanent(message),
+            (true, Some(after)) => Failure::RetryAfter(message, after),
+            (true, None) => Failure::Retryable(message),
+        }
+    }
+}
+
 /// A request that got no (whole) answer: always worth another try.
 pub fn transport(e: &reqwest::Error, provider: &str) -> Failure {
     let reason = if e.is_timeout() {

@@ -429,14 +429,11 @@ fn classify(
         404 => format!("Wappi does not know {what} (HTTP 404){}", suffix(&detail)),
         _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
     };
-    if code == 408 || code == 429 || status.is_server_error() {
+    if answer.retryable_status() {
         let message = format!("{message}; this is temporary, the message will be retried");
-        Err(match answer.retry_after {
-            Some(after) => Failure::RetryAfter(message, after),
-            None => Failure::Retryable(message),
-        })
+        Err(answer.failure(message, true))
     } else {
-        Err(Failure::Permanent(message))
+        Err(answer.failure(message, false))
     }
 }
 

@@ -180,17 +180,9 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
         ),
     };
     let permanent_code = PERMANENT.iter().any(|p| same_code(p, code));
-    let retryable = !permanent_code
-        && (status == 429
-            || answer.status.is_server_error()
-            || (status == 400 && !code.is_empty()));
-    if !retryable {
-        return Err(Failure::Permanent(message));
-    }
-    Err(match answer.retry_after {
-        Some(after) => Failure::RetryAfter(message, after),
-        None => Failure::Retryable(message),
-    })
+    let retryable =
+        !permanent_code && (answer.retryable_status() || (status == 400 && !code.is_empty()));
+    Err(answer.failure(message, retryable))
 }
 
 /// What a channel `state` means for the operator, when it is not `active`.
