@@ -48,6 +48,11 @@ pub struct Server {
     pub max_params: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How operators reach the service (`https://hooks.example.com`); empty: the console uses
+    /// the address it was loaded from.
+    pub public_url: String,
+    /// Bearer token for the console's deliveries and `/api/deliveries`; empty: they are off.
+    pub admin_token: secrecy::SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,9 +232,23 @@ impl Settings {
             ("wappi.base_url", &self.wappi.base_url),
             ("telegram.base_url", &self.telegram.base_url),
             ("wazzup24.base_url", &self.wazzup24.base_url),
+            ("green_api.base_url", &self.green_api.base_url),
         ] {
-            if reqwest::Url::parse(url).is_err() {
+            let optional = key == "green_api.base_url" && url.is_empty();
+            if !optional && reqwest::Url::parse(url).is_err() {
                 problems.push(format!("{key}: not a URL {url:?}"));
+            }
+        }
+        let public = self.server.public_url.trim();
+        if !public.is_empty() {
+            match reqwest::Url::parse(public) {
+                Ok(url)
+                    if ["http", "https"].contains(&url.scheme())
+                        && url.query().is_none()
+                        && url.fragment().is_none() => {}
+                _ => problems.push(format!(
+                    "server.public_url: give the address the service is reached at, such as \"https://hooks.example.com\", not {public:?}"
+                )),
             }
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {

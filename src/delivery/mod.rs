@@ -2,6 +2,7 @@
 //! answered; attempts go through the channel; transient failures are retried on the schedule until
 //! `max_age`; permanent failures and dead deliveries are reported to `errorEmail`.
 
+pub mod lookup;
 pub mod retention;
 pub mod retry;
 

@@ -11,6 +11,25 @@ pub struct Param {
     /// A credential: masked in logs, answers, stored summaries and emails.
     pub secret: bool,
     pub help: Help,
+    /// How the console asks for it.
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+/// What sort of value a parameter takes (the console picks its form control by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "default", rename_all = "lowercase")]
+pub enum Kind {
+    /// One line of text.
+    Text,
+    /// Text with line breaks (`%0A` in the URL).
+    Multiline,
+    /// `true` or `false`, with its default.
+    Flag(bool),
+    /// A template folder name.
+    Locale,
+    /// An IANA time zone name, or `participant`.
+    Timezone,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -27,7 +46,12 @@ impl Param {
             required: false,
             secret: false,
             help: Help { ru, en },
+            kind: Kind::Text,
         }
+    }
+
+    pub const fn kind(self, kind: Kind) -> Param {
+        Param { kind, ..self }
     }
 
     pub const fn required(self) -> Param {
@@ -56,7 +80,8 @@ pub const COMMON: &[Param] = &[
         "message",
         "Текст в начале сообщения (до 4000 символов)",
         "Text at the start of the message (up to 4,000 characters)",
-    ),
+    )
+    .kind(Kind::Multiline),
     Param::optional(
         "phone",
         "Постоянный получатель: ему уходит только message",
@@ -81,44 +106,52 @@ pub const COMMON: &[Param] = &[
         "hide_detail_section",
         "Скрыть раздел деталей (true/false)",
         "Hide the details section (true/false)",
-    ),
+    )
+    .kind(Kind::Flag(false)),
     Param::optional(
         "hide_resource_description",
         "Скрыть описания ресурсов",
         "Hide resource descriptions",
-    ),
+    )
+    .kind(Kind::Flag(false)),
     Param::optional(
         "hide_order_duration",
         "Скрыть продолжительность",
         "Hide the duration",
-    ),
-    Param::optional("hide_address", "Скрыть адрес", "Hide the address"),
+    )
+    .kind(Kind::Flag(false)),
+    Param::optional("hide_address", "Скрыть адрес", "Hide the address").kind(Kind::Flag(false)),
     Param::optional(
         "hide_service_name",
         "Скрыть название услуги",
         "Hide the service name",
-    ),
+    )
+    .kind(Kind::Flag(false)),
     Param::optional(
         "hide_order_description",
         "Скрыть описание записи",
         "Hide the case description",
-    ),
-    Param::optional("hide_url", "Скрыть ссылки", "Hide the links"),
+    )
+    .kind(Kind::Flag(false)),
+    Param::optional("hide_url", "Скрыть ссылки", "Hide the links").kind(Kind::Flag(false)),
     Param::optional(
         "hide_contact_info",
         "Скрыть контактную информацию (по умолчанию true)",
         "Hide the contact information (default true)",
-    ),
+    )
+    .kind(Kind::Flag(true)),
     Param::optional(
         "date_locales",
         "Язык и формат дат: папка в templates/ (ru-RU, en-US)",
         "Language and date format: a folder under templates/ (ru-RU, en-US)",
-    ),
+    )
+    .kind(Kind::Locale),
     Param::optional(
         "timezone",
         "Часовой пояс IANA или participant",
         "IANA time zone, or participant",
-    ),
+    )
+    .kind(Kind::Timezone),
     Param::optional(
         "timezone_name",
         "Подпись часового пояса («Мск»)",
@@ -128,5 +161,6 @@ pub const COMMON: &[Param] = &[
         "sign_text",
         "Текст в конце сообщения (до 1000 символов)",
         "Text at the end of the message (up to 1,000 characters)",
-    ),
+    )
+    .kind(Kind::Multiline),
 ];

@@ -69,6 +69,19 @@ impl State {
         }
     }
 
+    /// A state named by a caller (`--state dead`, `?state=failed`), or `None`.
+    pub fn named(s: &str) -> Option<State> {
+        [
+            State::Pending,
+            State::Sending,
+            State::Sent,
+            State::Failed,
+            State::Dead,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s.trim().to_ascii_lowercase())
+    }
+
     pub fn parse(s: &str) -> State {
         match s {
             "pending" => State::Pending,
@@ -149,6 +162,17 @@ pub struct MailBatch {
     pub up_to: i64,
 }
 
+/// One finished attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Attempt {
+    pub number: i64,
+    /// Unix milliseconds.
+    pub ended_at: i64,
+    /// `sent`, `retry`, `failed` or `dead`.
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
 /// What [`Store::enqueue_mail`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -189,6 +213,10 @@ pub trait Store: Send + Sync {
     /// Makes dead (or failed) deliveries pending again, `id` or all dead ones; returns their ids.
     async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>>;
     async fn count_pending(&self) -> StoreResult<i64>;
+    /// The `limit` newest deliveries, in `state` or in any.
+    async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>>;
+    /// The finished attempts of a delivery, first to last.
+    async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>>;
     async fn ping(&self) -> StoreResult<()>;
 
     /// Queues a report for `address` (already normalized). An address never mailed before is

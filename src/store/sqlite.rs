@@ -16,8 +16,8 @@ use sqlx::{
 
 use super::writer::Writer;
 use super::{
-    Accepted, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record, State, Store,
-    StoreError, StoreResult,
+    Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
+    State, Store, StoreError, StoreResult,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -202,6 +202,37 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(row.get(0))
+    }
+
+    async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE ?1 IS NULL OR state = ?1 \
+             ORDER BY created_at DESC, id LIMIT ?2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.map(State::as_str))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT number, ended_at, outcome, error FROM attempts WHERE delivery_id = ? ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Attempt {
+                number: row.get("number"),
+                ended_at: row.get("ended_at"),
+                outcome: row.get("outcome"),
+                error: row.get("error"),
+            })
+            .collect())
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -334,14 +334,20 @@ async fn finish(
     outcome: &Outcome,
     now: i64,
 ) -> StoreResult<()> {
-    let (state, next, error, provider) = match outcome {
-        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone()),
+    let (state, next, error, provider, how) = match outcome {
+        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone(), "sent"),
         Outcome::Retry {
             next_attempt_at,
             error,
-        } => (State::Pending, *next_attempt_at, Some(error.clone()), None),
-        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None),
-        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None),
+        } => (
+            State::Pending,
+            *next_attempt_at,
+            Some(error.clone()),
+            None,
+            "retry",
+        ),
+        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None, "failed"),
+        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None, "dead"),
     };
     sqlx::query(
         "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
@@ -350,8 +356,18 @@ async fn finish(
     .bind(state.as_str())
     .bind(next)
     .bind(now)
-    .bind(error)
+    .bind(error.as_deref())
     .bind(provider)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT OR REPLACE INTO attempts (delivery_id, number, ended_at, outcome, error) \
+         SELECT id, attempts, ?, ?, ? FROM deliveries WHERE id = ?",
+    )
+    .bind(now)
+    .bind(how)
+    .bind(error.as_deref())
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -424,6 +440,13 @@ mod tests {
             assert_eq!(record.state, State::Sent, "{id}");
             assert_eq!(record.provider_id.as_deref(), Some(&*format!("p-{id}")));
             assert_eq!(record.attempts, 1);
+            let attempts = other.attempts(id).await.unwrap();
+            assert_eq!(attempts.len(), 1, "{id}");
+            assert_eq!((attempts[0].number, attempts[0].ended_at), (1, 2_000));
+            assert_eq!(attempts[0].outcome, "sent");
         }
+        let recent = other.recent(Some(State::Sent), 5).await.unwrap();
+        assert_eq!(recent.len(), 5);
+        assert!(other.recent(Some(State::Dead), 5).await.unwrap().is_empty());
     }
 }

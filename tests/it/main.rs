@@ -5,6 +5,7 @@ mod common;
 mod support;
 
 mod abuse;
+mod api;
 mod channels;
 mod check;
 mod conformance;

@@ -13,6 +13,9 @@ use warp::{http::StatusCode, Filter, Reply};
 use crate::app::App;
 use crate::hook::{Kind, Outcome};
 
+mod api;
+mod console;
+
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_app = {
         let app = app.clone();
@@ -75,11 +78,6 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
             warp::reply::with_status(warp::reply::json(&body), code)
         });
 
-    let api_channels = warp::get()
-        .and(warp::path!("api" / "channels"))
-        .and(with_app.clone())
-        .map(|app: Arc<App>| warp::reply::json(&app.channels.describe()));
-
     let metrics = warp::get().and(warp::path!("metrics")).map(|| {
         warp::reply::with_header(
             crate::telemetry::render_metrics(),
@@ -90,29 +88,58 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
 
     // Anything else: 405 on a known path with the wrong method, else 404; always JSON.
     let fallback = warp::path::full().map(|path: warp::path::FullPath| {
-        let p = path.as_str();
-        let known = ["/webhook/", "/preview/"].iter().any(|k| p.starts_with(k))
-            || ["/healthz", "/readyz", "/metrics", "/api/channels"].contains(&p);
-        let answer = if known {
-            Answer::error(
-                405,
-                "Method not allowed: GET checks a hook URL, POST delivers an event",
-                "",
-            )
-        } else {
-            Answer::error(404, NOT_FOUND, "")
+        let answer = match wrong_method(path.as_str()) {
+            Some(what) => Answer::error(405, format!("Method not allowed: {what}"), ""),
+            None => Answer::error(404, NOT_FOUND, ""),
         };
         json_reply(&answer)
     });
 
-    check
+    let routes = check
         .or(deliver)
         .or(preview)
         .or(healthz)
         .or(readyz)
         .or(metrics)
-        .or(api_channels)
-        .or(fallback)
+        .or(api::routes(app.clone()))
+        .or(console::routes())
+        .or(fallback);
+    // No answer of ours is ever to be read as another type than it says.
+    routes.with(warp::reply::with::header(
+        "x-content-type-options",
+        "nosniff",
+    ))
+}
+
+/// What a known path is for, when it was asked with the wrong method.
+fn wrong_method(path: &str) -> Option<&'static str> {
+    let what = if path.starts_with("/webhook/") {
+        "GET checks a hook URL, POST delivers an event"
+    } else if path.starts_with("/preview/") {
+        "POST /preview/<channel>?<hook URL query> with an event as the body renders the message without sending it"
+    } else if path == "/api/check" || path == "/api/preview" {
+        "POST a JSON body {\"channel\": …, \"query\": …} here"
+    } else if path.ends_with("/replay") && path.starts_with("/api/deliveries/") {
+        "POST replays a dead or failed delivery"
+    } else if path.starts_with("/api/deliveries") {
+        "GET lists deliveries (with the admin token)"
+    } else if [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/channels",
+        "/api/console",
+        "/",
+        "/console",
+    ]
+    .contains(&path)
+        || path.starts_with("/console/")
+    {
+        "only GET is answered here"
+    } else {
+        return None;
+    };
+    Some(what)
 }
 
 /// What a POST with a body asks for.
@@ -141,23 +168,7 @@ where
     };
     let span = request_span(&app, method, &channel, &query);
     let answer = async {
-        let server = &app.settings.server;
-        let body = tokio::time::timeout(
-            server.body_read_timeout,
-            read_body(length, stream, server.body_limit),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(Answer::error(
-                408,
-                format!(
-                    "The request body did not arrive within {} (server.body_read_timeout)",
-                    humantime::format_duration(server.body_read_timeout)
-                ),
-                "",
-            ))
-        });
-        match body {
+        match read_whole(&app, length, stream).await {
             Ok(body) => match kind {
                 Post::Deliver => app.deliver(&channel, &query, &body).await.into(),
                 Post::Preview => app.preview(&channel, &query, &body).await.into(),
@@ -168,6 +179,30 @@ where
     .instrument(span)
     .await;
     reply(&app, method, &channel, answer)
+}
+
+/// The whole body, within `server.body_limit` (413) and `server.body_read_timeout` (408).
+async fn read_whole<S, B>(app: &App, length: Option<u64>, stream: S) -> Result<Vec<u8>, Answer>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let server = &app.settings.server;
+    tokio::time::timeout(
+        server.body_read_timeout,
+        read_body(length, stream, server.body_limit),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(Answer::error(
+            408,
+            format!(
+                "The request body did not arrive within {} (server.body_read_timeout)",
+                humantime::format_duration(server.body_read_timeout)
+            ),
+            "",
+        ))
+    })
 }
 
 /// A JSON answer with the keys of SPEC §1, and its HTTP status.
@@ -236,7 +271,7 @@ impl From<Outcome> for Answer {
     }
 }
 
-const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, /api/channels, /healthz, /readyz or /metrics";
+const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, the console at /, /api/channels, /healthz, /readyz or /metrics";
 
 fn request_span(app: &App, method: &str, channel: &str, query: &str) -> tracing::Span {
     tracing::info_span!(

@@ -1,0 +1,25 @@
+//! Tells the tests which real parts this machine has, so that a test needing one that is missing
+//! is reported as ignored, with the reason, instead of passing without running.
+//! `cfg(chromium)`: Chromium and ChromeDriver (Debian's `chromium`, `chromium-driver`).
+//! `cfg(sample_event)`: `TORROW_SAMPLE_EVENT` names the real Torrow sample (set by `.ci/run`).
+
+use std::path::Path;
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(chromium)");
+    println!("cargo::rustc-check-cfg=cfg(sample_event)");
+    // Installing a package changes /usr/bin; cargo then runs this again.
+    println!("cargo::rerun-if-changed=/usr/bin");
+    println!("cargo::rerun-if-env-changed=CHROMEDRIVER");
+    println!("cargo::rerun-if-env-changed=CHROMIUM");
+    println!("cargo::rerun-if-env-changed=TORROW_SAMPLE_EVENT");
+    println!("cargo::rerun-if-changed=build.rs");
+    let driver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if Path::new(&driver).exists() && Path::new(&browser).exists() {
+        println!("cargo::rustc-cfg=chromium");
+    }
+    if std::env::var_os("TORROW_SAMPLE_EVENT").is_some_and(|v| !v.is_empty()) {
+        println!("cargo::rustc-cfg=sample_event");
+    }
+}

@@ -1,0 +1,289 @@
+//! The JSON API under `/api/` that the console uses (README, "Console and API"):
+//! what the page needs to build a URL, check and preview with the query in a POST body, and the
+//! deliveries (only with `server.admin_token`).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use warp::{filters::BoxedFilter, http::StatusCode, Filter, Reply};
+
+use super::{read_whole, reply, request_span, Answer};
+use crate::app::App;
+use crate::delivery::lookup::Replayed;
+use crate::render::samples::SAMPLES;
+use crate::store::State;
+
+type Response = warp::reply::Response;
+
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let with_app = warp::any().map(move || app.clone());
+    let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
+    let bearer = warp::header::optional::<String>("authorization");
+
+    let channels = warp::get()
+        .and(warp::path!("api" / "channels"))
+        .and(with_app.clone())
+        .map(|app: Arc<App>| warp::reply::json(&app.channels.describe()).into_response());
+
+    let console = warp::get()
+        .and(warp::path!("api" / "console"))
+        .and(with_app.clone())
+        .map(|app: Arc<App>| warp::reply::json(&console_facts(&app)).into_response());
+
+    let check = warp::post()
+        .and(warp::path!("api" / "check"))
+        .and(body)
+        .and(with_app.clone())
+        .then(|length, stream, app: Arc<App>| async move {
+            let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
+            match asked {
+                Ok(asked) => {
+                    let span = request_span(&app, "CHECK", &asked.channel, &asked.query);
+                    let outcome = tracing::Instrument::instrument(
+                        app.check(&asked.channel, &asked.query),
+                        span,
+                    )
+                    .await;
+                    reply(&app, "CHECK", &asked.channel, outcome.into())
+                }
+                Err(answer) => reply(&app, "CHECK", "", answer),
+            }
+        });
+
+    let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
+    let preview = warp::post()
+        .and(warp::path!("api" / "preview"))
+        .and(body)
+        .and(with_app.clone())
+        .then(|length, stream, app: Arc<App>| async move {
+            let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
+            let answer = match asked.and_then(|a| a.event().map(|event| (a, event))) {
+                Ok((asked, event)) => {
+                    let span = request_span(&app, "PREVIEW", &asked.channel, &asked.query);
+                    let outcome = tracing::Instrument::instrument(
+                        app.preview(&asked.channel, &asked.query, &event),
+                        span,
+                    )
+                    .await;
+                    reply(&app, "PREVIEW", &asked.channel, outcome.into())
+                }
+                Err(answer) => reply(&app, "PREVIEW", "", answer),
+            };
+            answer
+        });
+
+    let list = warp::get()
+        .and(warp::path!("api" / "deliveries"))
+        .and(warp::query::<ListQuery>())
+        .and(bearer.clone())
+        .and(with_app.clone())
+        .then(|q: ListQuery, token, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token) {
+                return denied;
+            }
+            let state = match q.state.as_deref().filter(|s| !s.trim().is_empty()) {
+                None => None,
+                Some(s) => match State::named(s) {
+                    Some(state) => Some(state),
+                    None => return bad_state(s),
+                },
+            };
+            match app.delivery.list(state, q.limit.unwrap_or(50)).await {
+                Ok(list) => {
+                    warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
+                }
+                Err(e) => unavailable(e),
+            }
+        });
+
+    let show = warp::get()
+        .and(warp::path!("api" / "deliveries" / String))
+        .and(bearer.clone())
+        .and(with_app.clone())
+        .then(|id: String, token, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token) {
+                return denied;
+            }
+            match app.delivery.show(&id).await {
+                Ok(Some(shown)) => warp::reply::json(&shown).into_response(),
+                Ok(None) => not_found(&id),
+                Err(e) => unavailable(e),
+            }
+        });
+
+    let replay = warp::post()
+        .and(warp::path!("api" / "deliveries" / String / "replay"))
+        .and(bearer)
+        .and(with_app)
+        .then(|id: String, token, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token) {
+                return denied;
+            }
+            match app.delivery.replay_one(&id).await {
+                Ok(Replayed::Queued(ids)) => {
+                    tracing::info!(delivery_id = %id, "replayed from the console");
+                    warp::reply::json(&serde_json::json!({ "replayed": ids })).into_response()
+                }
+                Ok(Replayed::NotFound) => not_found(&id),
+                Ok(Replayed::NotReplayable(state)) => super::json_reply(&Answer::error(
+                    409,
+                    format!(
+                        "Delivery {} is {state}: only dead or failed deliveries can be sent again",
+                        crate::params::quote(&id)
+                    ),
+                    "",
+                )),
+                Err(e) => unavailable(e),
+            }
+        });
+
+    channels
+        .or(console)
+        .unify()
+        .or(check)
+        .unify()
+        .or(preview)
+        .unify()
+        .or(list)
+        .unify()
+        .or(show)
+        .unify()
+        .or(replay)
+        .unify()
+        .boxed()
+}
+
+/// A check or preview asked by the console: the query travels in the body, never in a URL, so
+/// no access log (ours or a proxy's) ever holds the channel's token.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Asked {
+    channel: String,
+    #[serde(default)]
+    query: String,
+    /// Preview: a built-in sample event by name.
+    #[serde(default)]
+    sample: Option<String>,
+    /// Preview: the operator's own event.
+    #[serde(default)]
+    event: Option<serde_json::Value>,
+}
+
+impl Asked {
+    fn event(&self) -> Result<Vec<u8>, Answer> {
+        if let Some(event) = &self.event {
+            return Ok(event.to_string().into_bytes());
+        }
+        let name = self.sample.as_deref().unwrap_or("booking");
+        SAMPLES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, json)| json.as_bytes().to_vec())
+            .ok_or_else(|| {
+                let names: Vec<&str> = SAMPLES.iter().map(|(n, _)| *n).collect();
+                Answer::error(
+                    400,
+                    format!(
+                        "No sample event {}: use one of {}",
+                        crate::params::quote(name),
+                        names.join(", ")
+                    ),
+                    "",
+                )
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+/// What the console needs besides the channels: where hook URLs point, the template folders, the
+/// time zones, the samples, whether the deliveries tab can work.
+fn console_facts(app: &App) -> serde_json::Value {
+    let zones: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+    serde_json::json!({
+        "public_url": app.settings.server.public_url.trim().trim_end_matches('/'),
+        "locales": app.templates.locale_names(),
+        "default_locale": app.settings.templates.default_locale,
+        "timezones": zones,
+        "samples": SAMPLES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        "admin": admin_token(app).is_some(),
+    })
+}
+
+fn admin_token(app: &App) -> Option<&str> {
+    use secrecy::ExposeSecret;
+    Some(app.settings.server.admin_token.expose_secret().trim()).filter(|t| !t.is_empty())
+}
+
+/// `Authorization: Bearer <server.admin_token>`, compared in constant time.
+fn authorize(app: &App, header: Option<String>) -> Result<(), Response> {
+    let Some(expected) = admin_token(app) else {
+        return Err(unauthorized(
+            "The deliveries API is off: set server.admin_token (or HOOKS_SERVER__ADMIN_TOKEN) and send it as Authorization: Bearer <token>",
+        ));
+    };
+    let given = header
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or("");
+    if blake3::hash(given.as_bytes()) == blake3::hash(expected.as_bytes()) {
+        Ok(())
+    } else {
+        tracing::warn!("deliveries API: wrong or missing admin token");
+        Err(unauthorized(
+            "Wrong or missing admin token: send Authorization: Bearer <server.admin_token>",
+        ))
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let answer = super::json_reply(&Answer::error(401, message, ""));
+    warp::reply::with_header(answer, "www-authenticate", "Bearer").into_response()
+}
+
+fn not_found(id: &str) -> Response {
+    super::json_reply(&Answer::error(
+        404,
+        format!("No delivery {}", crate::params::quote(id)),
+        "",
+    ))
+}
+
+fn bad_state(s: &str) -> Response {
+    super::json_reply(&Answer::error(
+        400,
+        format!(
+            "No state {}: use pending, sending, sent, failed or dead",
+            crate::params::quote(s)
+        ),
+        "",
+    ))
+}
+
+fn unavailable(e: crate::store::StoreError) -> Response {
+    tracing::error!(error = %e, "deliveries API: the outbox could not be read");
+    let answer = Answer::error(503, format!("The outbox could not be read: {e}"), "");
+    let code = StatusCode::SERVICE_UNAVAILABLE;
+    warp::reply::with_status(warp::reply::json(&answer), code).into_response()
+}
+
+async fn read_json<T, S, B>(app: &App, length: Option<u64>, stream: S) -> Result<T, Answer>
+where
+    T: serde::de::DeserializeOwned,
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    let body = read_whole(app, length, stream).await?;
+    serde_json::from_slice(&body).map_err(|e| {
+        Answer::error(
+            400,
+            format!("The request body is not the JSON expected here: {e}"),
+            "",
+        )
+    })
+}

@@ -1,0 +1,38 @@
+//! The operator console: one page at `GET /` (and `/console`) with its script and style, all
+//! embedded in the binary. It talks only to `/api/…` of the same origin.
+
+use warp::{filters::BoxedFilter, Filter, Reply};
+
+const PAGE: &str = include_str!("console/index.html");
+const SCRIPT: &str = include_str!("console/console.js");
+const STYLE: &str = include_str!("console/console.css");
+
+/// No inline script or style, nothing from elsewhere, no framing, no form posts, no referrer.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+pub fn routes() -> BoxedFilter<(warp::reply::Response,)> {
+    let page = warp::get()
+        .and(warp::path::end().or(warp::path!("console")).unify())
+        .map(|| asset(PAGE, "text/html; charset=utf-8"));
+    let script = warp::get()
+        .and(warp::path!("console" / "console.js"))
+        .map(|| asset(SCRIPT, "text/javascript; charset=utf-8"));
+    let style = warp::get()
+        .and(warp::path!("console" / "console.css"))
+        .map(|| asset(STYLE, "text/css; charset=utf-8"));
+    page.or(script)
+        .unify()
+        .or(style)
+        .unify()
+        .with(warp::reply::with::header("content-security-policy", POLICY))
+        .with(warp::reply::with::header("referrer-policy", "no-referrer"))
+        .with(warp::reply::with::header("cache-control", "no-cache"))
+        .map(Reply::into_response)
+        .boxed()
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> warp::reply::Response {
+    warp::reply::with_header(body, "content-type", content_type).into_response()
+}

@@ -1,0 +1,399 @@
+// The torrow-hooks console: builds a hook URL, checks it, previews the message, lists deliveries.
+// Plain script, no build step; it talks only to /api/ of the service that served it. Tokens live
+// in this page's memory only (never in localStorage, a cookie or a URL).
+"use strict";
+
+const TEXTS = {
+  ru: {
+    title: "Уведомления Torrow", language: "English",
+    builder: "Ссылка для WebHook в Torrow",
+    builder_hint: "Выберите канал, заполните поля — ссылка ниже обновляется сама. Скопируйте её в Torrow: услуга → Общие настройки → Интеграции → WebHook.",
+    paste: "Уже есть ссылка? Вставьте её, и форма заполнится", paste_apply: "Разобрать",
+    channel: "Канал", channel_params: "Доступ к каналу", common_params: "Оформление сообщения",
+    extra: "Другие параметры (как в ссылке: имя=значение&…)",
+    copy: "Копировать", copied: "Ссылка скопирована", copy_failed: "Не удалось скопировать: выделите ссылку и нажмите Ctrl+C",
+    check: "Проверить", checking: "Проверяю…",
+    status_ok: "Успешно: ссылка правильная, канал отвечает",
+    status_wrong: "Неверные параметры", status_error: "Ошибка",
+    errors: "Что исправить", warnings: "Обратите внимание",
+    preview: "Предпросмотр", sample: "Событие для примера", own_event: "Своё событие (JSON из Torrow)",
+    event_file: "или файл", recipient: "Получатель", own: "своё событие…",
+    sample_booking: "запись на услугу", sample_order: "заказ с ценами", sample_event: "мероприятие",
+    sample_cancelled: "отменённая запись", not_json: "Это не JSON: ",
+    deliveries: "Доставки",
+    deliveries_hint: "Нужен токен администратора (server.admin_token). Он хранится только на этой странице, пока она открыта.",
+    deliveries_off: "Список доставок выключен: задайте server.admin_token в настройках сервиса.",
+    admin_token: "Токен администратора (admin_token)", state: "Состояние (state)", state_any: "любое",
+    show: "Показать", open: "Открыть", nothing: "Доставок нет",
+    col_time: "Время", col_channel: "Канал", col_recipient: "Получатель", col_order: "Заказ",
+    col_state: "Состояние", col_attempts: "Попытки", col_error: "Ошибка",
+    delivery: "Доставка", replay: "Отправить снова", replayed: "Поставлено в очередь: сообщение будет отправлено сейчас",
+    attempt: "Попытка", default_locale: "по умолчанию", required: "обязательный",
+    unreachable: "Сервис не ответил: ",
+  },
+  en: {
+    title: "Torrow notifications", language: "Русский",
+    builder: "Hook URL for Torrow's WebHook",
+    builder_hint: "Pick a channel and fill in the fields: the URL below follows. Paste it into Torrow: service → General settings → Integrations → WebHook.",
+    paste: "Have a URL already? Paste it to fill the form", paste_apply: "Read it",
+    channel: "Channel", channel_params: "Channel access", common_params: "Message layout",
+    extra: "Other parameters (as in the URL: name=value&…)",
+    copy: "Copy", copied: "URL copied", copy_failed: "Could not copy: select the URL and press Ctrl+C",
+    check: "Check", checking: "Checking…",
+    status_ok: "Success: the URL is right and the channel answers",
+    status_wrong: "Wrong parameters", status_error: "Error",
+    errors: "To fix", warnings: "Note",
+    preview: "Preview", sample: "Sample event", own_event: "Your own event (JSON from Torrow)",
+    event_file: "or a file", recipient: "Recipient", own: "own event…",
+    sample_booking: "booking of a service", sample_order: "order with prices", sample_event: "event",
+    sample_cancelled: "cancelled booking", not_json: "This is not JSON: ",
+    deliveries: "Deliveries",
+    deliveries_hint: "Needs the admin token (server.admin_token). It is kept only in this page while it is open.",
+    deliveries_off: "The delivery list is off: set server.admin_token in the service's settings.",
+    admin_token: "Admin token (admin_token)", state: "State (state)", state_any: "any",
+    show: "Show", open: "Open", nothing: "No deliveries",
+    col_time: "Time", col_channel: "Channel", col_recipient: "Recipient", col_order: "Order",
+    col_state: "State", col_attempts: "Attempts", col_error: "Error",
+    delivery: "Delivery", replay: "Send again", replayed: "Queued: the message is being sent now",
+    attempt: "Attempt", default_locale: "default", required: "required",
+    unreachable: "The service did not answer: ",
+  },
+};
+
+const $ = (id) => document.getElementById(id);
+const enc = (s) => encodeURIComponent(s); // spaces → %20, line breaks → %0A, Cyrillic → UTF-8
+let lang = location.hash === "#en" ? "en" : "ru";
+let channels = [];
+let common = [];
+let facts = { public_url: "", locales: [], timezones: [], samples: [], admin: false };
+let shownDelivery = null;
+const t = (key) => TEXTS[lang][key] || key;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function call(method, path, body, token) {
+  const headers = {};
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (token !== undefined) headers.authorization = "Bearer " + token;
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  let json = {};
+  try { json = await res.json(); } catch (_) { json = { ErrorMessage: res.statusText }; }
+  return { status: res.status, json };
+}
+
+// ---------- the form ----------
+
+const currentChannel = () => channels.find((c) => c.name === $("channel").value) || channels[0];
+const currentParams = () => (currentChannel() ? currentChannel().params : []).concat(common);
+const control = (name) => document.querySelector(`[data-param="${CSS.escape(name)}"] [name]`);
+
+function field(p) {
+  const id = "p-" + p.name;
+  const box = el("div", { class: "field" + (p.kind === "flag" ? " flag" : ""), "data-param": p.name });
+  const label = el("label", { for: id }, el("code", { text: p.name }), " ",
+    el("span", { class: "help", "data-help": p.name }));
+  let input;
+  if (p.kind === "flag") {
+    input = el("input", { id, name: p.name, type: "checkbox", checked: p.default === true });
+    box.append(input, label);
+  } else {
+    if (p.kind === "multiline") input = el("textarea", { id, name: p.name, rows: 3 });
+    else if (p.kind === "locale") {
+      input = el("select", { id, name: p.name }, el("option", { value: "", "data-t": "default_locale" }));
+      for (const l of facts.locales) input.append(el("option", { value: l, text: l }));
+    } else if (p.kind === "timezone") {
+      input = el("input", { id, name: p.name, type: "text", list: "zones", autocomplete: "off" });
+    } else {
+      input = el("input", { id, name: p.name, type: p.secret ? "password" : "text", autocomplete: "off", spellcheck: "false" });
+    }
+    box.append(label, input);
+  }
+  box.append(el("p", { class: "field-message", role: "alert", hidden: true }));
+  return box;
+}
+
+function showChannelFields() {
+  const set = $("channel-params");
+  set.querySelectorAll(".field").forEach((f) => f.remove());
+  for (const p of currentChannel().params) set.append(field(p));
+  applyLanguage();
+}
+
+function value(p) {
+  const input = control(p.name);
+  if (!input) return null;
+  if (p.kind === "flag") return input.checked === (p.default === true) ? null : String(input.checked);
+  const v = p.kind === "multiline" ? input.value : input.value.trim();
+  return v === "" ? null : v;
+}
+
+function query() {
+  const parts = [];
+  for (const p of currentParams()) {
+    const v = value(p);
+    if (v !== null) parts.push(enc(p.name) + "=" + enc(v));
+  }
+  const extra = $("extra").value.trim().replace(/^[?&]+/, "");
+  if (extra) parts.push(extra);
+  return parts.join("&");
+}
+
+function hookUrl() {
+  const base = facts.public_url || location.origin;
+  const q = query();
+  return `${base}/webhook/${enc(currentChannel().name)}` + (q ? "?" + q : "");
+}
+
+function changed() {
+  $("hook-url").value = hookUrl();
+  $("copy-status").textContent = "";
+  schedulePreview();
+}
+
+// A pasted URL fills the form; what the form has no field for stays in "other parameters".
+function applyPasted() {
+  const text = $("paste").value.trim();
+  if (!text) return;
+  let url;
+  try { url = new URL(text, location.origin); } catch (_) { return; }
+  const m = url.pathname.match(/\/(?:webhook|preview)\/([^/?#]+)\/?$/);
+  const name = m ? decodeURIComponent(m[1]) : null;
+  if (name && channels.some((c) => c.name === name) && name !== $("channel").value) {
+    $("channel").value = name;
+    showChannelFields();
+  }
+  for (const p of currentParams()) {
+    const input = control(p.name);
+    if (p.kind === "flag") input.checked = p.default === true; else input.value = "";
+  }
+  const extras = [];
+  for (const [k, v] of url.searchParams) {
+    const p = currentParams().find((q) => q.name === k);
+    const input = p && control(k);
+    if (p && p.kind === "flag" && /^(true|false)$/i.test(v)) input.checked = v.toLowerCase() === "true";
+    else if (p && p.kind === "locale" && v.trim()) {
+      if (![...input.options].some((o) => o.value === v.trim())) input.append(el("option", { value: v.trim(), text: v.trim() }));
+      input.value = v.trim();
+    } else if (p && p.kind !== "flag") input.value = v;
+    else extras.push(enc(k) + "=" + enc(v));
+  }
+  $("extra").value = extras.join("&");
+  changed();
+  runCheck();
+}
+
+// ---------- check ----------
+
+function clearMessages() {
+  document.querySelectorAll(".field-message").forEach((m) => { m.hidden = true; m.textContent = ""; m.className = "field-message"; });
+}
+
+const mentions = (text, name) =>
+  new RegExp("(^|[^A-Za-z0-9_])" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "($|[^A-Za-z0-9_])").test(text);
+
+function addFieldMessage(box, text, kind) {
+  box.hidden = false;
+  box.classList.add(kind);
+  box.textContent = box.textContent ? box.textContent + " " + text : text;
+}
+
+// Puts each part of a message next to every field it names.
+function attribute(message, kind) {
+  if (!message) return;
+  const extraNames = $("extra").value.split("&").map((kv) => { try { return decodeURIComponent(kv.split("=")[0]); } catch (_) { return kv; } });
+  for (const part of message.split("; ")) {
+    for (const p of currentParams()) {
+      if (mentions(part, p.name)) addFieldMessage(document.querySelector(`[data-param="${CSS.escape(p.name)}"] .field-message`), part, kind);
+    }
+    if (extraNames.some((n) => n && mentions(part, n))) addFieldMessage($("extra-message"), part, kind);
+  }
+}
+
+async function runCheck() {
+  clearMessages();
+  const out = $("check-result");
+  out.hidden = false;
+  out.className = "";
+  out.textContent = t("checking");
+  let res;
+  try { res = await call("POST", "/api/check", { channel: currentChannel().name, query: query() }); } catch (e) {
+    out.textContent = t("unreachable") + e; out.className = "error"; return;
+  }
+  const a = res.json;
+  const headline = a.Status === "Success" ? t("status_ok") : a.Status === "Wrong parameters" ? t("status_wrong") : t("status_error");
+  out.textContent = "";
+  out.className = a.Status === "Success" ? "success" : "error";
+  out.append(el("strong", { class: "status", text: headline }));
+  if (a.ErrorMessage) out.append(el("p", {}, el("b", { text: t("errors") + ": " }), a.ErrorMessage));
+  if (a.WarningMessage) out.append(el("p", {}, el("b", { text: t("warnings") + ": " }), a.WarningMessage));
+  attribute(a.ErrorMessage, "error");
+  attribute(a.WarningMessage, "warning");
+}
+
+async function copyUrl() {
+  const url = $("hook-url").value;
+  try {
+    await navigator.clipboard.writeText(url);
+  } catch (_) {
+    $("hook-url").select();
+    if (!document.execCommand("copy")) { $("copy-status").textContent = t("copy_failed"); return; }
+  }
+  $("copy-status").textContent = t("copied");
+}
+
+// ---------- preview ----------
+
+let previewTimer = null;
+let previewSeq = 0;
+function schedulePreview() { clearTimeout(previewTimer); previewTimer = setTimeout(runPreview, 200); }
+
+async function runPreview() {
+  const seq = ++previewSeq;
+  const sample = $("sample").value;
+  const body = { channel: currentChannel().name, query: query() };
+  const problem = $("preview-problem");
+  if (sample === "own") {
+    try { body.event = JSON.parse($("own-event").value || "null"); } catch (e) {
+      problem.hidden = false; problem.textContent = t("not_json") + e.message; return;
+    }
+  } else body.sample = sample;
+  let res;
+  try { res = await call("POST", "/api/preview", body); } catch (e) {
+    problem.hidden = false; problem.textContent = t("unreachable") + e; return;
+  }
+  if (seq !== previewSeq) return; // a newer preview is on its way
+  const a = res.json;
+  if (typeof a.Text === "string") {
+    $("preview-text").textContent = a.Text;
+    $("preview-recipient").textContent = a.Recipient || "—";
+    problem.hidden = !a.WarningMessage;
+    problem.textContent = a.WarningMessage || "";
+  } else {
+    $("preview-text").textContent = "";
+    $("preview-recipient").textContent = "—";
+    problem.hidden = false;
+    problem.textContent = a.ErrorMessage || a.Status;
+  }
+}
+
+// ---------- deliveries ----------
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString(lang === "ru" ? "ru-RU" : "en-US") : "");
+
+async function loadDeliveries() {
+  const problem = $("deliveries-problem");
+  const params = new URLSearchParams({ limit: "100" });
+  if ($("state-filter").value) params.set("state", $("state-filter").value);
+  const res = await call("GET", "/api/deliveries?" + params, undefined, $("admin-token").value.trim());
+  const table = $("delivery-list");
+  const rows = table.querySelector("tbody");
+  rows.textContent = "";
+  if (res.status !== 200) {
+    problem.hidden = false; problem.textContent = res.json.ErrorMessage; table.hidden = true; return;
+  }
+  const list = res.json.deliveries;
+  problem.hidden = list.length > 0;
+  problem.textContent = list.length ? "" : t("nothing");
+  table.hidden = list.length === 0;
+  for (const d of list) {
+    const open = el("button", { type: "button", "aria-label": t("open") + " " + d.id, text: t("open") });
+    open.addEventListener("click", () => openDelivery(d.id));
+    rows.append(el("tr", { "data-id": d.id },
+      el("td", { text: when(d.created_at) }), el("td", { text: d.channel }), el("td", { text: d.recipient }),
+      el("td", { text: d.order || "" }), el("td", { class: "state " + d.state, text: d.state }),
+      el("td", { text: String(d.attempts) }), el("td", { text: d.last_error || "" }), el("td", {}, open)));
+  }
+}
+
+async function openDelivery(id) {
+  const res = await call("GET", "/api/deliveries/" + enc(id), undefined, $("admin-token").value.trim());
+  const box = $("delivery-detail");
+  if (res.status !== 200) { $("deliveries-problem").hidden = false; $("deliveries-problem").textContent = res.json.ErrorMessage; return; }
+  const d = res.json;
+  shownDelivery = d.id;
+  box.hidden = false;
+  $("detail-id").textContent = d.id;
+  $("detail-facts").textContent = [when(d.created_at), d.channel, d.target, d.recipient, d.state].filter(Boolean).join(" · ");
+  $("detail-text").textContent = d.text;
+  const list = $("detail-attempts");
+  list.textContent = "";
+  for (const a of d.attempts_made) {
+    list.append(el("li", { text: `${t("attempt")} ${a.number} · ${when(a.ended_at)} · ${a.outcome}` + (a.error ? ` · ${a.error}` : "") }));
+  }
+  $("replay").hidden = !d.can_replay;
+  $("replay-status").textContent = "";
+}
+
+async function replay() {
+  if (!shownDelivery) return;
+  const res = await call("POST", `/api/deliveries/${enc(shownDelivery)}/replay`, undefined, $("admin-token").value.trim());
+  $("replay-status").textContent = res.status === 200 ? t("replayed") : res.json.ErrorMessage;
+  if (res.status === 200) { await loadDeliveries(); await openDelivery(shownDelivery); $("replay-status").textContent = t("replayed"); }
+}
+
+// ---------- language and start ----------
+
+function applyLanguage() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-t]").forEach((n) => { n.textContent = t(n.dataset.t); });
+  $("language").textContent = t("language");
+  $("language").lang = lang === "ru" ? "en" : "ru";
+  for (const span of document.querySelectorAll("[data-help]")) {
+    const p = currentParams().find((q) => q.name === span.dataset.help);
+    if (p) span.textContent = "— " + p.help[lang] + (p.required ? ` (${t("required")})` : "");
+  }
+  for (const o of $("sample").options) o.textContent = t(o.value === "own" ? "own" : "sample_" + o.value);
+  const c = currentChannel();
+  if (c) $("channel-title").textContent = c.title;
+  if (!facts.admin) { $("deliveries-problem").hidden = false; $("deliveries-problem").textContent = t("deliveries_off"); }
+}
+
+async function start() {
+  const [ch, f] = await Promise.all([call("GET", "/api/channels"), call("GET", "/api/console")]);
+  channels = ch.json.channels;
+  common = ch.json.common;
+  facts = f.json;
+  const zones = el("datalist", { id: "zones" }, el("option", { value: "participant" }));
+  for (const z of facts.timezones) zones.append(el("option", { value: z }));
+  document.body.append(zones);
+  for (const c of channels) $("channel").append(el("option", { value: c.name, text: c.name }));
+  $("channel").value = channels.some((c) => c.name === "wappi") ? "wappi" : channels[0].name;
+  for (const s of facts.samples.concat(["own"])) $("sample").append(el("option", { value: s }));
+  for (const p of common) $("common-params").append(field(p));
+  showChannelFields();
+
+  $("channel").addEventListener("change", () => { showChannelFields(); changed(); });
+  document.querySelector("#builder").addEventListener("input", (e) => { if (e.target.id !== "paste") changed(); });
+  document.querySelector("#builder").addEventListener("change", (e) => { if (e.target.id !== "paste") changed(); });
+  $("paste-apply").addEventListener("click", applyPasted);
+  $("paste").addEventListener("paste", () => setTimeout(applyPasted, 0));
+  $("paste").addEventListener("keydown", (e) => { if (e.key === "Enter") applyPasted(); });
+  $("copy").addEventListener("click", copyUrl);
+  $("check").addEventListener("click", runCheck);
+  $("sample").addEventListener("change", () => { $("own-event-field").hidden = $("sample").value !== "own"; schedulePreview(); });
+  $("own-event").addEventListener("input", schedulePreview);
+  $("event-file").addEventListener("change", async () => {
+    const file = $("event-file").files[0];
+    if (file) { $("own-event").value = await file.text(); schedulePreview(); }
+  });
+  $("load-deliveries").addEventListener("click", loadDeliveries);
+  $("replay").addEventListener("click", replay);
+  $("language").addEventListener("click", () => {
+    lang = lang === "ru" ? "en" : "ru";
+    history.replaceState(null, "", lang === "en" ? "#en" : location.pathname);
+    applyLanguage();
+  });
+  applyLanguage();
+  changed();
+}
+
+document.addEventListener("DOMContentLoaded", start);
