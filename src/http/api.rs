@@ -75,7 +75,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let list = warp::get()
         .and(warp::path!("api" / "deliveries"))
         .and(warp::query::<ListQuery>())
-        .and(bearer.clone())
+        .and(bearer)
         .and(with_app.clone())
         .then(|q: ListQuery, token, app: Arc<App>| async move {
             if let Err(denied) = authorize(&app, token) {
@@ -98,7 +98,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
     let show = warp::get()
         .and(warp::path!("api" / "deliveries" / String))
-        .and(bearer.clone())
+        .and(bearer)
         .and(with_app.clone())
         .then(|id: String, token, app: Arc<App>| async move {
             if let Err(denied) = authorize(&app, token) {
