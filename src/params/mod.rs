@@ -303,7 +303,7 @@ pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
         };
         match hint {
             Some(hint) => report.warn(format!(
-                "unknown parameter <{}> ignored; did you mean <{hint}>?",
+                "unknown parameter <{}> ignored (did you mean <{hint}>?)",
                 quote(name)
             )),
             None => report.warn(format!("unknown parameter <{}> ignored", quote(name))),
@@ -417,7 +417,7 @@ mod tests {
         warn_unknown(&Query::parse("hdie_url=true&zzz=1"), &[], &mut r);
         assert_eq!(
             r.warnings[0],
-            "unknown parameter <hdie_url> ignored; did you mean <hide_url>?"
+            "unknown parameter <hdie_url> ignored (did you mean <hide_url>?)"
         );
         assert_eq!(r.warnings[1], "unknown parameter <zzz> ignored");
     }

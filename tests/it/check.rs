@@ -151,7 +151,7 @@ async fn misspelt_parameter_gets_a_suggestion() {
     assert_eq!(code, 200);
     assert_eq!(
         body["WarningMessage"],
-        "unknown parameter <hdie_url> ignored; did you mean <hide_url>?; unknown parameter <colour> ignored"
+        "unknown parameter <hdie_url> ignored (did you mean <hide_url>?); unknown parameter <colour> ignored"
     );
 }
 

@@ -9,6 +9,7 @@ mod api;
 mod channels;
 mod check;
 mod conformance;
+mod console;
 mod declared;
 mod delivery;
 mod green_api;

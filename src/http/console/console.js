@@ -263,12 +263,12 @@ async function runPreview() {
   const problem = $("preview-problem");
   if (sample === "own") {
     try { body.event = JSON.parse($("own-event").value || "null"); } catch (e) {
-      problem.hidden = false; problem.textContent = t("not_json") + e.message; return;
+      problem.hidden = false; problem.className = "problem"; problem.textContent = t("not_json") + e.message; return;
     }
   } else body.sample = sample;
   let res;
   try { res = await call("POST", "/api/preview", body); } catch (e) {
-    problem.hidden = false; problem.textContent = t("unreachable") + e; return;
+    problem.hidden = false; problem.className = "problem"; problem.textContent = t("unreachable") + e; return;
   }
   if (seq !== previewSeq) return; // a newer preview is on its way
   const a = res.json;
@@ -276,11 +276,13 @@ async function runPreview() {
     $("preview-text").textContent = a.Text;
     $("preview-recipient").textContent = a.Recipient || "—";
     problem.hidden = !a.WarningMessage;
+    problem.className = "note";
     problem.textContent = a.WarningMessage || "";
   } else {
     $("preview-text").textContent = "";
     $("preview-recipient").textContent = "—";
     problem.hidden = false;
+    problem.className = "problem";
     problem.textContent = a.ErrorMessage || a.Status;
   }
 }
