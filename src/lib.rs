@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod channel;
+pub mod cli;
 pub mod delivery;
 pub mod event;
 pub mod hook;

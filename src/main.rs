@@ -1,11 +1,13 @@
-//! The command line (SPEC §8): serve, render, check, replay.
+//! The command line (SPEC §8): serve, render, check, deliveries, show, replay.
 
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use torrow_hooks::{
+    cli,
     hook::{Kind, Outcome},
     http::Answer,
+    store::State,
     telemetry, App, Settings,
 };
 
@@ -41,7 +43,21 @@ enum Command {
         #[arg(long)]
         url: String,
     },
-    /// Send dead deliveries again.
+    /// List recent deliveries, newest first (recipients masked).
+    Deliveries {
+        /// Only deliveries in this state: pending, sending, sent, failed or dead.
+        #[arg(long)]
+        state: Option<String>,
+        /// How many at most (up to 500).
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// Show one delivery: state, every attempt with its time and error, the text.
+    Show {
+        /// The DeliveryId (from an answer, a failure email or `deliveries`).
+        id: String,
+    },
+    /// Send dead or failed deliveries again (a running service picks them up at once).
     Replay {
         /// The DeliveryId to send again.
         id: Option<String>,
@@ -99,6 +115,50 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             let answer = app.check(&channel, &query).await;
             exit_with(answer)
         }
+        Command::Deliveries { state, limit } => {
+            let state = match state.as_deref().map(|s| (s, State::named(s))) {
+                None => None,
+                Some((_, Some(state))) => Some(state),
+                Some((s, None)) => {
+                    eprintln!(
+                        "torrow-hooks: no state {s:?}: use pending, sending, sent, failed or dead"
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            match app.delivery.list(state, limit).await {
+                Ok(list) if list.is_empty() => {
+                    println!("No deliveries.");
+                    ExitCode::SUCCESS
+                }
+                Ok(list) => {
+                    print!("{}", cli::deliveries_table(&list));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.into()),
+            }
+        }
+        Command::Show { id } => {
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            match app.delivery.show(&id).await {
+                Ok(Some(shown)) => {
+                    print!("{}", cli::delivery(&shown));
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => {
+                    eprintln!("torrow-hooks: no delivery {id:?} (see `torrow-hooks deliveries`)");
+                    ExitCode::from(1)
+                }
+                Err(e) => fail(e.into()),
+            }
+        }
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
                 eprintln!("torrow-hooks: give a DeliveryId or --all-dead");
@@ -114,13 +174,26 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 .await
             {
                 Ok(ids) if ids.is_empty() => {
-                    eprintln!("torrow-hooks: no dead or failed delivery matched");
+                    match id {
+                        Some(id) => match app.store.get(&id).await {
+                            Ok(Some(r)) => eprintln!(
+                                "torrow-hooks: delivery {id} is {}: only dead or failed deliveries are sent again",
+                                r.state.as_str()
+                            ),
+                            _ => eprintln!("torrow-hooks: no delivery {id:?} (see `torrow-hooks deliveries`)"),
+                        },
+                        None => eprintln!("torrow-hooks: no dead delivery to send again"),
+                    }
                     ExitCode::from(1)
                 }
                 Ok(ids) => {
-                    for id in ids {
-                        println!("{id}");
+                    for id in &ids {
+                        println!("{id}: queued to be sent again");
                     }
+                    println!(
+                        "{} queued; a running service sends them at its next look at the outbox (delivery.poll_interval). Follow with `torrow-hooks show <id>`.",
+                        ids.len()
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e.into()),

@@ -377,20 +377,59 @@ async fn replay_sends_a_failed_delivery_again() {
     assert_eq!(answer["Status"], "Error", "{answer}");
     let id = answer["DeliveryId"].as_str().unwrap().to_string();
 
-    let out = command(dir.path(), &env)
-        .args(["replay", &id])
-        .output()
-        .unwrap();
+    // Find it: the list, then the delivery itself.
+    let run = |args: &[&str]| {
+        let out = command(dir.path(), &env).args(args).output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+        (out.status.code(), text)
+    };
+    let (code, list) = run(&["deliveries", "--state", "failed"]);
+    assert_eq!(code, Some(0), "{list}");
+    let line = list.lines().find(|l| l.contains(&id)).expect("listed");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        line.contains("failed") && line.contains("7911*****77") && line.contains("№180"),
+        "{line}"
     );
-    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), id);
+    assert!(!list.contains(TOKEN));
+    let (code, none) = run(&["deliveries", "--state", "sent"]);
+    assert_eq!((code, none.trim()), (Some(0), "No deliveries."));
+    let (code, refused) = run(&["deliveries", "--state", "lost"]);
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(refused.contains("pending, sending, sent, failed or dead"));
+    let (code, shown) = run(&["show", &id]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("State      failed after 1 attempt(s)"),
+        "{shown}"
+    );
+    assert!(shown.contains("    1  "), "the attempt is listed: {shown}");
+    assert!(shown.contains("HTTP 401"), "{shown}");
+    assert!(
+        shown.contains(&format!("Send again: torrow-hooks replay {id}")),
+        "{shown}"
+    );
+    assert!(shown.contains("  Запись №180"), "{shown}");
+    assert!(
+        !shown.contains(TOKEN) && !shown.contains("79119998877"),
+        "{shown}"
+    );
+    let (code, unknown) = run(&["show", "no-such-id"]);
+    assert_eq!(code, Some(1));
+    assert!(unknown.contains("no delivery"), "{unknown}");
+
+    let (code, replayed) = run(&["replay", &id]);
+    assert_eq!(code, Some(0), "{replayed}");
+    assert!(
+        replayed.contains(&format!("{id}: queued to be sent again")),
+        "{replayed}"
+    );
 
     let db = dir.path().join("hooks.sqlite");
     for _ in 0..500 {
         if sqlite_states(&db).await == ["sent"] {
+            let (code, again) = run(&["replay", &id]);
+            assert_eq!(code, Some(1), "{again}");
+            assert!(again.contains("is sent"), "{again}");
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
