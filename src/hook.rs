@@ -321,10 +321,22 @@ impl App {
             ),
         };
         if submitted.duplicate {
-            let note = "the same request was received before: it was not sent again";
+            let again = if matches!(record.state, State::Failed | State::Dead) {
+                format!(
+                    "; to send it again after fixing the cause, run `torrow-hooks replay {}` or use the console's Deliveries",
+                    record.id
+                )
+            } else {
+                String::new()
+            };
+            let note = format!(
+                "the same request was received before as delivery {} ({}): it was not sent again{again}",
+                record.id,
+                record.state.as_str()
+            );
             let w = answer.warning_message.take().unwrap_or_default();
             answer.warning_message = Some(if w.is_empty() {
-                note.to_string()
+                note
             } else {
                 format!("{w}; {note}")
             });

@@ -149,6 +149,39 @@ async fn the_same_post_is_sent_once() {
 }
 
 #[tokio::test]
+async fn a_repeated_post_of_a_failed_delivery_says_how_to_send_it_again() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let (code, first) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(code, 502, "{first}");
+    let id = first["DeliveryId"].as_str().unwrap();
+    let (code, again) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(
+        (code, again["DeliveryId"].as_str()),
+        (502, Some(id)),
+        "{again}"
+    );
+    let warning = again["WarningMessage"].as_str().unwrap();
+    assert!(
+        warning.contains(&format!("received before as delivery {id} (failed)")),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("torrow-hooks replay {id}")),
+        "{warning}"
+    );
+}
+
+#[tokio::test]
 async fn the_same_post_at_the_same_instant_is_sent_once() {
     let (_wappi, app) = service_with_wappi_sending(1).await;
     let (path, body) = (hook("&message=burst"), fixture("booking-one-resource.json"));
