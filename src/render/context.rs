@@ -44,7 +44,12 @@ pub struct MessageContext {
     pub resources: Vec<ResourceLine>,
     /// The total when > 0, else "".
     pub total: String,
+    /// The currency as the locale writes it (`₽`), or its ISO code when the locale has no word.
     pub currency: String,
+    /// The ISO code (`RUB`).
+    pub currency_code: String,
+    /// The client's full name (contact field of type 1, else first and last name), or "".
+    pub client_name: String,
     pub contacts: Vec<Contact>,
     pub service_url: String,
     pub order_url: String,
@@ -57,9 +62,12 @@ pub struct ResourceLine {
     pub description: String,
     pub amount: String,
     pub measure: String,
+    /// Amount and measure (`2 шт.`), or the amount with the locale's `amount_label` (`кол-во 2`).
+    pub quantity: String,
     /// The price when > 0, else "".
     pub price: String,
     pub currency: String,
+    pub currency_code: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -160,7 +168,9 @@ pub fn build(
         } else {
             String::new()
         },
-        currency,
+        currency: locale.currency(&currency),
+        currency_code: currency,
+        client_name: client_name(event),
         contacts: contacts(event),
         service_url: link(&links.service, &service_id),
         order_url: link(&links.order, &order_id),
@@ -232,22 +242,27 @@ fn resource_lines(event: &CaseActionEvent, locale: &Locale, currency: &str) -> V
                 .and_then(|r| r.price_properties.as_ref())
                 .and_then(|p| p.currency_code.clone())
                 .filter(|c| !c.is_empty());
+            let amount = item.amount.map(|a| locale.amount(a)).unwrap_or_default();
+            let measure = locale.measure(
+                resource
+                    .and_then(|r| r.amount_properties.as_ref())
+                    .and_then(|a| a.measure),
+            );
+            let currency_code = resource_currency.unwrap_or_else(|| currency.to_string());
             ResourceLine {
                 number: i + 1,
                 name,
                 description: clean(resource.and_then(|r| r.description.as_deref())),
-                amount: item.amount.map(|a| locale.amount(a)).unwrap_or_default(),
-                measure: locale.measure(
-                    resource
-                        .and_then(|r| r.amount_properties.as_ref())
-                        .and_then(|a| a.measure),
-                ),
+                quantity: locale.quantity(&amount, &measure),
+                amount,
+                measure,
                 price: if price > 0.0 {
                     locale.money(price)
                 } else {
                     String::new()
                 },
-                currency: resource_currency.unwrap_or_else(|| currency.to_string()),
+                currency: locale.currency(&currency_code),
+                currency_code,
             }
         })
         .collect()
@@ -272,6 +287,37 @@ fn contacts(event: &CaseActionEvent) -> Vec<Contact> {
             })
         })
         .collect()
+}
+
+/// Contact field types (Torrow's `ParticipationFieldType`): full name, last name, first name.
+const FULL_NAME: i64 = 1;
+const LAST_NAME: i64 = 2;
+const FIRST_NAME: i64 = 3;
+
+fn client_name(event: &CaseActionEvent) -> String {
+    let Some(info) = event
+        .participant()
+        .and_then(|p| p.contact_information.as_ref())
+    else {
+        return String::new();
+    };
+    let field = |kind: i64| {
+        info.fields
+            .iter()
+            .find(|f| f.participation_field_type == Some(kind))
+            .and_then(|f| f.value.as_deref())
+            .map(str::trim)
+            .unwrap_or("")
+    };
+    let full = field(FULL_NAME);
+    if !full.is_empty() {
+        return full.to_string();
+    }
+    [field(FIRST_NAME), field(LAST_NAME)]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn link(format: &str, id: &str) -> String {

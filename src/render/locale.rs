@@ -26,6 +26,12 @@ pub struct Locale {
     /// Measure words by OKEI code, e.g. `796 = "шт."`.
     #[serde(default)]
     pub measures: BTreeMap<String, String>,
+    /// Word put before an amount whose measure is unknown (`кол-во 2`); empty: the bare number.
+    #[serde(default)]
+    pub amount_label: String,
+    /// How a currency is written, by ISO code (`RUB = "₽"`); a code not listed is shown as is.
+    #[serde(default)]
+    pub currencies: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,6 +118,24 @@ impl Locale {
             .unwrap_or_default()
     }
 
+    /// `2 шт.`, or `кол-во 2` when the measure is unknown; "" without an amount.
+    pub fn quantity(&self, amount: &str, measure: &str) -> String {
+        match (amount, measure, self.amount_label.as_str()) {
+            ("", _, _) => String::new(),
+            (a, "", "") => a.to_string(),
+            (a, "", label) => format!("{label} {a}"),
+            (a, m, _) => format!("{a} {m}"),
+        }
+    }
+
+    /// `₽` for `RUB` where the locale says so; the ISO code otherwise.
+    pub fn currency(&self, code: &str) -> String {
+        self.currencies
+            .get(code)
+            .cloned()
+            .unwrap_or_else(|| code.to_string())
+    }
+
     /// Every problem that would make this locale unusable, e.g. a format chrono cannot print.
     pub fn problems(&self) -> Vec<String> {
         use chrono::format::{Item, StrftimeItems};
@@ -152,6 +176,17 @@ mod tests {
         assert_eq!(ru().money(950.0), "950");
         assert_eq!(ru().money(950.5), "950,50");
         assert_eq!(en().money(950.5), "950.50");
+    }
+
+    #[test]
+    fn currencies_and_quantities() {
+        assert_eq!(ru().currency("RUB"), "₽");
+        assert_eq!(ru().currency("XTS"), "XTS");
+        assert_eq!(en().currency("RUB"), "RUB");
+        assert_eq!(ru().quantity("2", ""), "кол-во 2");
+        assert_eq!(ru().quantity("1", "шт."), "1 шт.");
+        assert_eq!(en().quantity("2", ""), "qty 2");
+        assert_eq!(en().quantity("", "pcs"), "");
     }
 
     #[test]

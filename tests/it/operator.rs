@@ -134,7 +134,7 @@ async fn a_template_that_compiles_but_cannot_render_is_refused_for_its_locale_on
     let original = std::fs::read_to_string(&ru).unwrap();
     std::fs::write(
         &ru,
-        format!("Здравствуйте, {{{{ client_name }}}}!\n{original}"),
+        format!("Здравствуйте, {{{{ client_nickname }}}}!\n{original}"),
     )
     .unwrap();
     // The POST still goes out, with the previous text.
@@ -144,7 +144,7 @@ async fn a_template_that_compiles_but_cannot_render_is_refused_for_its_locale_on
     assert_eq!(code, 200, "{ready}");
     let why = ready["refused_templates"]["ru-RU"].as_str().unwrap();
     assert!(why.contains("ru-RU/message.txt.tera"), "{why}");
-    assert!(why.contains("client_name"), "{why}");
+    assert!(why.contains("client_nickname"), "{why}");
     assert!(why.contains(":1:"), "the line is named: {why}");
     let (code, check) = app.get("/webhook/log?errorEmail=a%40b.ru").await;
     assert_eq!(code, 200);

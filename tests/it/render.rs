@@ -172,10 +172,10 @@ async fn many_resources_prices_and_totals() {
 
 Детали заказа
 Услуги/ресурсы:
-1. Комплексная мойка — Наружная мойка кузова; 1 шт.; 950 RUB
-2. Воск; 2; 200,50 RUB
-3. Дополнительно; 1
-Итого: 1150,50 RUB
+1. Комплексная мойка — Наружная мойка кузова; 1 шт.; 950 ₽
+2. Воск; кол-во 2; 200,50 ₽
+3. Дополнительно; кол-во 1
+Итого: 1150,50 ₽
 
 Ссылка на услугу: https://torrow.net/app/tabs/tab-search/service;id=svc-wash
 Ссылка на заказ: https://torrow.net/app/tabs/tab-search/case;id=case-557";
@@ -197,7 +197,7 @@ async fn english_locale() {
 
 Order №557
 Service: Записаться на мойку
-Time: 6/16/2024 12:00 PM (Мск)
+Time: 6/16/2024 12:00 PM (MSK)
 Duration: 1 h 30 min
 Address: Советский р-н, ул. Верхняя улица, 18В
 Description: Код доступа 4321
@@ -206,8 +206,8 @@ Description: Код доступа 4321
 Order details
 Services/resources:
 1. Комплексная мойка — Наружная мойка кузова; 1 pcs; 950 RUB
-2. Воск; 2; 200.50 RUB
-3. Дополнительно; 1
+2. Воск; qty 2; 200.50 RUB
+3. Дополнительно; qty 1
 Total: 1150.50 RUB
 
 Service link: https://torrow.net/app/tabs/tab-search/service;id=svc-wash
@@ -262,17 +262,17 @@ async fn a_cancellation_of_each_kind_says_so_and_drops_the_booking_message() {
         (
             "cancelled-booking.json",
             "Запись №180 отменена\nУслуга: Назначить встречу\nВремя: 08.05.2024 11:15 (Мск)",
-            "Booking №180 has been cancelled\nService: Назначить встречу\nTime: 5/8/2024 11:15 AM (Мск)",
+            "Booking №180 has been cancelled\nService: Назначить встречу\nTime: 5/8/2024 11:15 AM (MSK)",
         ),
         (
             "cancelled-order.json",
             "Заказ №557 отменён\nУслуга: Записаться на мойку\nВремя: 16.06.2024 12:00 (Мск)\nАдрес: Советский р-н, ул. Верхняя улица, 18В",
-            "Order №557 has been cancelled\nService: Записаться на мойку\nTime: 6/16/2024 12:00 PM (Мск)\nAddress: Советский р-н, ул. Верхняя улица, 18В",
+            "Order №557 has been cancelled\nService: Записаться на мойку\nTime: 6/16/2024 12:00 PM (MSK)\nAddress: Советский р-н, ул. Верхняя улица, 18В",
         ),
         (
             "cancelled-event.json",
             "Участие в мероприятии №42 отменено\nУслуга: Мастер-класс\nВремя: 01.09.2024 18:00 (Мск)",
-            "Event participation №42 has been cancelled\nService: Мастер-класс\nTime: 9/1/2024 6:00 PM (Мск)",
+            "Event participation №42 has been cancelled\nService: Мастер-класс\nTime: 9/1/2024 6:00 PM (MSK)",
         ),
     ];
     for (file, ru, en) in cases {
@@ -376,4 +376,47 @@ async fn wrong_parameters_on_post_are_400() {
     assert_eq!(code, 400);
     assert_eq!(body["Status"], "Wrong parameters");
     assert!(app.sink().is_empty());
+}
+
+#[tokio::test]
+async fn templates_can_greet_the_client_by_name_in_each_locale() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = crate::support::copy_templates(dir.path());
+    for (locale, greeting) in [
+        ("ru-RU", "Здравствуйте, {{ client_name }}!"),
+        ("en-US", "Hello, {{ client_name }}!"),
+    ] {
+        let file = templates.join(locale).join("message.txt.tera");
+        let original = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(&file, format!("{greeting}\n{original}")).unwrap();
+    }
+    let app = crate::support::spawn_in(
+        dir,
+        &format!(
+            "[templates]\ndir = \"{}\"\ncheck_interval = \"0s\"\n",
+            templates.display()
+        ),
+    )
+    .await;
+    let booking = fixture("booking-one-resource.json");
+    let ru = app.sent_text("message=x", &booking).await;
+    assert!(ru.starts_with("Здравствуйте, fsdfsdf!x"), "{ru}");
+    let en = app
+        .sent_text("message=y&date_locales=en-US", &booking)
+        .await;
+    assert!(en.starts_with("Hello, fsdfsdf!y"), "{en}");
+    // No full-name field: first and last name; neither: empty.
+    let mut event: serde_json::Value = serde_json::from_slice(&booking).unwrap();
+    let fields = event["CaseParticipants"]["ContactInformation"]["Fields"]
+        .as_array_mut()
+        .unwrap();
+    fields.retain(|f| f["ParticipationFieldType"] != 1);
+    fields.push(serde_json::json!({"ParticipationFieldType": 3, "Value": "Анна", "Name": "Имя"}));
+    fields.push(
+        serde_json::json!({"ParticipationFieldType": 2, "Value": "Петрова", "Name": "Фамилия"}),
+    );
+    let text = app
+        .sent_text("message=z", event.to_string().as_bytes())
+        .await;
+    assert!(text.starts_with("Здравствуйте, Анна Петрова!z"), "{text}");
 }
