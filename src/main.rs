@@ -31,17 +31,26 @@ enum Command {
     Serve,
     /// Print the message (and recipient) a hook URL would send for an event; sends nothing.
     Render {
-        /// The hook URL, or just its query string.
-        #[arg(long)]
+        /// The hook URL as given to Torrow: http(s)://<host>/webhook/<channel>?<parameters>.
+        /// A bare query string needs --channel.
+        #[arg(long, value_name = "HOOK_URL")]
         url: String,
+        /// The channel, when --url is only a query string.
+        #[arg(long)]
+        channel: Option<String>,
         /// A Torrow event (JSON file).
         #[arg(long)]
         event: PathBuf,
     },
     /// Check a hook URL (parameters and credentials) and print the JSON answer.
     Check {
-        #[arg(long)]
+        /// The hook URL as given to Torrow: http(s)://<host>/webhook/<channel>?<parameters>.
+        /// A bare query string needs --channel.
+        #[arg(long, value_name = "HOOK_URL")]
         url: String,
+        /// The channel, when --url is only a query string.
+        #[arg(long)]
+        channel: Option<String>,
     },
     /// List recent deliveries, newest first (recipients masked).
     Deliveries {
@@ -83,7 +92,15 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> ExitCode {
     match command {
         Command::Serve => serve(settings).await,
-        Command::Render { url, event } => {
+        Command::Render {
+            url,
+            channel,
+            event,
+        } => {
+            let (channel, query) = match split_url(&url, channel) {
+                Ok(parts) => parts,
+                Err(e) => return usage(&e),
+            };
             let app = match App::build(settings).await {
                 Ok(app) => app,
                 Err(e) => return fail(e),
@@ -92,7 +109,6 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return fail(anyhow::anyhow!("{}: {e}", event.display())),
             };
-            let (channel, query) = split_url(&url);
             match app.render_for_cli(&channel, &query, &body) {
                 Ok((recipient, text, warnings)) => {
                     println!("Recipient: {recipient}");
@@ -106,12 +122,15 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(outcome) => exit_with(outcome),
             }
         }
-        Command::Check { url } => {
+        Command::Check { url, channel } => {
+            let (channel, query) = match split_url(&url, channel) {
+                Ok(parts) => parts,
+                Err(e) => return usage(&e),
+            };
             let app = match App::build(settings).await {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
-            let (channel, query) = split_url(&url);
             let answer = app.check(&channel, &query).await;
             exit_with(answer)
         }
@@ -235,21 +254,38 @@ fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-/// `https://host/webhook/wappi?a=b` → (`wappi`, `a=b`); a bare query uses the `log` channel.
-fn split_url(url: &str) -> (String, String) {
+/// `https://host/webhook/wappi?a=b` → (`wappi`, `a=b`). A bare query (`a=b`, `?a=b`) needs
+/// `--channel`; a URL whose path names no channel is refused, never guessed.
+fn split_url(url: &str, channel: Option<String>) -> Result<(String, String), String> {
+    let url = url.trim();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
-    let channel = path
+    let named = path
         .split('/')
         .skip_while(|s| *s != "webhook" && *s != "preview")
         .nth(1)
-        .unwrap_or(if path.contains('=') { "" } else { "log" });
-    let query = if channel.is_empty() && query.is_empty() {
-        path
-    } else {
-        query
-    };
-    let channel = if channel.is_empty() { "log" } else { channel };
-    (channel.to_string(), query.to_string())
+        .filter(|c| !c.is_empty());
+    match (named, channel) {
+        (Some(named), Some(given)) if named != given => Err(format!(
+            "--url names the channel {named:?} but --channel says {given:?}"
+        )),
+        (Some(named), _) => Ok((named.to_string(), query.to_string())),
+        (None, Some(given)) if !path.contains('/') => {
+            // A bare query: everything is parameters.
+            let query = if query.is_empty() { path } else { query };
+            Ok((given, query.trim_start_matches('?').to_string()))
+        }
+        (None, Some(given)) => Ok((given, query.to_string())),
+        (None, None) => Err(format!(
+            "--url needs the whole hook URL, e.g. https://hooks.example.com/webhook/wappi?cascadeId=…&apiToken=…, \
+             or a query string with --channel <name>; got {:?}",
+            torrow_hooks::params::quote(url)
+        )),
+    }
+}
+
+fn usage(message: &str) -> ExitCode {
+    eprintln!("torrow-hooks: {message}");
+    ExitCode::from(2)
 }
 
 /// Prints the outcome as the JSON a browser would get; exits 0 when fine, 2 on wrong

@@ -100,6 +100,42 @@ fn bad_parameters_exit_2_and_errors_exit_1() {
 }
 
 #[test]
+fn check_and_render_need_the_whole_hook_url_or_a_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bare query is not checked against a guessed channel.
+    let out = command(dir.path(), &[])
+        .args(["check", "--url", "cascadeId=c0ffee&apiToken=abc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--url needs the whole hook URL") && err.contains("--channel"),
+        "{err}"
+    );
+    // With --channel it is.
+    let out = command(dir.path(), &[])
+        .args(["check", "--channel", "log", "--url", "errorEmail=a%40b.ru"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // The URL and --channel must agree.
+    let out = command(dir.path(), &[])
+        .args(["check", "--channel", "wappi", "--url", "/webhook/log?x=1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // --url is explained in --help.
+    let out = command(dir.path(), &[])
+        .args(["check", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("/webhook/<channel>?<parameters>"), "{help}");
+}
+
+#[test]
 fn a_bad_setting_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = command(dir.path(), &[("HOOKS_DELIVERY__MAX_AGE", "soon".into())])
