@@ -185,11 +185,14 @@ impl App {
                 report.warnings.extend(warnings);
                 Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
             }
-            Err(failure) => Outcome::refused(
-                Kind::ProviderRefused,
-                failure.to_string(),
-                &report.warning_message(),
-            ),
+            Err(failure) => {
+                let mut error = failure.to_string();
+                if failure.is_retryable() {
+                    // Check mode sends nothing and retries nothing: say what the operator can do.
+                    error.push_str("; nothing was sent: check again once it answers");
+                }
+                Outcome::refused(Kind::ProviderRefused, error, &report.warning_message())
+            }
         }
     }
 

@@ -123,24 +123,57 @@ impl Answer {
     }
 }
 
-/// A request that got no (whole) answer: always worth another try.
+/// A request that got no (whole) answer: always worth another try. The text names the cause
+/// (connection refused, DNS, TLS, timeout) and never the URL, which may hold a secret.
 pub fn transport(e: &reqwest::Error, provider: &str) -> Failure {
-    let reason = if e.is_timeout() {
-        "did not answer in time".to_string()
-    } else if e.is_connect() {
-        "cannot be reached".to_string()
-    } else {
-        // reqwest's text holds the URL, which may hold a secret: keep only the cause.
-        let mut cause = std::error::Error::source(e);
-        let mut last = None;
-        while let Some(c) = cause {
-            last = Some(c.to_string());
-            cause = c.source();
+    Failure::Retryable(format!("{provider} {}", transport_cause(e)))
+}
+
+fn transport_cause(e: &reqwest::Error) -> String {
+    let mut chain = Vec::new();
+    let mut io_kind = None;
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
         }
+        chain.push(c.to_string());
+        cause = c.source();
+    }
+    let all = chain.join(": ").to_lowercase();
+    let last = chain.last().cloned().unwrap_or_default();
+    use std::io::ErrorKind;
+    if e.is_timeout() || io_kind == Some(ErrorKind::TimedOut) {
+        "did not answer in time (timeout)".to_string()
+    } else if all.contains("dns error") || all.contains("failed to lookup address") {
+        "cannot be reached: its host name does not resolve (DNS)".to_string()
+    } else if io_kind == Some(ErrorKind::ConnectionRefused) {
+        "cannot be reached: connection refused".to_string()
+    } else if matches!(
+        io_kind,
+        Some(ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable)
+    ) {
+        "cannot be reached: no route to its host (network unreachable)".to_string()
+    } else if all.contains("certificate")
+        || all.contains("tls")
+        || (e.is_connect()
+            && e.url().is_some_and(|u| u.scheme() == "https")
+            && matches!(io_kind, None | Some(ErrorKind::InvalidData | ErrorKind::Other)))
+    {
+        format!("cannot be reached: the TLS (HTTPS) connection failed: {last}")
+    } else if e.is_connect() {
+        format!(
+            "cannot be reached: {}",
+            if last.is_empty() { "no connection" } else { &last }
+        )
+    } else {
         format!(
             "failed: {}",
-            last.unwrap_or_else(|| "the connection broke".to_string())
+            if last.is_empty() {
+                "the connection broke"
+            } else {
+                &last
+            }
         )
-    };
-    Failure::Retryable(format!("{provider} {reason}"))
+    }
 }

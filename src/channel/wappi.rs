@@ -178,7 +178,7 @@ impl Wappi {
             .map_err(|e| transport_failure(&e, what))?;
         let answer = provider::read(response, "Wappi")
             .await
-            .map_err(|f| retry_note(f, what))?;
+            .map_err(|f| name_target(f, what))?;
         classify(&answer, token, what, expect)
     }
 
@@ -429,25 +429,19 @@ fn classify(
         404 => format!("Wappi does not know {what} (HTTP 404){}", suffix(&detail)),
         _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
     };
-    if answer.retryable_status() {
-        let message = format!("{message}; this is temporary, the message will be retried");
-        Err(answer.failure(message, true))
-    } else {
-        Err(answer.failure(message, false))
-    }
+    Err(answer.failure(message, answer.retryable_status()))
 }
 
+/// A transport failure, naming the target.
 fn transport_failure(e: &reqwest::Error, what: &Target) -> Failure {
-    retry_note(provider::transport(e, "Wappi"), what)
+    name_target(provider::transport(e, "Wappi"), what)
 }
 
-/// Names the target in a transport failure and says that it will be retried.
-fn retry_note(failure: Failure, what: &Target) -> Failure {
+/// Adds the cascade or profile to a retryable failure's text.
+fn name_target(failure: Failure, what: &Target) -> Failure {
     match failure {
-        Failure::Retryable(m) => Failure::Retryable(format!(
-            "{m} for {what}; this is temporary, the message will be retried"
-        )),
-        permanent => permanent,
+        Failure::Retryable(m) => Failure::Retryable(format!("{m} (for {what})")),
+        other => other,
     }
 }
 

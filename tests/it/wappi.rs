@@ -170,7 +170,7 @@ async fn server_error_is_retryable_and_queued() {
     assert_eq!(body["Status"], "Queued");
     let message = body["Message"].as_str().unwrap();
     assert!(
-        message.contains("HTTP 500") && message.contains("temporary"),
+        message.contains("HTTP 500") && message.contains("will be retried"),
         "{message}"
     );
     assert!(message.contains("<html>oops</html>"), "{message}");
@@ -406,4 +406,36 @@ async fn wrong_wappi_parameters() {
          Parameter <cascadeId> must be 1 to 64 letters, digits or '-' <a_b>"
     );
     assert!(wappi.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn check_mode_names_why_wappi_cannot_be_reached_and_promises_no_retry() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let plain_http = MockServer::start().await;
+    let cases = [
+        (format!("http://{closed}"), "connection refused"),
+        (
+            "http://wappi.invalid".to_string(),
+            "host name does not resolve (DNS)",
+        ),
+        (
+            plain_http.uri().replace("http://", "https://"),
+            "TLS (HTTPS) connection failed",
+        ),
+    ];
+    for (base_url, cause) in cases {
+        let app = spawn(&format!("[wappi]\nbase_url = \"{base_url}\"\n")).await;
+        let (code, body) = app
+            .get(&format!("/webhook/wappi?cascadeId=abc123&apiToken={TOKEN}"))
+            .await;
+        assert_eq!(code, 502, "{body}");
+        let error = body["ErrorMessage"].as_str().unwrap();
+        assert!(error.contains(cause), "{base_url}: {error}");
+        assert!(error.contains("nothing was sent"), "{error}");
+        assert!(!error.contains("retried"), "{error}");
+        assert!(!error.contains(TOKEN));
+    }
 }
