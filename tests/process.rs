@@ -119,7 +119,12 @@ fn check_and_render_need_the_whole_hook_url_or_a_channel() {
         .args(["check", "--channel", "log", "--url", "errorEmail=a%40b.ru"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The URL and --channel must agree.
     let out = command(dir.path(), &[])
         .args(["check", "--channel", "wappi", "--url", "/webhook/log?x=1"])

@@ -158,13 +158,20 @@ fn transport_cause(e: &reqwest::Error) -> String {
         || all.contains("tls")
         || (e.is_connect()
             && e.url().is_some_and(|u| u.scheme() == "https")
-            && matches!(io_kind, None | Some(ErrorKind::InvalidData | ErrorKind::Other)))
+            && matches!(
+                io_kind,
+                None | Some(ErrorKind::InvalidData | ErrorKind::Other)
+            ))
     {
         format!("cannot be reached: the TLS (HTTPS) connection failed: {last}")
     } else if e.is_connect() {
         format!(
             "cannot be reached: {}",
-            if last.is_empty() { "no connection" } else { &last }
+            if last.is_empty() {
+                "no connection"
+            } else {
+                &last
+            }
         )
     } else {
         format!(

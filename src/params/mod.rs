@@ -194,10 +194,18 @@ impl Options {
             Some(v) => match v.parse::<Tz>() {
                 Ok(tz) => (TimeZoneChoice::Fixed(tz), tz == DEFAULT_TZ),
                 Err(_) => {
-                    report.error(format!(
-                        "Parameter <timezone> has an unknown time zone <{}>",
-                        quote(v)
-                    ));
+                    let zones: Vec<&str> =
+                        chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
+                    report.error(match closest(v, &zones) {
+                        Some(zone) => format!(
+                            "Parameter <timezone> has an unknown time zone <{}> (did you mean <{zone}>?)",
+                            quote(v)
+                        ),
+                        None => format!(
+                            "Parameter <timezone> has an unknown time zone <{}>: use an IANA name such as <Europe/Moscow>, or <participant>",
+                            quote(v)
+                        ),
+                    });
                     (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
                 }
             },
@@ -302,10 +310,20 @@ pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
             None
         };
         match hint {
-            Some(hint) => report.warn(format!(
-                "unknown parameter <{}> ignored (did you mean <{hint}>?)",
-                quote(name)
-            )),
+            Some(hint) => {
+                report.warn(format!(
+                    "unknown parameter <{}> ignored (did you mean <{hint}>?)",
+                    quote(name)
+                ));
+                // An error about the parameter meant (missing, most likely) says so too.
+                let meant = format!("<{hint}>");
+                for error in report.errors.iter_mut().filter(|e| e.contains(&meant)) {
+                    error.push_str(&format!(
+                        " (<{}> was given: did you mean <{hint}>? Names are case-sensitive)",
+                        quote(name)
+                    ));
+                }
+            }
             None => report.warn(format!("unknown parameter <{}> ignored", quote(name))),
         }
     }
@@ -409,6 +427,25 @@ mod tests {
         assert!(r
             .error_message()
             .contains("Parameter <timezone> has an unknown time zone <Europe/Mosow>"));
+    }
+
+    #[test]
+    fn a_misspelt_zone_and_a_misspelt_required_name_get_hints_in_the_error() {
+        let mut r = Report::default();
+        let q = Query::parse("timezone=Europe/Moskow");
+        assert!(Options::parse(&q, &env(), &mut r).is_none());
+        assert_eq!(
+            r.errors,
+            ["Parameter <timezone> has an unknown time zone <Europe/Moskow> (did you mean <Europe/Moscow>?)"]
+        );
+        let mut r = Report::default();
+        r.error("Parameter <cascadeId> or <profileId> is missing");
+        let required = [spec::Param::optional("cascadeId", "", "").required()];
+        warn_unknown(&Query::parse("cascadeid=abc"), &required, &mut r);
+        assert_eq!(
+            r.errors,
+            ["Parameter <cascadeId> or <profileId> is missing (<cascadeid> was given: did you mean <cascadeId>? Names are case-sensitive)"]
+        );
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn three_bad_values_are_all_reported() {
         body["ErrorMessage"],
         "Parameter <errorEmail> is not a valid email address <a@>: Invalid email domain; \
          Parameter <hide_url> must be true or false, not <maybe>; \
-         Parameter <timezone> has an unknown time zone <Mars/Base>"
+         Parameter <timezone> has an unknown time zone <Mars/Base>: use an IANA name such as <Europe/Moscow>, or <participant>"
     );
 }
 
@@ -152,6 +152,27 @@ async fn misspelt_parameter_gets_a_suggestion() {
     assert_eq!(
         body["WarningMessage"],
         "unknown parameter <hdie_url> ignored (did you mean <hide_url>?); unknown parameter <colour> ignored"
+    );
+}
+
+#[tokio::test]
+async fn a_misspelt_required_parameter_and_zone_are_hinted_in_the_error() {
+    let app = spawn("").await;
+    let (code, body) = app
+        .get(&format!(
+            "/webhook/wappi?cascadeid=abc&apiToken={}&timezone=Europe/Moskow",
+            crate::support::TOKEN
+        ))
+        .await;
+    assert_eq!(code, 400, "{body}");
+    let error = body["ErrorMessage"].as_str().unwrap();
+    assert!(
+        error.contains("(<cascadeid> was given: did you mean <cascadeId>?"),
+        "{error}"
+    );
+    assert!(
+        error.contains("unknown time zone <Europe/Moskow> (did you mean <Europe/Moscow>?)"),
+        "{error}"
     );
 }
 
