@@ -152,7 +152,7 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
 
 /// A settings file or value that cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
-#[error("bad settings: {0}")]
+#[error("bad settings: {0}. Settings are the built-in defaults, then Settings.toml in the working directory (or --config PATH), then HOOKS_<SECTION>__<KEY> variables")]
 pub struct SettingsError(String);
 
 impl Settings {
@@ -162,13 +162,14 @@ impl Settings {
         match path {
             Some(p) if !p.exists() => {
                 return Err(SettingsError(format!(
-                    "settings file {} does not exist",
-                    p.display()
+                    "the settings file {:?} given with --config does not exist (relative paths start at the working directory {:?})",
+                    p,
+                    std::env::current_dir().unwrap_or_default()
                 )))
             }
-            Some(p) => figment = figment.merge(Toml::file_exact(p)),
+            Some(p) => figment = figment.merge(Toml::file_exact(absolute(p))),
             None if std::path::Path::new("Settings.toml").is_file() => {
-                figment = figment.merge(Toml::file_exact("Settings.toml"))
+                figment = figment.merge(Toml::file_exact(absolute("Settings.toml".as_ref())))
             }
             None => {}
         }
@@ -265,17 +266,45 @@ impl Settings {
     }
 }
 
+/// `path` from the working directory, so that messages name the file unambiguously.
+fn absolute(path: &std::path::Path) -> std::path::PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// One settings problem: the key, where the value came from (file or variable), what is wrong.
 fn describe_error(e: figment::Error) -> String {
+    use figment::error::Kind;
     let key = e.path.join(".");
-    let source = e
-        .metadata
-        .as_ref()
-        .map(|m| format!(" (from {})", m.name))
-        .unwrap_or_default();
+    let source = e.metadata.as_ref().map(|m| match &m.source {
+        Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+        _ if m.name.contains("environment") => format!(
+            " (from the variable HOOKS_{})",
+            e.path.join("__").to_uppercase()
+        ),
+        _ => String::new(),
+    });
+    let source = source.unwrap_or_default();
+    let what = match &e.kind {
+        Kind::UnknownField(field, known) => {
+            let hint = known
+                .iter()
+                .map(|k| (strsim::damerau_levenshtein(field, k), *k))
+                .filter(|(d, _)| *d <= 2)
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, k)| format!(" (did you mean \"{k}\"?)"))
+                .unwrap_or_default();
+            format!(
+                "unknown key \"{field}\"{hint}; the keys here are: {}",
+                known.join(", ")
+            )
+        }
+        Kind::MissingField(field) => format!("the key \"{field}\" is missing"),
+        other => other.to_string().replace('`', "\""),
+    };
     if key.is_empty() {
-        format!("{}{source}", e.kind)
+        format!("{what}{source}")
     } else {
-        format!("{key}: {}{source}", e.kind)
+        format!("{key}{source}: {what}")
     }
 }
 

@@ -42,8 +42,10 @@ pub fn init_logs(settings: &Log) {
             .with_env_filter(filter)
             .with_current_span(true)
             .try_init(),
+        // Colours only when a person watches: never into a file, a pipe or journald.
         LogFormat::Pretty => fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(filter)
             .try_init(),
     };

@@ -149,6 +149,34 @@ fn a_bad_setting_stops_start_up_naming_the_key() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("delivery.max_age"), "{err}");
+    assert!(err.contains("HOOKS_DELIVERY__MAX_AGE"), "{err}");
+
+    // A misspelt key in the settings file: the file, the key, a hint, clean quotes.
+    let file = dir.path().join("Settings.toml");
+    std::fs::write(&file, "[server]\nadr = \"0.0.0.0:8080\"\n").unwrap();
+    let out = command(dir.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("server.adr (in {})", file.display())),
+        "{err}"
+    );
+    assert!(err.contains("did you mean \"addr\"?"), "{err}");
+    assert!(!err.contains('`'), "{err}");
+    assert!(err.contains("--config"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+
+    // A templates folder that is not there: where it was looked for, and what to do.
+    let out = command(dir.path(), &[("HOOKS_TEMPLATES__DIR", "templates".into())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"templates\" cannot be read") && err.contains("working directory"),
+        "{err}"
+    );
+    assert!(err.contains("templates.dir"), "{err}");
 }
 
 /// A running service: its address, and everything it printed.
@@ -528,4 +556,54 @@ async fn sigterm_stops_cleanly_and_the_pending_delivery_is_sent_once_later() {
     let status = service.terminate();
     assert_eq!(status.code(), Some(0));
     healthy.verify().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pretty_logs_into_a_pipe_have_no_colours_and_5xx_answers_are_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let wappi = wappi_answering(ResponseTemplate::new(400)).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&wappi)
+        .await;
+    let mut service = Service::start(
+        dir.path(),
+        &[
+            ("HOOKS_WAPPI__BASE_URL", wappi.uri()),
+            ("HOOKS_LOG__FORMAT", "pretty".to_string()),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let refused = http
+        .get(format!(
+            "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}",
+            service.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 502);
+    let fine = http
+        .get(format!("{}/webhook/log?errorEmail=a%40b.ru", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+    service.kill();
+    let logs = service.output.lock().unwrap().clone();
+    assert!(!logs.contains('\u{1b}'), "colour codes in a pipe: {logs:?}");
+    let answered: Vec<&str> = logs.lines().filter(|l| l.contains("answered")).collect();
+    assert_eq!(answered.len(), 2, "{logs}");
+    assert!(
+        answered
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("http=502")),
+        "{logs}"
+    );
+    assert!(
+        answered
+            .iter()
+            .any(|l| l.contains("INFO") && l.contains("http=200")),
+        "{logs}"
+    );
 }

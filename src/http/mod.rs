@@ -296,16 +296,27 @@ fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp
         "status" => answer.http.to_string()
     )
     .increment(1);
-    tracing::info!(
-        parent: None,
-        method,
-        channel = %crate::params::quote(channel),
-        http = answer.http,
-        status = answer.status,
-        delivery_id = answer.delivery_id.as_deref().unwrap_or(""),
-        error = answer.error_message.as_deref().unwrap_or(""),
-        "answered"
-    );
+    macro_rules! answered {
+        ($level:expr) => {
+            tracing::event!(
+                parent: None,
+                $level,
+                method,
+                channel = %crate::params::quote(channel),
+                http = answer.http,
+                status = answer.status,
+                delivery_id = answer.delivery_id.as_deref().unwrap_or(""),
+                error = answer.error_message.as_deref().unwrap_or(""),
+                "answered"
+            )
+        };
+    }
+    // A 5xx is ours or the provider's to fix, and an operator's to hear about.
+    if answer.http >= 500 {
+        answered!(tracing::Level::WARN);
+    } else {
+        answered!(tracing::Level::INFO);
+    }
     json_reply(&answer)
 }
 

@@ -33,7 +33,7 @@ pub const LOCALE_FILE: &str = "locale.toml";
 /// kind keeps its source.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TemplateError {
-    #[error("templates folder {}: {source}", .dir.display())]
+    #[error("templates folder {:?} cannot be read ({source}); it is looked up from the working directory {:?} unless absolute: set templates.dir, or start from the folder that holds templates/ (see --config)", .dir, std::env::current_dir().unwrap_or_default())]
     Folder {
         dir: PathBuf,
         #[source]
