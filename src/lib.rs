@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod event;
 pub mod hook;
 pub mod http;
+pub mod i18n;
 pub mod mail;
 pub mod params;
 pub mod recipient;

@@ -53,6 +53,8 @@ pub struct Server {
     pub public_url: String,
     /// Bearer token for the console's deliveries and `/api/deliveries`; empty: they are off.
     pub admin_token: secrecy::SecretString,
+    /// Language of answers, failure emails and CLI messages when no browser asks for another.
+    pub language: crate::i18n::Lang,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,7 @@ fn command(dir: &Path, env: &[(&str, String)]) -> Command {
         .env_remove("RUST_LOG")
         .env("HOOKS_TEMPLATES__DIR", root().join("templates"))
         .env("HOOKS_SERVER__ADDR", "127.0.0.1:0")
+        .env("HOOKS_SERVER__LANGUAGE", "en")
         .env("HOOKS_DELIVERY__DATABASE", dir.join("hooks.sqlite"))
         .env("HOOKS_LOG_SINK__PATH", dir.join("sink.jsonl"))
         .env("HOOKS_MAIL__DIR", dir.join("mail"));

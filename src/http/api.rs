@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use warp::{filters::BoxedFilter, http::StatusCode, Filter, Reply};
+use warp::{filters::BoxedFilter, Filter, Reply};
 
-use super::{read_whole, reply, request_span, Answer};
+use super::{accept_language, json_reply, language, read_whole, reply, request_span, Answer};
 use crate::app::App;
 use crate::delivery::lookup::Replayed;
+use crate::i18n::Lang;
 use crate::render::samples::SAMPLES;
 use crate::store::State;
 
@@ -19,6 +20,10 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let with_app = warp::any().map(move || app.clone());
     let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
     let bearer = warp::header::optional::<String>("authorization");
+    // The caller's language: the console sends its own in Accept-Language.
+    let lang = accept_language()
+        .and(with_app.clone())
+        .map(|accept: Option<String>, app: Arc<App>| language(&app, accept.as_deref()));
 
     let channels = warp::get()
         .and(warp::path!("api" / "channels"))
@@ -33,8 +38,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let check = warp::post()
         .and(warp::path!("api" / "check"))
         .and(body)
+        .and(lang.clone())
         .and(with_app.clone())
-        .then(|length, stream, app: Arc<App>| async move {
+        .then(|length, stream, lang: Lang, app: Arc<App>| async move {
             let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
             match asked {
                 Ok(asked) => {
@@ -44,9 +50,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         span,
                     )
                     .await;
-                    reply(&app, "CHECK", &asked.channel, outcome.into())
+                    reply(&app, lang, "CHECK", &asked.channel, outcome.into())
                 }
-                Err(answer) => reply(&app, "CHECK", "", answer),
+                Err(answer) => reply(&app, lang, "CHECK", "", answer),
             }
         });
 
@@ -54,8 +60,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let preview = warp::post()
         .and(warp::path!("api" / "preview"))
         .and(body)
+        .and(lang.clone())
         .and(with_app.clone())
-        .then(|length, stream, app: Arc<App>| async move {
+        .then(|length, stream, lang: Lang, app: Arc<App>| async move {
             let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
             let answer = match asked.and_then(|a| a.event().map(|event| (a, event))) {
                 Ok((asked, event)) => {
@@ -65,9 +72,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         span,
                     )
                     .await;
-                    reply(&app, "PREVIEW", &asked.channel, outcome.into())
+                    reply(&app, lang, "PREVIEW", &asked.channel, outcome.into())
                 }
-                Err(answer) => reply(&app, "PREVIEW", "", answer),
+                Err(answer) => reply(&app, lang, "PREVIEW", "", answer),
             };
             answer
         });
@@ -76,47 +83,51 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path!("api" / "deliveries"))
         .and(warp::query::<ListQuery>())
         .and(bearer)
+        .and(lang.clone())
         .and(with_app.clone())
-        .then(|q: ListQuery, token, app: Arc<App>| async move {
-            if let Err(denied) = authorize(&app, token) {
-                return denied;
-            }
-            let state = match q.state.as_deref().filter(|s| !s.trim().is_empty()) {
-                None => None,
-                Some(s) => match State::named(s) {
-                    Some(state) => Some(state),
-                    None => return bad_state(s),
-                },
-            };
-            match app.delivery.list(state, q.limit.unwrap_or(50)).await {
-                Ok(list) => {
-                    warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
+        .then(
+            |q: ListQuery, token, lang: Lang, app: Arc<App>| async move {
+                if let Err(denied) = authorize(&app, token, lang) {
+                    return denied;
                 }
-                Err(e) => unavailable(e),
-            }
-        });
+                let state = match q.state.as_deref().filter(|s| !s.trim().is_empty()) {
+                    None => None,
+                    Some(s) => match State::named(s) {
+                        Some(state) => Some(state),
+                        None => return bad_state(s, lang),
+                    },
+                };
+                match app.delivery.list(state, q.limit.unwrap_or(50)).await {
+                    Ok(list) => warp::reply::json(&serde_json::json!({ "deliveries": list }))
+                        .into_response(),
+                    Err(e) => unavailable(e, lang),
+                }
+            },
+        );
 
     let show = warp::get()
         .and(warp::path!("api" / "deliveries" / String))
         .and(bearer)
+        .and(lang.clone())
         .and(with_app.clone())
-        .then(|id: String, token, app: Arc<App>| async move {
-            if let Err(denied) = authorize(&app, token) {
+        .then(|id: String, token, lang: Lang, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token, lang) {
                 return denied;
             }
             match app.delivery.show(&id).await {
                 Ok(Some(shown)) => warp::reply::json(&shown).into_response(),
-                Ok(None) => not_found(&id),
-                Err(e) => unavailable(e),
+                Ok(None) => not_found(&id, lang),
+                Err(e) => unavailable(e, lang),
             }
         });
 
     let replay = warp::post()
         .and(warp::path!("api" / "deliveries" / String / "replay"))
         .and(bearer)
+        .and(lang)
         .and(with_app)
-        .then(|id: String, token, app: Arc<App>| async move {
-            if let Err(denied) = authorize(&app, token) {
+        .then(|id: String, token, lang: Lang, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token, lang) {
                 return denied;
             }
             match app.delivery.replay_one(&id).await {
@@ -124,16 +135,19 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     tracing::info!(delivery_id = %id, "replayed from the console");
                     warp::reply::json(&serde_json::json!({ "replayed": ids })).into_response()
                 }
-                Ok(Replayed::NotFound) => not_found(&id),
-                Ok(Replayed::NotReplayable(state)) => super::json_reply(&Answer::error(
-                    409,
-                    format!(
-                        "Delivery {} is {state}: only dead or failed deliveries can be sent again",
-                        crate::params::quote(&id)
+                Ok(Replayed::NotFound) => not_found(&id, lang),
+                Ok(Replayed::NotReplayable(state)) => json_reply(
+                    &Answer::error(
+                        409,
+                        format!(
+                            "Delivery {} is {state}: only dead or failed deliveries can be sent again",
+                            crate::params::quote(&id)
+                        ),
+                        "",
                     ),
-                    "",
-                )),
-                Err(e) => unavailable(e),
+                    lang,
+                ),
+                Err(e) => unavailable(e, lang),
             }
         });
 
@@ -220,10 +234,11 @@ fn admin_token(app: &App) -> Option<&str> {
 }
 
 /// `Authorization: Bearer <server.admin_token>`, compared in constant time.
-fn authorize(app: &App, header: Option<String>) -> Result<(), Response> {
+fn authorize(app: &App, header: Option<String>, lang: Lang) -> Result<(), Response> {
     let Some(expected) = admin_token(app) else {
         return Err(unauthorized(
             "The deliveries API is off: set server.admin_token (or HOOKS_SERVER__ADMIN_TOKEN) and send it as Authorization: Bearer <token>",
+            lang,
         ));
     };
     let given = header
@@ -237,39 +252,43 @@ fn authorize(app: &App, header: Option<String>) -> Result<(), Response> {
         tracing::warn!("deliveries API: wrong or missing admin token");
         Err(unauthorized(
             "Wrong or missing admin token: send Authorization: Bearer <server.admin_token>",
+            lang,
         ))
     }
 }
 
-fn unauthorized(message: &str) -> Response {
-    let answer = super::json_reply(&Answer::error(401, message, ""));
+fn unauthorized(message: &str, lang: Lang) -> Response {
+    let answer = json_reply(&Answer::error(401, message, ""), lang);
     warp::reply::with_header(answer, "www-authenticate", "Bearer").into_response()
 }
 
-fn not_found(id: &str) -> Response {
-    super::json_reply(&Answer::error(
-        404,
-        format!("No delivery {}", crate::params::quote(id)),
-        "",
-    ))
+fn not_found(id: &str, lang: Lang) -> Response {
+    json_reply(
+        &Answer::error(404, format!("No delivery {}", crate::params::quote(id)), ""),
+        lang,
+    )
 }
 
-fn bad_state(s: &str) -> Response {
-    super::json_reply(&Answer::error(
-        400,
-        format!(
-            "No state {}: use pending, sending, sent, failed or dead",
-            crate::params::quote(s)
+fn bad_state(s: &str, lang: Lang) -> Response {
+    json_reply(
+        &Answer::error(
+            400,
+            format!(
+                "No state {}: use pending, sending, sent, failed or dead",
+                crate::params::quote(s)
+            ),
+            "",
         ),
-        "",
-    ))
+        lang,
+    )
 }
 
-fn unavailable(e: crate::store::StoreError) -> Response {
+fn unavailable(e: crate::store::StoreError, lang: Lang) -> Response {
     tracing::error!(error = %e, "deliveries API: the outbox could not be read");
-    let answer = Answer::error(503, format!("The outbox could not be read: {e}"), "");
-    let code = StatusCode::SERVICE_UNAVAILABLE;
-    warp::reply::with_status(warp::reply::json(&answer), code).into_response()
+    json_reply(
+        &Answer::error(503, format!("The outbox could not be read: {e}"), ""),
+        lang,
+    )
 }
 
 async fn read_json<T, S, B>(app: &App, length: Option<u64>, stream: S) -> Result<T, Answer>

@@ -12,6 +12,7 @@ use warp::{http::StatusCode, Filter, Reply};
 
 use crate::app::App;
 use crate::hook::{Kind, Outcome};
+use crate::i18n::{self, Lang};
 
 mod api;
 mod console;
@@ -22,16 +23,21 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         warp::any().map(move || app.clone())
     };
     let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    let accept = accept_language();
 
     let check = warp::get()
         .and(warp::path!("webhook" / String))
         .and(raw_query)
+        .and(accept.clone())
         .and(with_app.clone())
-        .then(|channel: String, query: String, app: Arc<App>| async move {
-            let span = request_span(&app, "GET", &channel, &query);
-            let outcome = app.check(&channel, &query).instrument(span).await;
-            reply(&app, "GET", &channel, outcome.into())
-        });
+        .then(
+            |channel: String, query: String, accept: Option<String>, app: Arc<App>| async move {
+                let span = request_span(&app, "GET", &channel, &query);
+                let outcome = app.check(&channel, &query).instrument(span).await;
+                let lang = language(&app, accept.as_deref());
+                reply(&app, lang, "GET", &channel, outcome.into())
+            },
+        );
 
     let body = warp::header::optional::<u64>("content-length").and(warp::body::stream());
     let deliver = warp::post()
@@ -87,13 +93,15 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
     });
 
     // Anything else: 405 on a known path with the wrong method, else 404; always JSON.
-    let fallback = warp::path::full().map(|path: warp::path::FullPath| {
-        let answer = match wrong_method(path.as_str()) {
-            Some(what) => Answer::error(405, format!("Method not allowed: {what}"), ""),
-            None => Answer::error(404, NOT_FOUND, ""),
-        };
-        json_reply(&answer)
-    });
+    let fallback = warp::path::full().and(accept).and(with_app.clone()).map(
+        |path: warp::path::FullPath, accept: Option<String>, app: Arc<App>| {
+            let answer = match wrong_method(path.as_str()) {
+                Some(what) => Answer::error(405, format!("Method not allowed: {what}"), ""),
+                None => Answer::error(404, NOT_FOUND, ""),
+            };
+            json_reply(&answer, language(&app, accept.as_deref()))
+        },
+    );
 
     let routes = check
         .or(deliver)
@@ -178,7 +186,26 @@ where
     }
     .instrument(span)
     .await;
-    reply(&app, method, &channel, answer)
+    // Torrow's POSTs carry no language of their own: the operator's setting decides.
+    reply(&app, app.settings.server.language, method, &channel, answer)
+}
+
+/// The `Accept-Language` header, if any (never rejects).
+fn accept_language() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        headers
+            .get("accept-language")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
+/// The language of an answer: the caller's (`Accept-Language`, as a browser or the console
+/// sends it) when it is one we speak, else `server.language`.
+fn language(app: &App, accept: Option<&str>) -> Lang {
+    accept
+        .and_then(Lang::from_accept_language)
+        .unwrap_or(app.settings.server.language)
 }
 
 /// The whole body, within `server.body_limit` (413) and `server.body_read_timeout` (408).
@@ -241,6 +268,16 @@ impl Answer {
         }
     }
 
+    /// `Message`, `ErrorMessage` and `WarningMessage` in `lang`; `Status` stays Torrow's.
+    pub fn translated(self, lang: Lang) -> Answer {
+        Answer {
+            message: i18n::tr_opt(lang, self.message),
+            error_message: i18n::tr_opt(lang, self.error_message),
+            warning_message: i18n::tr_opt(lang, self.warning_message),
+            ..self
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an answer serializes")
     }
@@ -283,7 +320,13 @@ fn request_span(app: &App, method: &str, channel: &str, query: &str) -> tracing:
     )
 }
 
-fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp::reply::Response {
+fn reply(
+    app: &App,
+    lang: Lang,
+    method: &'static str,
+    channel: &str,
+    answer: Answer,
+) -> warp::reply::Response {
     let label = if app.channels.get(channel).is_some() {
         channel.to_string()
     } else {
@@ -317,10 +360,18 @@ fn reply(app: &App, method: &'static str, channel: &str, answer: Answer) -> warp
     } else {
         answered!(tracing::Level::INFO);
     }
-    json_reply(&answer)
+    json_reply(&answer, lang)
 }
 
-fn json_reply(answer: &Answer) -> warp::reply::Response {
+/// The answer as JSON, its texts in `lang` (the log keeps them in English).
+fn json_reply(answer: &Answer, lang: Lang) -> warp::reply::Response {
+    let translated;
+    let answer = if lang == Lang::En {
+        answer
+    } else {
+        translated = answer.clone().translated(lang);
+        &translated
+    };
     let code = StatusCode::from_u16(answer.http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     warp::reply::with_status(warp::reply::json(answer), code).into_response()
 }

@@ -309,7 +309,7 @@ async fn replay_a_dead_delivery_with_the_admin_token() {
     // Without the token: refused, nothing listed.
     browser.button("Показать").await.click().await.unwrap();
     browser
-        .wait("//*[@id='deliveries-problem'][contains(., 'admin token')]")
+        .wait("//*[@id='deliveries-problem'][contains(., 'server.admin_token')]")
         .await;
     browser
         .wait("//*[@id='admin-token']")

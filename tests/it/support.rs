@@ -55,6 +55,7 @@ pub fn test_settings(dir: &std::path::Path, extra: &str) -> String {
         "{templates}
 [server]
 addr = \"127.0.0.1:0\"
+language = \"en\"
 [log_sink]
 path = \"{d}/log-sink.jsonl\"
 [mail]

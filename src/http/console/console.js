@@ -81,7 +81,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 async function call(method, path, body, token) {
-  const headers = {};
+  const headers = { "accept-language": lang };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (token !== undefined) headers.authorization = "Bearer " + token;
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
