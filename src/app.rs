@@ -38,7 +38,11 @@ impl App {
             SqliteStore::open(&settings.delivery.database, settings.delivery.fsync).await?,
         );
         let channels = Arc::new(Registry::new(&settings)?);
-        let mailer = Arc::new(Mailer::new(&settings.mail, store.clone())?);
+        let mailer = Arc::new(Mailer::new(
+            &settings.mail,
+            settings.server.language,
+            store.clone(),
+        )?);
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             channels.clone(),

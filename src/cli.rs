@@ -4,14 +4,23 @@
 use std::fmt::Write;
 
 use crate::delivery::lookup::{Listed, Shown};
+use crate::i18n::{tr, Lang};
 
 /// One line per delivery: time, state, attempts, channel, recipient, order, id, last error.
-pub fn deliveries_table(list: &[Listed]) -> String {
+pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
     let mut out = String::new();
+    let h = |label: &str| tr(lang, label);
     let _ = writeln!(
         out,
-        "{:<20}  {:<7}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  LAST ERROR",
-        "CREATED (UTC)", "STATE", "ATTEMPTS", "CHANNEL", "RECIPIENT", "ORDER", "ID"
+        "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
+        h("CREATED (UTC)"),
+        h("STATE"),
+        h("ATTEMPTS"),
+        h("CHANNEL"),
+        h("RECIPIENT"),
+        h("ORDER"),
+        "ID",
+        h("LAST ERROR")
     );
     for d in list {
         let order = d
@@ -21,7 +30,7 @@ pub fn deliveries_table(list: &[Listed]) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<20}  {:<7}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
+            "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
             d.created_at,
             d.state,
             d.attempts,
@@ -29,44 +38,55 @@ pub fn deliveries_table(list: &[Listed]) -> String {
             d.recipient,
             order,
             d.id,
-            one_line(d.last_error.as_deref().unwrap_or(""), 80)
+            one_line(&tr(lang, d.last_error.as_deref().unwrap_or("")), 80)
         );
     }
     out
 }
 
 /// Everything about one delivery.
-pub fn delivery(d: &Shown) -> String {
+pub fn delivery(d: &Shown, lang: Lang) -> String {
     let l = &d.listed;
     let mut out = String::new();
-    let _ = writeln!(out, "Delivery   {}", l.id);
-    let _ = writeln!(
-        out,
-        "State      {} after {} attempt(s)",
-        l.state, l.attempts
-    );
-    let _ = writeln!(out, "Created    {}", l.created_at);
-    let next = match l.state {
-        "pending" => "Next try  ",
-        _ => "Updated   ",
+    let mut line = |label: &str, value: String| {
+        let _ = writeln!(out, "{:<11}{value}", tr(lang, label));
     };
-    let _ = writeln!(out, "{next} {}", d.next_attempt_at);
-    let _ = writeln!(out, "Channel    {} ({})", l.channel, d.target);
-    let _ = writeln!(out, "Recipient  {}", l.recipient);
+    line("Delivery", l.id.clone());
+    line(
+        "State",
+        tr(
+            lang,
+            &format!("{} after {} attempt(s)", l.state, l.attempts),
+        ),
+    );
+    line("Created", l.created_at.clone());
+    let next = if l.state == "pending" {
+        "Next try"
+    } else {
+        "Updated"
+    };
+    line(next, d.next_attempt_at.clone());
+    line("Channel", format!("{} ({})", l.channel, d.target));
+    line("Recipient", l.recipient.clone());
     if let Some(order) = &l.order {
         let service = l.service.as_deref().unwrap_or("");
-        let _ = writeln!(out, "Order      №{order} {service}");
+        line("Order", format!("№{order} {service}"));
     }
     if let Some(id) = &d.provider_id {
-        let _ = writeln!(out, "Provider   message {id}");
+        line("Provider", tr(lang, &format!("message {id}")));
+    }
+    if d.attempts_made.is_empty() {
+        if let Some(error) = &l.last_error {
+            line("Error", tr(lang, error));
+        }
     }
     if !d.attempts_made.is_empty() {
-        let _ = writeln!(out, "Attempts");
+        let _ = writeln!(out, "{}", tr(lang, "Attempts"));
         for a in &d.attempts_made {
             let error = a
                 .error
                 .as_deref()
-                .map(|e| format!("  {e}"))
+                .map(|e| format!("  {}", tr(lang, e)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
@@ -74,15 +94,17 @@ pub fn delivery(d: &Shown) -> String {
                 a.number, a.ended_at, a.outcome
             );
         }
-    } else if let Some(error) = &l.last_error {
-        let _ = writeln!(out, "Error      {error}");
     }
     if d.can_replay {
-        let _ = writeln!(out, "Send again: torrow-hooks replay {}", l.id);
+        let _ = writeln!(
+            out,
+            "{}",
+            tr(lang, &format!("Send again: torrow-hooks replay {}", l.id))
+        );
     }
-    let _ = writeln!(out, "Text");
-    for line in d.text.lines() {
-        let _ = writeln!(out, "  {line}");
+    let _ = writeln!(out, "{}", tr(lang, "Text"));
+    for text_line in d.text.lines() {
+        let _ = writeln!(out, "  {text_line}");
     }
     out
 }

@@ -455,11 +455,27 @@ impl App {
             return;
         };
         let secrets = self.channels.secrets(raw_query);
+        // The URL's zone when it names a valid one (the parameters may be what is wrong).
+        let zone: chrono_tz::Tz = query
+            .get("timezone")
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(chrono_tz::Europe::Moscow);
         let order = OrderSummary {
             number: redact::cut(&event.order_number(), 40),
             service: redact::cut(event.service_name().unwrap_or_default(), 100),
-            start: event.case().start_date.clone().unwrap_or_default(),
+            start: event
+                .case()
+                .start_date
+                .as_deref()
+                .and_then(parse_time)
+                .map(|t| {
+                    t.with_timezone(&zone)
+                        .format(crate::mail::TIME_FORMAT)
+                        .to_string()
+                })
+                .unwrap_or_default(),
             order_id: redact::cut(event.case().id.as_deref().unwrap_or_default(), 64),
+            timezone: zone.name().to_string(),
         };
         let report = FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
@@ -483,16 +499,23 @@ impl App {
 }
 
 fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
+    let zone = match options.timezone {
+        params::TimeZoneChoice::Fixed(tz) => tz,
+        params::TimeZoneChoice::Participant => event
+            .participant()
+            .and_then(|p| p.participant_time_zone.as_deref())
+            .and_then(|z| z.parse().ok())
+            .unwrap_or(chrono_tz::Europe::Moscow),
+    };
     let start = event
         .case()
         .start_date
         .as_deref()
         .and_then(parse_time)
-        .map(|t| match options.timezone {
-            params::TimeZoneChoice::Fixed(tz) => {
-                t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
-            }
-            params::TimeZoneChoice::Participant => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        .map(|t| {
+            t.with_timezone(&zone)
+                .format(crate::mail::TIME_FORMAT)
+                .to_string()
         })
         .unwrap_or_default();
     OrderSummary {
@@ -500,6 +523,7 @@ fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
         service: event.service_name().unwrap_or_default().to_string(),
         start,
         order_id: event.case().id.clone().unwrap_or_default(),
+        timezone: zone.name().to_string(),
     }
 }
 

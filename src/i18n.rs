@@ -84,8 +84,9 @@ static RUSSIAN: LazyLock<Catalogue> = LazyLock::new(|| {
 
 struct Entry {
     pattern: Regex,
-    /// Characters of the English text outside placeholders: the most specific match wins.
-    literal: usize,
+    /// Which entry wins when several match: one that starts with words (not a value), then the
+    /// one with the most English outside placeholders.
+    rank: (bool, usize),
     names: Vec<String>,
     translation: String,
 }
@@ -111,7 +112,7 @@ const MAX_DEPTH: usize = 3;
 impl Catalogue {
     fn parse(text: &str) -> Result<Catalogue, String> {
         let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
-        let placeholder = Regex::new(r"\{([a-z_]+)\}").expect("a valid pattern");
+        let placeholder = Regex::new(r"\{([a-z_][a-z0-9_]*)\}").expect("a valid pattern");
         let mut entries = Vec::new();
         for m in file.messages {
             let mut pattern = String::from("(?s)^");
@@ -119,8 +120,15 @@ impl Catalogue {
             let mut last = 0;
             for cap in placeholder.captures_iter(&m.en) {
                 let whole = cap.get(0).expect("group 0");
+                if whole.start() == last && last > 0 && !names.is_empty() {
+                    return Err(format!(
+                        "{:?}: two placeholders side by side cannot be told apart",
+                        m.en
+                    ));
+                }
                 pattern.push_str(&regex::escape(&m.en[last..whole.start()]));
-                pattern.push_str("(.*?)");
+                // A value never spans "; ": that separates the parts of a message.
+                pattern.push_str("((?:[^;]|;[^ ])*?)");
                 names.push(cap[1].to_string());
                 last = whole.end();
             }
@@ -137,7 +145,7 @@ impl Catalogue {
             let literal =
                 m.en.chars().count() - names.iter().map(|n| n.chars().count() + 2).sum::<usize>();
             entries.push(Entry {
-                literal,
+                rank: (!m.en.starts_with('{'), literal),
                 pattern: Regex::new(&pattern).map_err(|e| e.to_string())?,
                 names,
                 translation: m.tr,
@@ -183,12 +191,12 @@ impl Catalogue {
     }
 
     fn whole(&self, text: &str, depth: usize) -> Option<String> {
-        // The most specific entry: the most English outside placeholders (the first among equals).
+        // The most specific entry (the first among equals).
         let index = self
             .set
             .matches(text)
             .into_iter()
-            .max_by_key(|i| (self.entries[*i].literal, std::cmp::Reverse(*i)))?;
+            .max_by_key(|i| (self.entries[*i].rank, std::cmp::Reverse(*i)))?;
         let entry = &self.entries[index];
         let caps = entry.pattern.captures(text)?;
         let mut out = entry.translation.clone();
@@ -236,6 +244,28 @@ mod tests {
                 "The message is stored and will be retried: Wappi cannot be reached: connection refused (for cascade <c1>)"
             ),
             "Сообщение сохранено и будет отправлено повторно: Wappi недоступен: соединение отклонено (каскад <c1>)"
+        );
+    }
+
+    #[test]
+    fn email_lines_and_cli_labels() {
+        assert_eq!(
+            tr(
+                Lang::Ru,
+                "Delivery id: d-1 (resend with: torrow-hooks replay d-1)"
+            ),
+            "Доставка: d-1 (отправить снова: torrow-hooks replay d-1)"
+        );
+        assert_eq!(
+            tr(
+                Lang::Ru,
+                "Why: Wappi answered HTTP 400 for cascade <c1>: no such chat"
+            ),
+            "Причина: Wappi ответил HTTP 400 (каскад <c1>): no such chat"
+        );
+        assert_eq!(
+            tr(Lang::Ru, "failed after 2 attempt(s)"),
+            "failed, попыток: 2"
         );
     }
 

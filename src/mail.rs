@@ -11,6 +11,9 @@ use lettre::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use chrono_tz::Tz;
+
+use crate::i18n::{tr, Lang};
 use crate::params::parse_email;
 use crate::settings;
 use crate::store::{now_ms, Enqueued, QueuedMail, Store};
@@ -27,8 +30,12 @@ pub const QUOTED_TEXT_CHARS: usize = 200;
 pub struct OrderSummary {
     pub number: String,
     pub service: String,
+    /// The order's start in its zone: `2024-05-08 11:15 MSK`.
     pub start: String,
     pub order_id: String,
+    /// The IANA zone the hook URL shows times in (reports give their own time in it too).
+    #[serde(default)]
+    pub timezone: String,
 }
 
 /// One failure, as the operator will read it. Holds no token and no full phone number.
@@ -63,11 +70,16 @@ pub struct Mailer {
     throttle: Duration,
     max_new_addresses_per_hour: u32,
     max_reports_per_email: u32,
+    language: Lang,
     wake: Notify,
 }
 
 impl Mailer {
-    pub fn new(settings: &settings::Mail, store: Arc<dyn Store>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &settings::Mail,
+        language: Lang,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
         let transport = if settings.smtp_url.trim().is_empty() {
             Transport::Files(AsyncFileTransport::new(&settings.dir), settings.dir.clone())
         } else {
@@ -84,6 +96,7 @@ impl Mailer {
             throttle: settings.throttle,
             max_new_addresses_per_hour: settings.max_new_addresses_per_hour,
             max_reports_per_email: settings.max_reports_per_email,
+            language,
             wake: Notify::new(),
         })
     }
@@ -204,7 +217,7 @@ impl Mailer {
             .iter()
             .filter_map(|i| serde_json::from_str(&i.report).ok())
             .collect();
-        let (subject, body) = compose(&reports, more);
+        let (subject, body) = compose(&reports, more, self.language);
         let to = Mailbox::new(None, to);
         let message = Message::builder()
             .from(self.from.clone())
@@ -236,47 +249,56 @@ fn never_deliverable(e: &anyhow::Error) -> bool {
 }
 
 /// Subject and body of one email holding `reports` (one report, or a digest of several) and
-/// counting `more` reports that are not listed.
-pub fn compose(reports: &[FailureReport], more: i64) -> (String, String) {
+/// counting `more` reports that are not listed, in `lang`.
+pub fn compose(reports: &[FailureReport], more: i64, lang: Lang) -> (String, String) {
     let total = reports.len() as i64 + more;
     let subject = match reports {
         [one] if more == 0 => {
-            let order = one
-                .order
-                .as_ref()
-                .map(|o| format!(" for order {}", o.number.trim_start_matches('№')))
-                .unwrap_or_default();
-            format!("[torrow-hooks] {}{order} ({})", one.what, one.channel)
+            let what = tr(lang, &one.what);
+            match &one.order {
+                Some(o) => format!(
+                    "[torrow-hooks] {what} for order {} ({})",
+                    o.number.trim_start_matches('№'),
+                    one.channel
+                ),
+                None => format!("[torrow-hooks] {what} ({})", one.channel),
+            }
         }
         _ => format!("[torrow-hooks] {total} delivery problems"),
     };
-    let mut body = String::new();
+    let mut body = Vec::new();
     if total > 1 {
-        body.push_str(&format!(
-            "{total} problems happened since the last email (at most one email is sent per address per throttle period).\n\n",
-        ));
+        body.push(tr(lang, &format!(
+            "{total} problems happened since the last email (at most one email is sent per address per throttle period)."
+        )));
+        body.push(String::new());
     }
     for (i, r) in reports.iter().enumerate() {
         if reports.len() > 1 {
-            body.push_str(&format!("=== {} of {} ===\n", i + 1, reports.len()));
+            body.push(tr(lang, &format!("=== {} of {} ===", i + 1, reports.len())));
         }
-        body.push_str(&describe(r));
-        body.push('\n');
+        body.extend(describe(r, lang));
+        body.push(String::new());
     }
     if more > 0 {
-        body.push_str(&format!(
-            "… and {more} more, not listed here (see the service log, or `torrow-hooks replay --all-dead`).\n\n"
-        ));
+        body.push(tr(lang, &format!(
+            "… and {more} more, not listed here (see the service log, or `torrow-hooks replay --all-dead`)."
+        )));
+        body.push(String::new());
     }
-    body.push_str("--\ntorrow-hooks: WebHook notifications for Torrow\n");
-    (subject, body)
+    body.push("--".to_string());
+    body.push(tr(lang, "torrow-hooks: WebHook notifications for Torrow"));
+    (tr(lang, &subject), body.join("\n") + "\n")
 }
 
-fn describe(r: &FailureReport) -> String {
+/// The lines about one report. Every time is in the order's zone, written one way
+/// (`2024-05-08 11:15 MSK`); the undelivered text is quoted as it is.
+fn describe(r: &FailureReport, lang: Lang) -> Vec<String> {
+    let zone = r.order.as_ref().and_then(|o| o.timezone.parse::<Tz>().ok());
     let mut lines = vec![
         format!("What failed: {}", r.what),
         format!("Why: {}", r.why),
-        format!("When: {}", r.time),
+        format!("When: {}", local_time(&r.time, zone)),
         format!("Channel: {} ({})", r.channel, r.target),
     ];
     if let Some(o) = &r.order {
@@ -297,17 +319,36 @@ fn describe(r: &FailureReport) -> String {
         ));
     }
     lines.push(format!("Hook parameters: {}", r.query));
+    let mut lines: Vec<String> = lines.iter().map(|l| tr(lang, l)).collect();
     if let Some(text) = &r.text {
         lines.push(String::new());
         let chars = text.chars().count();
-        if chars > QUOTED_TEXT_CHARS {
-            lines.push(format!(
+        let heading = if chars > QUOTED_TEXT_CHARS {
+            format!(
                 "The message that was not delivered (the first {QUOTED_TEXT_CHARS} of {chars} characters):"
-            ));
+            )
         } else {
-            lines.push("The message that was not delivered:".to_string());
-        }
+            "The message that was not delivered:".to_string()
+        };
+        lines.push(tr(lang, &heading));
         lines.push(crate::redact::cut(text, QUOTED_TEXT_CHARS));
     }
-    lines.join("\n") + "\n"
+    lines
 }
+
+/// An RFC 3339 time in `zone` (UTC without one), as `2024-05-08 11:15 MSK`.
+pub fn local_time(rfc3339: &str, zone: Option<Tz>) -> String {
+    match chrono::DateTime::parse_from_rfc3339(rfc3339) {
+        Ok(t) => match zone {
+            Some(tz) => t.with_timezone(&tz).format(TIME_FORMAT).to_string(),
+            None => t
+                .with_timezone(&chrono::Utc)
+                .format(TIME_FORMAT)
+                .to_string(),
+        },
+        Err(_) => rfc3339.to_string(),
+    }
+}
+
+/// How failure emails write every time.
+pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M %Z";

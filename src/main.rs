@@ -7,6 +7,7 @@ use torrow_hooks::{
     cli,
     hook::{Kind, Outcome},
     http::Answer,
+    i18n::{tr, Lang},
     store::State,
     telemetry, App, Settings,
 };
@@ -90,6 +91,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, settings: Settings) -> ExitCode {
+    let lang = settings.server.language;
+    let say = |text: &str| tr(lang, text);
     match command {
         Command::Serve => serve(settings).await,
         Command::Render {
@@ -99,7 +102,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         } => {
             let (channel, query) = match split_url(&url, channel) {
                 Ok(parts) => parts,
-                Err(e) => return usage(&e),
+                Err(e) => return usage(&say(&e)),
             };
             let app = match App::build(settings).await {
                 Ok(app) => app,
@@ -111,28 +114,28 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             match app.render_for_cli(&channel, &query, &body) {
                 Ok((recipient, text, warnings)) => {
-                    println!("Recipient: {recipient}");
+                    println!("{}", say(&format!("Recipient: {recipient}")));
                     if !warnings.is_empty() {
-                        println!("Warnings: {warnings}");
+                        println!("{}", say(&format!("Warnings: {warnings}")));
                     }
                     println!();
                     println!("{text}");
                     ExitCode::SUCCESS
                 }
-                Err(outcome) => exit_with(outcome),
+                Err(outcome) => exit_with(outcome, lang),
             }
         }
         Command::Check { url, channel } => {
             let (channel, query) = match split_url(&url, channel) {
                 Ok(parts) => parts,
-                Err(e) => return usage(&e),
+                Err(e) => return usage(&say(&e)),
             };
             let app = match App::build(settings).await {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
             let answer = app.check(&channel, &query).await;
-            exit_with(answer)
+            exit_with(answer, lang)
         }
         Command::Deliveries { state, limit } => {
             let state = match state.as_deref().map(|s| (s, State::named(s))) {
@@ -151,11 +154,11 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             match app.delivery.list(state, limit).await {
                 Ok(list) if list.is_empty() => {
-                    println!("No deliveries.");
+                    println!("{}", say("No deliveries."));
                     ExitCode::SUCCESS
                 }
                 Ok(list) => {
-                    print!("{}", cli::deliveries_table(&list));
+                    print!("{}", cli::deliveries_table(&list, lang));
                     ExitCode::SUCCESS
                 }
                 Err(e) => fail(e.into()),
@@ -168,11 +171,16 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             match app.delivery.show(&id).await {
                 Ok(Some(shown)) => {
-                    print!("{}", cli::delivery(&shown));
+                    print!("{}", cli::delivery(&shown, lang));
                     ExitCode::SUCCESS
                 }
                 Ok(None) => {
-                    eprintln!("torrow-hooks: no delivery {id:?} (see `torrow-hooks deliveries`)");
+                    eprintln!(
+                        "torrow-hooks: {}",
+                        say(&format!(
+                            "no delivery {id:?} (see `torrow-hooks deliveries`)"
+                        ))
+                    );
                     ExitCode::from(1)
                 }
                 Err(e) => fail(e.into()),
@@ -180,7 +188,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         }
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
-                eprintln!("torrow-hooks: give a DeliveryId or --all-dead");
+                eprintln!("torrow-hooks: {}", say("give a DeliveryId or --all-dead"));
                 return ExitCode::from(2);
             }
             let app = match App::build(settings).await {
@@ -196,22 +204,36 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                     match id {
                         Some(id) => match app.store.get(&id).await {
                             Ok(Some(r)) => eprintln!(
-                                "torrow-hooks: delivery {id} is {}: only dead or failed deliveries are sent again",
-                                r.state.as_str()
+                                "torrow-hooks: {}",
+                                say(&format!(
+                                    "delivery {id} is {}: only dead or failed deliveries are sent again",
+                                    r.state.as_str()
+                                ))
                             ),
-                            _ => eprintln!("torrow-hooks: no delivery {id:?} (see `torrow-hooks deliveries`)"),
+                            _ => eprintln!(
+                                "torrow-hooks: {}",
+                                say(&format!(
+                                    "no delivery {id:?} (see `torrow-hooks deliveries`)"
+                                ))
+                            ),
                         },
-                        None => eprintln!("torrow-hooks: no dead delivery to send again"),
+                        None => eprintln!(
+                            "torrow-hooks: {}",
+                            say("no dead delivery to send again")
+                        ),
                     }
                     ExitCode::from(1)
                 }
                 Ok(ids) => {
                     for id in &ids {
-                        println!("{id}: queued to be sent again");
+                        println!("{}", say(&format!("{id}: queued to be sent again")));
                     }
                     println!(
-                        "{} queued; a running service sends them at its next look at the outbox (delivery.poll_interval). Follow with `torrow-hooks show <id>`.",
-                        ids.len()
+                        "{}",
+                        say(&format!(
+                            "{} queued; a running service sends them at its next look at the outbox (delivery.poll_interval). Follow with `torrow-hooks show <id>`.",
+                            ids.len()
+                        ))
                     );
                     ExitCode::SUCCESS
                 }
@@ -290,9 +312,9 @@ fn usage(message: &str) -> ExitCode {
 
 /// Prints the outcome as the JSON a browser would get; exits 0 when fine, 2 on wrong
 /// parameters, 1 on anything else.
-fn exit_with(outcome: Outcome) -> ExitCode {
+fn exit_with(outcome: Outcome, lang: Lang) -> ExitCode {
     let kind = outcome.kind;
-    println!("{}", Answer::from(outcome).to_json());
+    println!("{}", Answer::from(outcome).translated(lang).to_json());
     match kind {
         k if k.is_success() => ExitCode::SUCCESS,
         Kind::WrongParameters | Kind::UnknownChannel => ExitCode::from(2),

@@ -608,3 +608,37 @@ async fn pretty_logs_into_a_pipe_have_no_colours_and_5xx_answers_are_warnings() 
         "{logs}"
     );
 }
+
+#[test]
+fn the_cli_speaks_the_configured_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let ru = [("HOOKS_SERVER__LANGUAGE", "ru".to_string())];
+    let out = command(dir.path(), &ru)
+        .args(["check", "--channel", "log", "--url", "hide_url=maybe"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["Status"], "Wrong parameters");
+    assert_eq!(
+        answer["ErrorMessage"],
+        "Параметр <hide_url> должен быть true или false, а не <maybe>"
+    );
+    let out = command(dir.path(), &ru)
+        .args(["deliveries"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Доставок нет.");
+    let out = command(dir.path(), &ru)
+        .args(["show", "nope"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("нет доставки \"nope\""), "{err}");
+    let out = command(dir.path(), &ru)
+        .args(["check", "--url", "hide_url=true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--url — это вся ссылка хука"), "{err}");
+}

@@ -382,7 +382,7 @@ fn explain_state(messenger: Messenger, state: &str) -> String {
     let why = match state {
         "notAuthorized" => "is not linked: scan the QR code in the GREEN-API console",
         "blocked" => "is blocked by the messenger",
-        "starting" => "is starting (up to 5 minutes); check again later",
+        "starting" => "is starting (up to 5 minutes): check again later",
         "yellowCard" => "has sending suspended for suspected spam",
         "sleepMode" => "is asleep: open the messenger on the phone",
         "suspended" => "is suspended",

@@ -188,7 +188,7 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
 /// What a channel `state` means for the operator, when it is not `active`.
 fn explain_state(state: &str) -> String {
     let why = match state {
-        "init" => "is starting; check again in a minute",
+        "init" => "is starting: check again in a minute",
         "disabled" => "is turned off in Wazzup24",
         "phoneUnavailable" => "cannot reach its phone: check that the phone is on and online",
         "qr" => "needs the QR code scanned again in Wazzup24",

@@ -13,6 +13,7 @@ mod console;
 mod declared;
 mod delivery;
 mod green_api;
+mod language;
 mod limits;
 mod operator;
 mod render;
