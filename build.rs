@@ -2,12 +2,14 @@
 //! is reported as ignored, with the reason, instead of passing without running.
 //! `cfg(chromium)`: Chromium and ChromeDriver (Debian's `chromium`, `chromium-driver`).
 //! `cfg(sample_event)`: `TORROW_SAMPLE_EVENT` names the real Torrow sample (set by `.ci/run`).
+//! `cfg(systemd_analyze)`: `systemd-analyze` can check the shipped systemd unit.
 
 use std::path::Path;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
     println!("cargo::rustc-check-cfg=cfg(sample_event)");
+    println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     // Installing a package changes /usr/bin; cargo then runs this again.
     println!("cargo::rerun-if-changed=/usr/bin");
     println!("cargo::rerun-if-env-changed=CHROMEDRIVER");
@@ -18,6 +20,9 @@ fn main() {
     let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if Path::new(&driver).exists() && Path::new(&browser).exists() {
         println!("cargo::rustc-cfg=chromium");
+    }
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        println!("cargo::rustc-cfg=systemd_analyze");
     }
     if std::env::var_os("TORROW_SAMPLE_EVENT").is_some_and(|v| !v.is_empty()) {
         println!("cargo::rustc-cfg=sample_event");

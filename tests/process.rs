@@ -642,3 +642,26 @@ fn the_cli_speaks_the_configured_language() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--url — это вся ссылка хука"), "{err}");
 }
+
+#[test]
+#[cfg_attr(
+    not(systemd_analyze),
+    ignore = "systemd-analyze is not installed (Debian's systemd package)"
+)]
+fn the_shipped_systemd_unit_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let unit = std::fs::read_to_string(root().join("deploy/torrow-hooks.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/torrow-hooks "));
+    // The unit names the installed binary; verify it against the one just built.
+    let file = dir.path().join("torrow-hooks.service");
+    std::fs::write(&file, unit.replace("/usr/local/bin/torrow-hooks", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("torrow-hooks.service"), "{said}");
+}

@@ -12,6 +12,7 @@ mod conformance;
 mod console;
 mod declared;
 mod delivery;
+mod docs;
 mod green_api;
 mod language;
 mod limits;
