@@ -205,6 +205,14 @@ async fn other_paths_and_methods_answer_json() {
     assert_eq!(r.status().as_u16(), 405);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["Status"], "Error");
+    // A GET of /preview explains what preview is, not what /webhook does.
+    let (code, body) = app.get("/preview/log?message=x").await;
+    assert_eq!(code, 405);
+    let error = body["ErrorMessage"].as_str().unwrap();
+    assert!(
+        error.contains("POST /preview/<channel>") && error.contains("without sending"),
+        "{error}"
+    );
     let (code, body) = app.get("/healthz").await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
 }

@@ -44,12 +44,31 @@ fn english_words(text: &str) -> Vec<String> {
         "telegram",
         "wazzup",
         "nothing",
+        "BotFather",
+        "TelegramId",
+        "AAFQ",
+        "viber",
+        "only",
+        "apiUrl",
+        "idInstance",
+        "apiUrlMax",
+        "idInstanceMax",
+        "apiTokenInstanceMax",
+        "MAX",
+        "WhatsApp",
+        "console",
+        "key_api",
+        "channel_id",
+        "chat_type",
+        "https",
+        "telegramToken",
+        "telegramFieldName",
     ];
     regex::Regex::new(r"[A-Za-z]{4,}")
         .unwrap()
         .find_iter(&without_values)
         .map(|m| m.as_str().to_string())
-        .filter(|w| !allowed.contains(&w.as_str()))
+        .filter(|w| !allowed.iter().any(|a| a.eq_ignore_ascii_case(w)))
         .collect()
 }
 
@@ -101,7 +120,7 @@ async fn a_browser_gets_its_language_and_torrow_gets_the_setting() {
 }
 
 #[tokio::test]
-async fn every_check_answer_of_wappi_reads_in_russian() {
+async fn every_check_answer_of_every_channel_reads_in_russian() {
     let wappi = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(401).set_body_string("{\"detail\":\"bad\"}"))
@@ -119,6 +138,13 @@ async fn every_check_answer_of_wappi_reads_in_russian() {
         format!("/webhook/wappi?apiToken={TOKEN}&cascadeId=c1&phone=12&date_locales=de-DE"),
         format!("/webhook/wappi?apiToken={TOKEN}&cascadeId=c1&errorEmail=a%40b.ru"),
         "/webhook/nothing?x=1".to_string(),
+        // The other channels' own parameter checks.
+        "/webhook/telegram?telegramFieldName=".to_string(),
+        "/webhook/telegram?telegramToken=abc&telegramFieldName=*TelegramId".to_string(),
+        "/webhook/wazzup24?key_api=a%20b&chat_type=viber".to_string(),
+        "/webhook/green-api?apiUrl=http://x.example&idInstance=abc&apiTokenInstance=t%20t"
+            .to_string(),
+        "/webhook/green-api?repeat=maybe".to_string(),
     ];
     for url in urls {
         let (_, answer) = get_in(&app, &url, None).await;
