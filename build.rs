@@ -2,6 +2,7 @@
 //! is reported as ignored, with the reason, instead of passing without running.
 //! `cfg(chromium)`: Chromium and ChromeDriver (Debian's `chromium`, `chromium-driver`).
 //! `cfg(sample_event)`: `TORROW_SAMPLE_EVENT` names the real Torrow sample (set by `.ci/run`).
+//! `cfg(postgres)`: a PostgreSQL server (`/usr/lib/postgresql/<version>/bin/initdb`).
 //! `cfg(systemd_analyze)`: `systemd-analyze` can check the shipped systemd unit.
 
 use std::path::Path;
@@ -10,6 +11,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(chromium)");
     println!("cargo::rustc-check-cfg=cfg(sample_event)");
     println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
+    println!("cargo::rustc-check-cfg=cfg(postgres)");
     // Installing a package changes /usr/bin; cargo then runs this again.
     println!("cargo::rerun-if-changed=/usr/bin");
     println!("cargo::rerun-if-env-changed=CHROMEDRIVER");
@@ -20,6 +22,16 @@ fn main() {
     let browser = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if Path::new(&driver).exists() && Path::new(&browser).exists() {
         println!("cargo::rustc-cfg=chromium");
+    }
+    let postgres = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|versions| {
+            versions
+                .flatten()
+                .any(|v| v.path().join("bin/initdb").exists())
+        })
+        .unwrap_or(false);
+    if postgres {
+        println!("cargo::rustc-cfg=postgres");
     }
     if Path::new("/usr/bin/systemd-analyze").exists() {
         println!("cargo::rustc-cfg=systemd_analyze");

@@ -7,7 +7,7 @@ use crate::delivery::{retention::Retention, Delivery};
 use crate::mail::Mailer;
 use crate::render::Templates;
 use crate::settings::Settings;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PgOptions, PgStore, SqliteStore, Store};
 
 pub struct App {
     pub settings: Settings,
@@ -34,9 +34,22 @@ impl App {
                 settings.templates.dir.display()
             );
         }
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&settings.delivery.database, settings.delivery.fsync).await?,
-        );
+        let delivery = &settings.delivery;
+        let store: Arc<dyn Store> = match delivery.postgres_url() {
+            Some(url) => Arc::new(
+                PgStore::connect(
+                    url,
+                    PgOptions {
+                        pool_size: delivery.pool_size,
+                        statement_timeout: delivery.statement_timeout,
+                        lease: delivery.lease,
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("delivery.database (PostgreSQL): {e}"))?,
+            ),
+            None => Arc::new(SqliteStore::open(&delivery.sqlite_path(), delivery.fsync).await?),
+        };
         let channels = Arc::new(Registry::new(&settings)?);
         let mailer = Arc::new(Mailer::new(
             &settings.mail,

@@ -63,6 +63,9 @@ enum Transport {
     Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
 }
 
+/// How long an instance may take to mail one address before another may try.
+const CLAIM_HOLD: Duration = Duration::from_secs(120);
+
 pub struct Mailer {
     store: Arc<dyn Store>,
     transport: Transport,
@@ -177,6 +180,12 @@ impl Mailer {
                 soon(due - now);
                 continue;
             }
+            // Several instances may share the queue: the one that claims the address mails it.
+            let hold = CLAIM_HOLD.as_millis() as i64;
+            if !self.store.claim_mail(&address, now, throttle, hold).await? {
+                soon(hold);
+                continue;
+            }
             let batch = self
                 .store
                 .unsent_mail(&address, self.max_reports_per_email as i64)
@@ -202,6 +211,7 @@ impl Mailer {
                     tracing::error!(error = %e, reports = batch.items.len() as i64 + batch.more, "failure report cannot be delivered to its address; dropped");
                 }
                 Err(e) => {
+                    self.store.release_mail(&address).await?;
                     tracing::error!(error = %e, "cannot send a failure report; will try again");
                     let retry = RETRY_AFTER_FAILURE.min(self.throttle.max(Duration::from_secs(1)));
                     soon(retry.as_millis() as i64);

@@ -108,6 +108,36 @@ pub struct Delivery {
     pub poll_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub retention: Duration,
+    /// PostgreSQL only: connections per instance.
+    pub pool_size: u32,
+    /// PostgreSQL only: the longest any statement (or wait for a lock) may take.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// PostgreSQL only: how long an instance holds a delivery it is sending; a delivery held by
+    /// an instance that died is sent by another after this.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+}
+
+impl Delivery {
+    /// The PostgreSQL URL when `database` is one (`postgres://…`), else `None` (SQLite).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database
+            .to_str()
+            .filter(|d| d.starts_with("postgres://") || d.starts_with("postgresql://"))
+    }
+
+    /// The SQLite file (`sqlite://` stripped when given).
+    pub fn sqlite_path(&self) -> PathBuf {
+        match self
+            .database
+            .to_str()
+            .and_then(|d| d.strip_prefix("sqlite://"))
+        {
+            Some(path) => PathBuf::from(path),
+            None => self.database.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +250,19 @@ impl Settings {
         ] {
             if value == 0 {
                 problems.push(format!("{key}: must be at least 1"));
+            }
+        }
+        if self.delivery.postgres_url().is_some() {
+            if self.delivery.pool_size == 0 {
+                problems.push("delivery.pool_size: must be at least 1".to_string());
+            }
+            let longest = self.wappi.timeout.max(self.delivery.respond_within);
+            if self.delivery.lease <= longest * 2 {
+                problems.push(format!(
+                    "delivery.lease: {} is too short; give at least twice the longest attempt ({})",
+                    humantime::format_duration(self.delivery.lease),
+                    humantime::format_duration(longest)
+                ));
             }
         }
         if self.delivery.concurrency == 0 {

@@ -1,6 +1,7 @@
 //! Durable state behind a small trait: the delivery outbox and the failure-report mail queue.
 //! SQLite today ([`sqlite::SqliteStore`]); another database can implement [`Store`] later.
 
+pub mod postgres;
 pub mod sqlite;
 mod writer;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -233,6 +235,17 @@ pub trait Store: Send + Sync {
     /// The oldest `limit` reports waiting for `address`, and how many more wait.
     async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch>;
     async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>>;
+    /// Takes the right to mail `address` now, for `hold_ms`: only when its throttle has passed
+    /// and no one (no other instance) holds it. Mailed or released, it is free again.
+    async fn claim_mail(
+        &self,
+        address: &str,
+        now: i64,
+        throttle_ms: i64,
+        hold_ms: i64,
+    ) -> StoreResult<bool>;
+    /// Gives up a claim without mailing (the send failed; another pass tries again).
+    async fn release_mail(&self, address: &str) -> StoreResult<()>;
     /// Marks every waiting report of `address` up to id `up_to` as mailed.
     async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()>;
 
@@ -246,6 +259,29 @@ pub trait Store: Send + Sync {
         addresses_before: i64,
         batch: i64,
     ) -> StoreResult<Purged>;
+}
+
+/// What an attempt's end writes: the new state, when the next attempt is due (or when it ended),
+/// the error, the provider's message id, and the attempt's outcome word.
+pub(crate) fn finished(
+    outcome: &Outcome,
+    now: i64,
+) -> (State, i64, Option<String>, Option<String>, &'static str) {
+    match outcome {
+        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone(), "sent"),
+        Outcome::Retry {
+            next_attempt_at,
+            error,
+        } => (
+            State::Pending,
+            *next_attempt_at,
+            Some(error.clone()),
+            None,
+            "retry",
+        ),
+        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None, "failed"),
+        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None, "dead"),
+    }
 }
 
 /// Unix milliseconds now.

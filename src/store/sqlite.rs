@@ -52,7 +52,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations")
+        sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate {
@@ -329,6 +329,35 @@ impl Store for SqliteStore {
         Ok(row.and_then(|r| r.get(0)))
     }
 
+    async fn claim_mail(
+        &self,
+        address: &str,
+        now: i64,
+        throttle_ms: i64,
+        hold_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mail_addresses SET claimed_until = ?2 + ?4 WHERE address = ?1 \
+             AND (claimed_until IS NULL OR claimed_until < ?2) \
+             AND (last_sent_at IS NULL OR last_sent_at + ?3 <= ?2)",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(throttle_ms)
+        .bind(hold_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_mail(&self, address: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_addresses SET claimed_until = NULL WHERE address = ?")
+            .bind(address)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -341,7 +370,7 @@ impl Store for SqliteStore {
         .await?;
         sqlx::query(
             "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) VALUES (?1, ?2, ?2) \
-             ON CONFLICT(address) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+             ON CONFLICT(address) DO UPDATE SET last_sent_at = excluded.last_sent_at, claimed_until = NULL",
         )
         .bind(address)
         .bind(now)

@@ -16,7 +16,7 @@ use sqlx::{sqlite::SqliteRow, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sqlite::{record, COLUMNS};
-use super::{Accepted, NewDelivery, Outcome, State, StoreError, StoreResult};
+use super::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
 
 /// How often the write-ahead log is checkpointed.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -334,21 +334,7 @@ async fn finish(
     outcome: &Outcome,
     now: i64,
 ) -> StoreResult<()> {
-    let (state, next, error, provider, how) = match outcome {
-        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone(), "sent"),
-        Outcome::Retry {
-            next_attempt_at,
-            error,
-        } => (
-            State::Pending,
-            *next_attempt_at,
-            Some(error.clone()),
-            None,
-            "retry",
-        ),
-        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None, "failed"),
-        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None, "dead"),
-    };
+    let (state, next, error, provider, how) = super::finished(outcome, now);
     sqlx::query(
         "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
          last_error = COALESCE(?, last_error), provider_id = COALESCE(?, provider_id) WHERE id = ?",

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod postgres;
+
 use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
 
 /// A Wappi token of the real shape (50 letters and digits).

@@ -26,7 +26,6 @@ async fn service_with_wappi_sending(sends: u64) -> (MockServer, crate::support::
     (wappi, app)
 }
 
-#[tokio::test]
 async fn retries_until_sent() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -50,7 +49,6 @@ async fn retries_until_sent() {
     assert_eq!(record.attempts, 3);
 }
 
-#[tokio::test]
 async fn permanent_failure_is_not_retried_and_mailed_once() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -97,7 +95,6 @@ async fn permanent_failure_is_not_retried_and_mailed_once() {
     assert_eq!((record.state, record.attempts), (State::Failed, 1));
 }
 
-#[tokio::test]
 async fn dead_after_max_age_is_mailed() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -129,7 +126,6 @@ async fn dead_after_max_age_is_mailed() {
     assert!(mails.try_recv().is_err(), "exactly one email");
 }
 
-#[tokio::test]
 async fn the_same_post_is_sent_once() {
     let (_wappi, app) = service_with_wappi_sending(2).await;
     let mut ids = Vec::new();
@@ -148,7 +144,6 @@ async fn the_same_post_is_sent_once() {
     assert_ne!(other["DeliveryId"].as_str().unwrap(), ids[0]);
 }
 
-#[tokio::test]
 async fn a_repeated_post_of_a_failed_delivery_says_how_to_send_it_again() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -181,7 +176,6 @@ async fn a_repeated_post_of_a_failed_delivery_says_how_to_send_it_again() {
     );
 }
 
-#[tokio::test]
 async fn the_same_post_at_the_same_instant_is_sent_once() {
     let (_wappi, app) = service_with_wappi_sending(1).await;
     let (path, body) = (hook("&message=burst"), fixture("booking-one-resource.json"));
@@ -199,7 +193,6 @@ async fn the_same_post_at_the_same_instant_is_sent_once() {
     assert_eq!(sent.attempts, 1);
 }
 
-#[tokio::test]
 async fn throttled_failures_go_out_as_one_digest() {
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&format!(
@@ -233,7 +226,6 @@ async fn throttled_failures_go_out_as_one_digest() {
     assert!(mails.try_recv().is_err());
 }
 
-#[tokio::test]
 async fn wrong_parameters_on_post_are_mailed() {
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&format!("[mail]\nsmtp_url = \"{smtp}\"\n")).await;
@@ -256,7 +248,6 @@ async fn wrong_parameters_on_post_are_mailed() {
         .contains("Parameter <hide_url> must be true or false, not <maybe>"));
 }
 
-#[tokio::test]
 async fn without_smtp_reports_are_eml_files() {
     let app = spawn("").await;
     let (code, _) = app
@@ -286,7 +277,6 @@ fn default_mail_dir_is_data_mail() {
     assert_eq!(s.mail.dir, std::path::PathBuf::from("data/mail"));
 }
 
-#[tokio::test]
 async fn a_retry_after_from_the_provider_delays_the_next_attempt() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -317,7 +307,6 @@ async fn a_retry_after_from_the_provider_delays_the_next_attempt() {
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn the_outbox_keeps_the_channels_route_not_the_whole_query() {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
@@ -367,3 +356,19 @@ async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
     app.running.app.delivery.wake();
     app.wait_for("older-row", |r| r.state == State::Sent).await;
 }
+
+// Every test above runs on SQLite and on PostgreSQL (the last one is about rows of an older
+// SQLite version, so it stays SQLite-only).
+crate::support::on_both_backends!(
+    retries_until_sent,
+    permanent_failure_is_not_retried_and_mailed_once,
+    dead_after_max_age_is_mailed,
+    the_same_post_is_sent_once,
+    a_repeated_post_of_a_failed_delivery_says_how_to_send_it_again,
+    the_same_post_at_the_same_instant_is_sent_once,
+    throttled_failures_go_out_as_one_digest,
+    wrong_parameters_on_post_are_mailed,
+    without_smtp_reports_are_eml_files,
+    a_retry_after_from_the_provider_delays_the_next_attempt,
+    the_outbox_keeps_the_channels_route_not_the_whole_query,
+);

@@ -92,6 +92,68 @@ pub async fn spawn(extra: &str) -> TestApp {
     spawn_in(dir, extra).await
 }
 
+/// Which outbox a test's service uses; tests run with [`on_both_backends!`] get each in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+/// Runs a test body with every service it spawns on a fresh PostgreSQL database.
+pub async fn on_postgres<F: std::future::Future<Output = ()>>(test: F) {
+    BACKEND.scope(Backend::Postgres, test).await
+}
+
+/// The PostgreSQL server of this test process: started on first use, stopped at exit.
+pub fn shared_cluster() -> &'static crate::common::postgres::Cluster {
+    static CLUSTER: std::sync::OnceLock<crate::common::postgres::Cluster> =
+        std::sync::OnceLock::new();
+    extern "C" fn stop_at_exit() {
+        if let Some(cluster) = CLUSTER.get() {
+            cluster.halt();
+            let _ = std::fs::remove_dir_all(cluster.folder());
+        }
+    }
+    CLUSTER.get_or_init(|| {
+        let cluster = crate::common::postgres::Cluster::start();
+        // SAFETY: registers a plain function with no arguments, run once at process exit.
+        unsafe { libc::atexit(stop_at_exit) };
+        cluster
+    })
+}
+
+/// Each test (a plain `async fn`) twice: on SQLite, and on PostgreSQL (ignored, with the reason,
+/// where the server binaries are not installed).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name().await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                #[cfg_attr(
+                    not(postgres),
+                    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+                )]
+                async fn $name() {
+                    crate::support::on_postgres(super::$name()).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
+
 pub async fn spawn_in(dir: TempDir, extra: &str) -> TestApp {
     static LOGS: std::sync::Once = std::sync::Once::new();
     LOGS.call_once(|| {
@@ -101,7 +163,14 @@ pub async fn spawn_in(dir: TempDir, extra: &str) -> TestApp {
             .init()
     });
     let base_settings = test_settings(dir.path(), "");
-    let text = merge(&base_settings, extra);
+    let mut text = merge(&base_settings, extra);
+    if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("t{}_{n}", std::process::id());
+        let url = shared_cluster().database(&name).await;
+        text = merge(&text, &format!("[delivery]\ndatabase = \"{url}\"\n"));
+    }
     let settings = Settings::with_overrides(&text).expect("test settings");
     let running = torrow_hooks::start(settings).await.expect("service starts");
     let base = format!("http://{}", running.addr);

@@ -1,0 +1,466 @@
+//! The PostgreSQL implementation of [`Store`]: one outbox shared by several instances.
+//!
+//! - Accepting is one transaction under an advisory lock on the dedup key: the same POST sent to
+//!   two instances at once is stored once, and both answer its DeliveryId.
+//! - A worker claims due rows with `FOR UPDATE SKIP LOCKED` and holds them (`locked_until`) for
+//!   `delivery.lease`; a row whose instance died is taken again once that has passed. No
+//!   instance sends a row another holds.
+//! - A failure digest is mailed by the instance that claims its address (`claimed_until`).
+//! - Retention deletes in small batches; several instances running it only share the work.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
+    PgPool, Row,
+};
+
+use super::{
+    Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
+    State, Store, StoreError, StoreResult,
+};
+
+const HOUR_MS: i64 = 3_600_000;
+const COLUMNS: &str =
+    "id, channel, query, recipient, text, summary, error_email, state, attempts, \
+                       created_at, next_attempt_at, last_error, provider_id";
+/// The advisory lock that lets new failure-report addresses in one at a time (the hourly quota).
+const ADMISSION_LOCK: i64 = 0x746f_7272_6f77;
+
+/// How the pool and its statements behave (from `[delivery]`).
+#[derive(Debug, Clone, Copy)]
+pub struct PgOptions {
+    pub pool_size: u32,
+    pub statement_timeout: Duration,
+    pub lease: Duration,
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    lease_ms: i64,
+}
+
+impl PgStore {
+    /// Connects and runs the migrations (start-up needs the database). Later, while the
+    /// database is unreachable, every use fails at once (POSTs answer 503) and the pool
+    /// reconnects by itself when it is back.
+    pub async fn connect(url: &str, options: PgOptions) -> StoreResult<PgStore> {
+        let connect: PgConnectOptions = url.parse()?;
+        let timeout = format!("{}", options.statement_timeout.as_millis());
+        let connect = connect.options([
+            ("statement_timeout", timeout.as_str()),
+            ("lock_timeout", timeout.as_str()),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size)
+            .acquire_timeout(Duration::from_secs(5))
+            // A connection that broke while the database restarted is noticed and replaced.
+            .test_before_acquire(true)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate {
+                path: "postgres".into(),
+                source: std::sync::Arc::new(e),
+            })?;
+        Ok(PgStore {
+            pool,
+            lease_ms: options.lease.as_millis() as i64,
+        })
+    }
+}
+
+fn record(row: &PgRow) -> Record {
+    Record {
+        id: row.get("id"),
+        channel: row.get("channel"),
+        query: row.get("query"),
+        recipient: row.get("recipient"),
+        text: row.get("text"),
+        summary: row.get("summary"),
+        error_email: row.get("error_email"),
+        state: State::parse(row.get::<&str, _>("state")),
+        attempts: row.get("attempts"),
+        created_at: row.get("created_at"),
+        next_attempt_at: row.get("next_attempt_at"),
+        last_error: row.get("last_error"),
+        provider_id: row.get("provider_id"),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
+        let mut tx = self.pool.begin().await?;
+        // Two instances with the same POST wait for each other here, then the second sees the first.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(&new.dedup_key)
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = $1 AND created_at >= $2 \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        if let Some(row) = sqlx::query(&sql)
+            .bind(&new.dedup_key)
+            .bind(dedup_since)
+            .fetch_optional(&mut *tx)
+            .await?
+        {
+            tx.commit().await?;
+            return Ok(Accepted::Duplicate(record(&row)));
+        }
+        let sql = format!(
+            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, \
+             error_email, state, attempts, created_at, next_attempt_at, updated_at, last_error, \
+             locked_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+             CASE WHEN $10::text IS NULL THEN 'sending' ELSE 'failed' END, 0, $9, $9, $9, $10, \
+             CASE WHEN $10::text IS NULL THEN $11::bigint END) RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&new.id)
+            .bind(&new.channel)
+            .bind(&new.query)
+            .bind(&new.dedup_key)
+            .bind(&new.recipient)
+            .bind(&new.text)
+            .bind(&new.summary)
+            .bind(&new.error_email)
+            .bind(now)
+            .bind(&new.failed)
+            .bind(now + self.lease_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Accepted::New(record(&row)))
+    }
+
+    async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
+        let sql = format!(
+            "UPDATE deliveries SET state = 'sending', updated_at = $1, locked_until = $3 \
+             WHERE id IN (SELECT id FROM deliveries \
+               WHERE (state = 'pending' AND next_attempt_at <= $1) \
+                  OR (state = 'sending' AND locked_until < $1) \
+               ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(limit)
+            .bind(now + self.lease_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<i64>> {
+        // Pending rows when due; rows held by an instance when their lease runs out.
+        let row = sqlx::query(
+            "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'), \
+                          (SELECT MIN(locked_until) FROM deliveries WHERE state = 'sending'))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get::<Option<i64>, _>(0))
+    }
+
+    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
+        let (state, next, error, provider, how) = super::finished(outcome, now);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
+             updated_at = $3, last_error = COALESCE($4, last_error), \
+             provider_id = COALESCE($5, provider_id), locked_until = NULL WHERE id = $6",
+        )
+        .bind(state.as_str())
+        .bind(next)
+        .bind(now)
+        .bind(error.as_deref())
+        .bind(provider.as_deref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, number, ended_at, outcome, error) \
+             SELECT id, attempts, $1, $2, $3 FROM deliveries WHERE id = $4 \
+             ON CONFLICT (delivery_id, number) DO UPDATE SET ended_at = excluded.ended_at, \
+             outcome = excluded.outcome, error = excluded.error",
+        )
+        .bind(now)
+        .bind(how)
+        .bind(error.as_deref())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Nothing to do at start: other instances may be sending right now. A row left `sending`
+    /// by a stopped or dead instance is taken again when its lease runs out.
+    async fn requeue_interrupted(&self, _now: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
+
+    async fn get(&self, id: &str) -> StoreResult<Option<Record>> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(record))
+    }
+
+    async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, created_at = $1, \
+             updated_at = $1 WHERE ($2::text IS NULL AND state = 'dead') \
+             OR (id = $2 AND state IN ('dead', 'failed')) RETURNING id",
+        )
+        .bind(now)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
+    async fn count_pending(&self) -> StoreResult<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.get(0))
+    }
+
+    async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE $1::text IS NULL OR state = $1 \
+             ORDER BY created_at DESC, id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(state.map(State::as_str))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(record).collect())
+    }
+
+    async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>> {
+        let rows = sqlx::query(
+            "SELECT number, ended_at, outcome, error FROM attempts WHERE delivery_id = $1 \
+             ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Attempt {
+                number: row.get("number"),
+                ended_at: row.get("ended_at"),
+                outcome: row.get("outcome"),
+                error: row.get("error"),
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn enqueue_mail(
+        &self,
+        address: &str,
+        report: &str,
+        now: i64,
+        max_new_per_hour: u32,
+    ) -> StoreResult<Enqueued> {
+        let mut tx = self.pool.begin().await?;
+        // New addresses are let in one at a time across instances, so the quota holds.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ADMISSION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let admitted = sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at) \
+             SELECT $1, $2 WHERE (SELECT COUNT(*) FROM mail_addresses WHERE admitted_at > $3) < $4 \
+             ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(now - HOUR_MS)
+        .bind(max_new_per_hour as i64)
+        .execute(&mut *tx)
+        .await?;
+        if admitted.rows_affected() == 0 {
+            let known = sqlx::query("SELECT 1 FROM mail_addresses WHERE address = $1")
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Ok(Enqueued::NewAddressLimit);
+            }
+        }
+        sqlx::query("INSERT INTO mail_queue (address, report, created_at) VALUES ($1, $2, $3)")
+            .bind(address)
+            .bind(report)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Enqueued::Queued)
+    }
+
+    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address \
+             ORDER BY MIN(id) LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch> {
+        let rows = sqlx::query(
+            "SELECT id, address, report, created_at FROM mail_queue \
+             WHERE sent_at IS NULL AND address = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(address)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let items: Vec<QueuedMail> = rows
+            .iter()
+            .map(|r| QueuedMail {
+                id: r.get("id"),
+                address: r.get("address"),
+                report: r.get("report"),
+                created_at: r.get("created_at"),
+            })
+            .collect();
+        let last_listed = items.last().map_or(0, |i| i.id);
+        let rest = sqlx::query(
+            "SELECT COUNT(*), MAX(id) FROM mail_queue \
+             WHERE sent_at IS NULL AND address = $1 AND id > $2",
+        )
+        .bind(address)
+        .bind(last_listed)
+        .fetch_one(&self.pool)
+        .await?;
+        let more: i64 = rest.get(0);
+        let up_to = rest.get::<Option<i64>, _>(1).unwrap_or(last_listed);
+        Ok(MailBatch { items, more, up_to })
+    }
+
+    async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT last_sent_at FROM mail_addresses WHERE address = $1")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
+    async fn claim_mail(
+        &self,
+        address: &str,
+        now: i64,
+        throttle_ms: i64,
+        hold_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mail_addresses SET claimed_until = $2 + $4 WHERE address = $1 \
+             AND (claimed_until IS NULL OR claimed_until < $2) \
+             AND (last_sent_at IS NULL OR last_sent_at + $3 <= $2)",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(throttle_ms)
+        .bind(hold_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_mail(&self, address: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_addresses SET claimed_until = NULL WHERE address = $1")
+            .bind(address)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE mail_queue SET sent_at = $1 WHERE address = $2 AND sent_at IS NULL AND id <= $3",
+        )
+        .bind(now)
+        .bind(address)
+        .bind(up_to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (address) DO UPDATE SET last_sent_at = excluded.last_sent_at, \
+             claimed_until = NULL",
+        )
+        .bind(address)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge(
+        &self,
+        finished_before: i64,
+        mailed_before: i64,
+        addresses_before: i64,
+        batch: i64,
+    ) -> StoreResult<Purged> {
+        // SKIP LOCKED: instances purging at the same time take different rows.
+        let deliveries = sqlx::query(
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < $1 \
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(finished_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let reports = sqlx::query(
+            "DELETE FROM mail_queue WHERE id IN (SELECT id FROM mail_queue \
+             WHERE sent_at IS NOT NULL AND sent_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(mailed_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let addresses = sqlx::query(
+            "DELETE FROM mail_addresses WHERE address IN (SELECT a.address FROM mail_addresses a \
+             WHERE COALESCE(a.last_sent_at, a.admitted_at) < $1 AND a.admitted_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM mail_queue q WHERE q.sent_at IS NULL AND q.address = a.address) \
+             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(addresses_before)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(Purged {
+            deliveries,
+            reports,
+            addresses,
+        })
+    }
+}
