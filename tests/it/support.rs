@@ -92,20 +92,14 @@ pub async fn spawn(extra: &str) -> TestApp {
     spawn_in(dir, extra).await
 }
 
-/// Which outbox a test's service uses; tests run with [`on_both_backends!`] get each in turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 tokio::task_local! {
-    static BACKEND: Backend;
+    /// Set while a test runs on PostgreSQL ([`on_both_backends!`]); SQLite otherwise.
+    static ON_POSTGRES: ();
 }
 
 /// Runs a test body with every service it spawns on a fresh PostgreSQL database.
 pub async fn on_postgres<F: std::future::Future<Output = ()>>(test: F) {
-    BACKEND.scope(Backend::Postgres, test).await
+    ON_POSTGRES.scope((), test).await
 }
 
 /// The PostgreSQL server of this test process: started on first use, stopped at exit.
@@ -164,7 +158,7 @@ pub async fn spawn_in(dir: TempDir, extra: &str) -> TestApp {
     });
     let base_settings = test_settings(dir.path(), "");
     let mut text = merge(&base_settings, extra);
-    if BACKEND.try_with(|b| *b) == Ok(Backend::Postgres) {
+    if ON_POSTGRES.try_with(|_| ()).is_ok() {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("t{}_{n}", std::process::id());
