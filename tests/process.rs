@@ -665,3 +665,230 @@ fn the_shipped_systemd_unit_verifies() {
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("torrow-hooks.service"), "{said}");
 }
+
+/// `state` of every delivery in a PostgreSQL outbox, with its first text line.
+async fn pg_states(url: &str) -> Vec<(String, String)> {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT state, text FROM deliveries")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows.into_iter()
+        .map(|(state, text)| (state, text.lines().next().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// The first line of each message a Wappi stand-in's mock accepted.
+fn first_lines(requests: &[wiremock::Request]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| {
+            r.body_json::<serde_json::Value>().unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// A Wappi stand-in that fails (503) until healed, then accepts and records each message.
+struct Healable {
+    healed: Arc<std::sync::atomic::AtomicBool>,
+    sent: Arc<Mutex<Vec<String>>>,
+}
+
+impl wiremock::Respond for Healable {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        if !self.healed.load(std::sync::atomic::Ordering::SeqCst) {
+            return ResponseTemplate::new(503);
+        }
+        self.sent
+            .lock()
+            .unwrap()
+            .extend(first_lines(std::slice::from_ref(request)));
+        ResponseTemplate::new(200).set_body_json(json!({"status": "done"}))
+    }
+}
+
+fn postgres_env(wappi: &MockServer, url: &str) -> Vec<(&'static str, String)> {
+    let mut env = wappi_env(wappi, "100ms");
+    env.extend([
+        ("HOOKS_DELIVERY__DATABASE", url.to_string()),
+        ("HOOKS_DELIVERY__LEASE", "3s".to_string()),
+        ("HOOKS_DELIVERY__POLL_INTERVAL", "100ms".to_string()),
+        ("HOOKS_WAPPI__TIMEOUT", "1s".to_string()),
+    ]);
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn three_instances_on_one_postgres_send_each_event_once() {
+    let cluster = common::postgres::Cluster::start();
+    let url = cluster.database("shared").await;
+    // Answers 503 until healed, then 200 and keeps what it accepted.
+    let wappi = MockServer::start().await;
+    let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .respond_with(Healable {
+            healed: healed.clone(),
+            sent: sent.clone(),
+        })
+        .mount(&wappi)
+        .await;
+    let env = postgres_env(&wappi, &url);
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut services: Vec<Service> = dirs
+        .iter()
+        .map(|d| Service::start(d.path(), &env))
+        .collect();
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    let hook = |base: &str, message: &str| {
+        format!("{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message={message}")
+    };
+    for n in 0..150 {
+        let base = &services[n % 3].base;
+        let r = http
+            .post(hook(base, &format!("event{n}")))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    }
+    // The same POST to two instances: one delivery, both answer its id.
+    let mut twin_ids = Vec::new();
+    for service in &services[..2] {
+        let answer: serde_json::Value = http
+            .post(hook(&service.base, "twin"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        twin_ids.push(answer["DeliveryId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(twin_ids[0], twin_ids[1]);
+
+    // One instance dies mid-retries; what it held is taken over after its lease.
+    services[2].kill();
+    let in_flight = pg_states(&url)
+        .await
+        .iter()
+        .filter(|(state, _)| state == "sending")
+        .count();
+    healed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut states = Vec::new();
+    for _ in 0..1500 {
+        states = pg_states(&url).await;
+        if states.iter().all(|(s, _)| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(states.len(), 151);
+    assert!(states.iter().all(|(s, _)| s == "sent"), "{states:?}");
+    let sent = sent.lock().unwrap().clone();
+    let mut expected: Vec<String> = (0..150).map(|n| format!("event{n}")).collect();
+    expected.push("twin".to_string());
+    for event in &expected {
+        assert!(sent.contains(event), "{event} was never sent");
+    }
+    let twice = sent.len() - expected.len();
+    assert!(
+        twice <= in_flight,
+        "{twice} sent twice, {in_flight} were mid-send at the kill"
+    );
+    for service in services.iter_mut().take(2) {
+        service.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn a_database_restart_loses_nothing_accepted() {
+    let cluster = common::postgres::Cluster::start();
+    let url = cluster.database("hooks").await;
+    let wappi =
+        wappi_answering(ResponseTemplate::new(200).set_body_json(json!({"status": "done"}))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::start(dir.path(), &postgres_env(&wappi, &url));
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for n in 0..40 {
+        if n == 15 {
+            cluster.stop();
+        }
+        if n == 20 {
+            cluster.restart();
+        }
+        let r = http
+            .post(format!(
+                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=load{n}",
+                service.base
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 | 202 => accepted.push(format!("load{n}")),
+            503 => {
+                let answer: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(answer["Status"], "Error");
+                assert!(
+                    answer["ErrorMessage"]
+                        .as_str()
+                        .unwrap()
+                        .contains("could not be stored"),
+                    "{answer}"
+                );
+                refused += 1;
+            }
+            other => panic!("load{n}: HTTP {other}: {}", r.text().await.unwrap()),
+        }
+    }
+    assert!(
+        refused >= 4,
+        "POSTs while the database was down: {refused} refused"
+    );
+    assert!(
+        accepted.contains(&"load39".to_string()),
+        "the service recovered without a restart"
+    );
+    let mut states = Vec::new();
+    for _ in 0..1500 {
+        states = pg_states(&url).await;
+        if states.len() == accepted.len() && states.iter().all(|(s, _)| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(states.iter().all(|(s, _)| s == "sent"), "{states:?}");
+    let stored: Vec<&String> = states.iter().map(|(_, first)| first).collect();
+    let sent = first_lines(&wappi.received_requests().await.unwrap());
+    for event in &accepted {
+        assert!(
+            stored.contains(&event),
+            "{event} was accepted but is not stored"
+        );
+        assert!(sent.contains(event), "{event} was accepted but never sent");
+    }
+    service.kill();
+}

@@ -54,7 +54,8 @@ impl PgStore {
         ]);
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)
-            .acquire_timeout(Duration::from_secs(5))
+            // While the database is down a POST is answered 503 within this, not left hanging.
+            .acquire_timeout(Duration::from_secs(3))
             // A connection that broke while the database restarted is noticed and replaced.
             .test_before_acquire(true)
             .connect_with(connect)
