@@ -36,6 +36,8 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group, so that Chromium goes with it even when a test fails.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{driver_path}: {e}"));
@@ -97,6 +99,18 @@ impl Browser {
     async fn button(&self, label: &str) -> Element {
         self.wait(&format!("//button[normalize-space(.)='{label}']"))
             .await
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = self
+            ._driver
+            .id()
+            .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
     }
 }
 
@@ -262,7 +276,7 @@ async fn build_check_preview_and_paste_a_hook_url_in_russian() {
         !page_url.as_str().contains(TOKEN),
         "no token in the page URL"
     );
-    browser.client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
 }
 
 #[tokio::test]
@@ -349,5 +363,5 @@ async fn replay_a_dead_delivery_with_the_admin_token() {
             "//tr[@data-id='{id}']/td[contains(@class, 'state') and .='sent']"
         ))
         .await;
-    browser.client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
 }
