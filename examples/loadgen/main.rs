@@ -35,6 +35,10 @@ struct Args {
     /// Run torrow-hooks with `delivery.fsync = true` (every commit waits for the disk).
     #[arg(long)]
     fsync: bool,
+    /// The outbox of torrow-hooks: a `postgres://…` URL (an empty database), instead of the
+    /// embedded SQLite file.
+    #[arg(long)]
+    database: Option<String>,
     /// Keep the servers' logs and the outbox in this folder (default: a temporary one).
     #[arg(long)]
     keep: Option<PathBuf>,
@@ -79,11 +83,12 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     };
     let log = |name: &str| dir.join(format!("{name}.log"));
     println!(
-        "loadgen: {} s per scenario, {} connections, fixed rate {}/s, fsync {}; event {} ({} bytes)",
+        "loadgen: {} s per scenario, {} connections, fixed rate {}/s, fsync {}, outbox {}; event {} ({} bytes)",
         args.seconds,
         args.concurrency,
         args.rate,
         args.fsync,
+        if args.database.is_some() { "PostgreSQL" } else { "SQLite" },
         source,
         event.len()
     );
@@ -104,6 +109,9 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     let mut hooks_args = vec!["--wappi", &wappi.addr, "--dir", &hooks_dir];
     if args.fsync {
         hooks_args.push("--fsync");
+    }
+    if let Some(database) = &args.database {
+        hooks_args.extend(["--database", database.as_str()]);
     }
     let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
     let wal = WalWatch::start(dir.join("hooks.sqlite-wal"));

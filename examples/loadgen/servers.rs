@@ -45,8 +45,12 @@ pub async fn serve(kind: &str, args: &Args) -> anyhow::Result<()> {
         "hooks" => {
             let dir = args.dir.as_deref().expect("--dir");
             let wappi = args.wappi.as_deref().expect("--wappi");
-            let settings =
-                torrow_hooks::Settings::with_overrides(&hooks_settings(dir, wappi, args.fsync))?;
+            let settings = torrow_hooks::Settings::with_overrides(&hooks_settings(
+                dir,
+                wappi,
+                args.fsync,
+                args.database.as_deref(),
+            ))?;
             torrow_hooks::telemetry::init_logs(&settings.log);
             torrow_hooks::start(settings).await?.addr
         }
@@ -73,7 +77,7 @@ where
 
 /// The service's own defaults, but on a free port, with the outbox in a temporary folder, the
 /// templates of this checkout, the Wappi stand-in, and production-style JSON logs.
-fn hooks_settings(dir: &Path, wappi: &str, fsync: bool) -> String {
+fn hooks_settings(dir: &Path, wappi: &str, fsync: bool, database: Option<&str>) -> String {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
     format!(
         r#"
@@ -86,7 +90,9 @@ fn hooks_settings(dir: &Path, wappi: &str, fsync: bool) -> String {
         delivery.fsync = {fsync}
         log.format = "json"
         "#,
-        db = dir.join("hooks.sqlite"),
+        db = database
+            .map(str::to_string)
+            .unwrap_or_else(|| dir.join("hooks.sqlite").display().to_string()),
         mail = dir.join("mail"),
         sink = dir.join("log-sink.jsonl"),
     )
