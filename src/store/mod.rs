@@ -3,7 +3,6 @@
 
 pub mod postgres;
 pub mod sqlite;
-mod writer;
 
 use std::sync::Arc;
 

@@ -15,8 +15,8 @@ use std::sync::{
 use sqlx::{sqlite::SqliteRow, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::{record, COLUMNS};
-use super::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
+use super::rows::{record, COLUMNS};
+use crate::store::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
 
 /// How often the write-ahead log is checkpointed.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -334,7 +334,7 @@ async fn finish(
     outcome: &Outcome,
     now: i64,
 ) -> StoreResult<()> {
-    let (state, next, error, provider, how) = super::finished(outcome, now);
+    let (state, next, error, provider, how) = crate::store::finished(outcome, now);
     sqlx::query(
         "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
          last_error = COALESCE(?, last_error), provider_id = COALESCE(?, provider_id) WHERE id = ?",

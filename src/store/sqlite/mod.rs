@@ -1,4 +1,5 @@
-//! The SQLite implementation of [`Store`] (WAL; `synchronous=FULL` when `delivery.fsync`).
+//! The SQLite implementation of [`Store`] (reads and the other writes here; the POST path's
+//! writes in [`writer`], the row layout in [`rows`]) (WAL; `synchronous=FULL` when `delivery.fsync`).
 
 use std::{
     path::{Path, PathBuf},
@@ -8,13 +9,16 @@ use std::{
 
 use async_trait::async_trait;
 use sqlx::{
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     Row, SqlitePool,
 };
 
-use super::writer::Writer;
+mod rows;
+mod writer;
+
+use rows::{record, COLUMNS};
+use writer::Writer;
+
 use super::{
     Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
     State, Store, StoreError, StoreResult,
@@ -27,10 +31,6 @@ pub struct SqliteStore {
     /// Group commit for the writes of the POST path.
     writer: Writer,
 }
-
-pub(super) const COLUMNS: &str =
-    "id, channel, query, recipient, text, summary, error_email, state, attempts, \
-                       created_at, next_attempt_at, last_error, provider_id";
 
 impl SqliteStore {
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
@@ -99,24 +99,6 @@ fn private_files(path: &Path) -> StoreResult<()> {
         }
     }
     Ok(())
-}
-
-pub(super) fn record(row: &SqliteRow) -> Record {
-    Record {
-        id: row.get("id"),
-        channel: row.get("channel"),
-        query: row.get("query"),
-        recipient: row.get("recipient"),
-        text: row.get("text"),
-        summary: row.get("summary"),
-        error_email: row.get("error_email"),
-        state: State::parse(row.get::<&str, _>("state")),
-        attempts: row.get("attempts"),
-        created_at: row.get("created_at"),
-        next_attempt_at: row.get("next_attempt_at"),
-        last_error: row.get("last_error"),
-        provider_id: row.get("provider_id"),
-    }
 }
 
 #[async_trait]
