@@ -267,6 +267,22 @@ async fn build_check_preview_and_paste_a_hook_url_in_russian() {
         assert!(url.contains(pair), "{pair} missing from {url}");
     }
 
+    // A phone screen: one column, nothing wider than the screen.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page is wider than a phone: {overflow}"
+    );
+    browser.client.set_window_size(1280, 1900).await.unwrap();
+
     // English.
     browser.button("English").await.click().await.unwrap();
     browser.button("Check").await;

@@ -18,6 +18,7 @@ mod language;
 mod limits;
 mod operator;
 mod render;
+mod shared_outbox;
 mod telegram;
 mod wappi;
 mod wazzup24;
