@@ -463,17 +463,7 @@ impl App {
         let order = OrderSummary {
             number: redact::cut(&event.order_number(), 40),
             service: redact::cut(event.service_name().unwrap_or_default(), 100),
-            start: event
-                .case()
-                .start_date
-                .as_deref()
-                .and_then(parse_time)
-                .map(|t| {
-                    t.with_timezone(&zone)
-                        .format(crate::mail::TIME_FORMAT)
-                        .to_string()
-                })
-                .unwrap_or_default(),
+            start: start_in(&event, zone),
             order_id: redact::cut(event.case().id.as_deref().unwrap_or_default(), 64),
             timezone: zone.name().to_string(),
         };
@@ -507,7 +497,18 @@ fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
             .and_then(|z| z.parse().ok())
             .unwrap_or(chrono_tz::Europe::Moscow),
     };
-    let start = event
+    OrderSummary {
+        number: event.order_number(),
+        service: event.service_name().unwrap_or_default().to_string(),
+        start: start_in(event, zone),
+        order_id: event.case().id.clone().unwrap_or_default(),
+        timezone: zone.name().to_string(),
+    }
+}
+
+/// The case's start in `zone`, as failure emails write every time (`2024-05-08 11:15 MSK`).
+fn start_in(event: &CaseActionEvent, zone: chrono_tz::Tz) -> String {
+    event
         .case()
         .start_date
         .as_deref()
@@ -517,14 +518,7 @@ fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {
                 .format(crate::mail::TIME_FORMAT)
                 .to_string()
         })
-        .unwrap_or_default();
-    OrderSummary {
-        number: event.order_number(),
-        service: event.service_name().unwrap_or_default().to_string(),
-        start,
-        order_id: event.case().id.clone().unwrap_or_default(),
-        timezone: zone.name().to_string(),
-    }
+        .unwrap_or_default()
 }
 
 /// The same channel, query and body make the same key: BLAKE3 (a cryptographic hash, so no two
