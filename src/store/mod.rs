@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A statement failed (shared: one failed batch answers every write in it).
     #[error("database: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    /// A statement of the outbox writer (SQLite, on its own thread).
+    #[error("database: {0}")]
+    Writer(#[source] Arc<rusqlite::Error>),
     /// The database file or its folder.
     #[error("database: {path}: {source}")]
     File {
@@ -37,6 +40,12 @@ pub enum StoreError {
     Commit(#[source] Box<StoreError>),
     #[error("database: the outbox writer has stopped")]
     WriterStopped,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Writer(Arc::new(e))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

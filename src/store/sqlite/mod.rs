@@ -59,7 +59,7 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 source: std::sync::Arc::new(e),
             })?;
-        let writer = Writer::start(pool.clone(), fsync);
+        let writer = Writer::start(pool.clone(), path, fsync)?;
         Ok(SqliteStore { pool, writer })
     }
 }

@@ -25,3 +25,22 @@ pub(super) fn record(row: &SqliteRow) -> Record {
         provider_id: row.get("provider_id"),
     }
 }
+
+/// The same row as read on the writer's own connection (rusqlite).
+pub(super) fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        id: row.get("id")?,
+        channel: row.get("channel")?,
+        query: row.get("query")?,
+        recipient: row.get("recipient")?,
+        text: row.get("text")?,
+        summary: row.get("summary")?,
+        error_email: row.get("error_email")?,
+        state: State::parse(&row.get::<_, String>("state")?),
+        attempts: row.get("attempts")?,
+        created_at: row.get("created_at")?,
+        next_attempt_at: row.get("next_attempt_at")?,
+        last_error: row.get("last_error")?,
+        provider_id: row.get("provider_id")?,
+    })
+}

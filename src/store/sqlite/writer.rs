@@ -1,21 +1,23 @@
 //! Group commit for the writes of the POST path (accepting a delivery, recording an attempt).
 //!
-//! Every such write goes to one task. It takes whatever is queued (up to [`MAX_BATCH`]) and, when
-//! there are several, runs them in one `BEGIN IMMEDIATE … COMMIT`: one commit (and, with
-//! `delivery.fsync`, one wait for the disk) for the whole batch, and these writers never wait on
-//! SQLite's lock. Nothing waits to be grouped: a batch is whatever queued up while the previous
-//! one ran, and a few writes are simply committed one by one. No caller is answered before the
-//! commit that holds its write has succeeded.
+//! Every such write goes to one thread that owns its own SQLite connection (rusqlite, prepared
+//! statements cached). It takes whatever is queued (up to [`MAX_BATCH`]) in one hand-off and runs
+//! it in one `BEGIN IMMEDIATE … COMMIT`: one commit (and, with `delivery.fsync`, one wait for the
+//! disk) for the whole batch, and these writers never wait on SQLite's lock. Nothing waits to be
+//! grouped: a batch is whatever queued up while the previous one ran. No caller is answered
+//! before the commit that holds its write has succeeded. Reads go through sqlx's pool on other
+//! connections and never queue behind these writes (WAL).
 
 use std::sync::{
     atomic::{AtomicI64, Ordering},
     Arc,
 };
 
-use sqlx::{sqlite::SqliteRow, SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{record, COLUMNS};
+use super::rows::{record_of, COLUMNS};
 use crate::store::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
 
 /// How often the write-ahead log is checkpointed.
@@ -70,14 +72,31 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task; it ends when the last `Writer` is dropped. With `fsync` every
-    /// commit waits for the disk, so even two writes are worth grouping.
-    pub(super) fn start(pool: SqlitePool, fsync: bool) -> Writer {
+    /// Opens the writer's own connection to `path` (already created and migrated) and starts its
+    /// thread; it ends when the last `Writer` is dropped. `pool` runs the background checkpoints.
+    pub(super) fn start(
+        pool: SqlitePool,
+        path: &std::path::Path,
+        fsync: bool,
+    ) -> StoreResult<Writer> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+        // Checkpoints run in the background, not inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", 16_777_216)?;
+        conn.set_prepared_statement_cache_capacity(16);
         let (queue, ops) = mpsc::channel(4 * MAX_BATCH);
         let wal_pages = Arc::new(AtomicI64::new(0));
-        tokio::spawn(checkpoints(pool.clone(), wal_pages.clone()));
-        tokio::spawn(run(pool, fsync, ops, wal_pages));
-        Writer { queue }
+        tokio::spawn(checkpoints(pool, wal_pages.clone()));
+        std::thread::Builder::new()
+            .name("outbox-writer".into())
+            .spawn(move || run(conn, fsync, ops, wal_pages))
+            .map_err(|e| StoreError::File {
+                path: path.to_path_buf(),
+                source: Arc::new(e),
+            })?;
+        Ok(Writer { queue })
     }
 
     pub(super) async fn accept(
@@ -158,29 +177,25 @@ async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>) {
 /// checkpoint does not wait for the disk (`synchronous = OFF` for its duration: the promise is to
 /// survive a crash of the process, which the page cache does); that makes it 1–5 ms instead of
 /// 50 ms on the test machine, and the write path pauses for no longer.
-async fn restart_if_large(conn: &mut SqliteConnection, wal_pages: &AtomicI64, fsync: bool) {
+fn restart_if_large(conn: &Connection, wal_pages: &AtomicI64, fsync: bool) {
     if wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES {
         return;
     }
     wal_pages.store(0, Ordering::Relaxed);
     let started = std::time::Instant::now();
     if !fsync {
-        let _ = sqlx::query("PRAGMA synchronous = OFF")
-            .execute(&mut *conn)
-            .await;
+        let _ = conn.pragma_update(None, "synchronous", "OFF");
     }
-    let done = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-        .fetch_one(&mut *conn)
-        .await;
+    let done = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+    });
     if !fsync {
-        let _ = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await;
+        let _ = conn.pragma_update(None, "synchronous", "NORMAL");
     }
     match done {
-        Ok(row) => tracing::debug!(
-            busy = sqlx::Row::try_get::<i64, _>(&row, 0).unwrap_or(-1),
-            pages = sqlx::Row::try_get::<i64, _>(&row, 1).unwrap_or(-1),
+        Ok((busy, pages)) => tracing::debug!(
+            busy,
+            pages,
             ms = started.elapsed().as_secs_f64() * 1000.0,
             "outbox log restarted"
         ),
@@ -200,18 +215,19 @@ fn stopped() -> StoreError {
     StoreError::WriterStopped
 }
 
-async fn run(
-    pool: SqlitePool,
-    fsync: bool,
-    mut ops: mpsc::Receiver<Op>,
-    wal_pages: Arc<AtomicI64>,
-) {
-    // With fsync every commit waits for the disk, so even two writes are worth grouping.
-    let group_from = if fsync { 2 } else { 4 };
+/// The writer thread: one batch per hand-off, one transaction per batch.
+fn run(mut conn: Connection, fsync: bool, mut ops: mpsc::Receiver<Op>, wal_pages: Arc<AtomicI64>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while ops.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut conn = match pool.acquire().await {
-            Ok(conn) => conn,
+    while let Some(first) = ops.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
             Err(e) => {
                 let e = StoreError::from(e);
                 batch
@@ -220,40 +236,14 @@ async fn run(
                 continue;
             }
         };
-        if batch.len() < group_from {
-            // BEGIN and COMMIT cost two more round trips to SQLite's thread; for a few writes
-            // without fsync, committing each is cheaper.
-            for op in batch.drain(..) {
-                apply(&mut conn, op).await.reply(&Ok(()));
-            }
-            restart_if_large(&mut conn, &wal_pages, fsync).await;
-            continue;
-        }
-        let begun = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await;
-        if let Err(e) = begun {
-            let e = StoreError::from(e);
-            batch
-                .drain(..)
-                .for_each(|op| op_done(op, &e).reply(&Ok(())));
-            continue;
-        }
-        let mut done = Vec::with_capacity(batch.len());
-        for op in batch.drain(..) {
-            done.push(apply(&mut conn, op).await);
-        }
-        let commit = match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Leave the connection clean for the pool; SQLite may already have rolled back.
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                Err(StoreError::from(e))
-            }
-        };
+        let done: Vec<Done> = batch.drain(..).map(|op| apply(&tx, op)).collect();
+        // A failed commit rolls back (the transaction is dropped).
+        let commit = tx.commit().map_err(StoreError::from);
         if let Err(e) = &commit {
             tracing::error!(error = %e, writes = done.len(), "cannot commit a batch of outbox writes");
         }
         done.into_iter().for_each(|d| d.reply(&commit));
-        restart_if_large(&mut conn, &wal_pages, fsync).await;
+        restart_if_large(&conn, &wal_pages, fsync);
     }
 }
 
@@ -266,25 +256,25 @@ fn op_done(op: Op, error: &StoreError) -> Done {
     }
 }
 
-async fn apply(conn: &mut SqliteConnection, op: Op) -> Done {
+fn apply(conn: &Connection, op: Op) -> Done {
     match op {
         Op::Accept {
             new,
             dedup_since,
             now,
             reply,
-        } => Done::Accept(reply, Box::new(accept(conn, &new, dedup_since, now).await)),
+        } => Done::Accept(reply, Box::new(accept(conn, &new, dedup_since, now))),
         Op::Finish {
             id,
             outcome,
             now,
             reply,
-        } => Done::Finish(reply, finish(conn, &id, &outcome, now).await),
+        } => Done::Finish(reply, finish(conn, &id, &outcome, now)),
     }
 }
 
-async fn accept(
-    conn: &mut SqliteConnection,
+fn accept(
+    conn: &Connection,
     new: &NewDelivery,
     dedup_since: i64,
     now: i64,
@@ -299,64 +289,58 @@ async fn accept(
          WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
          RETURNING {COLUMNS}"
     );
-    let inserted: Option<SqliteRow> = sqlx::query(&sql)
-        .bind(&new.id)
-        .bind(&new.channel)
-        .bind(&new.query)
-        .bind(&new.dedup_key)
-        .bind(&new.recipient)
-        .bind(&new.text)
-        .bind(&new.summary)
-        .bind(&new.error_email)
-        .bind(now)
-        .bind(dedup_since)
-        .bind(&new.failed)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if let Some(row) = inserted {
-        return Ok(Accepted::New(record(&row)));
+    let inserted = conn
+        .prepare_cached(&sql)?
+        .query_row(
+            rusqlite::params![
+                new.id,
+                new.channel,
+                new.query,
+                new.dedup_key,
+                new.recipient,
+                new.text,
+                new.summary,
+                new.error_email,
+                now,
+                dedup_since,
+                new.failed,
+            ],
+            record_of,
+        )
+        .optional()?;
+    if let Some(record) = inserted {
+        return Ok(Accepted::New(record));
     }
     let sql = format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ? AND created_at >= ? \
+        "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ?1 AND created_at >= ?2 \
          ORDER BY created_at DESC LIMIT 1"
     );
-    let row = sqlx::query(&sql)
-        .bind(&new.dedup_key)
-        .bind(dedup_since)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Accepted::Duplicate(record(&row)))
+    let record = conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params![new.dedup_key, dedup_since], record_of)?;
+    Ok(Accepted::Duplicate(record))
 }
 
-async fn finish(
-    conn: &mut SqliteConnection,
-    id: &str,
-    outcome: &Outcome,
-    now: i64,
-) -> StoreResult<()> {
+fn finish(conn: &Connection, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
     let (state, next, error, provider, how) = crate::store::finished(outcome, now);
-    sqlx::query(
-        "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, updated_at = ?, \
-         last_error = COALESCE(?, last_error), provider_id = COALESCE(?, provider_id) WHERE id = ?",
-    )
-    .bind(state.as_str())
-    .bind(next)
-    .bind(now)
-    .bind(error.as_deref())
-    .bind(provider)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    conn.prepare_cached(
+        "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
+         updated_at = ?3, last_error = COALESCE(?4, last_error), \
+         provider_id = COALESCE(?5, provider_id) WHERE id = ?6",
+    )?
+    .execute(rusqlite::params![
+        state.as_str(),
+        next,
+        now,
+        error,
+        provider,
+        id
+    ])?;
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO attempts (delivery_id, number, ended_at, outcome, error) \
-         SELECT id, attempts, ?, ?, ? FROM deliveries WHERE id = ?",
-    )
-    .bind(now)
-    .bind(how)
-    .bind(error.as_deref())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+         SELECT id, attempts, ?1, ?2, ?3 FROM deliveries WHERE id = ?4",
+    )?
+    .execute(rusqlite::params![now, how, error, id])?;
     Ok(())
 }
 
