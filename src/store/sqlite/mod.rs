@@ -45,7 +45,7 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
-            // Checkpoints run in the background (store/writer.rs), not inside a commit.
+            // Checkpoints run in the background (sqlite/writer.rs), not inside a commit.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "16777216");
         let pool = SqlitePoolOptions::new()
