@@ -51,6 +51,7 @@ impl App {
             None => Arc::new(SqliteStore::open(&delivery.sqlite_path(), delivery.fsync).await?),
         };
         let channels = Arc::new(Registry::new(&settings)?);
+        check_lease(&settings.delivery, &channels)?;
         let mailer = Arc::new(Mailer::new(
             &settings.mail,
             settings.server.language,
@@ -87,4 +88,20 @@ impl App {
         );
         Ok(())
     }
+}
+
+/// On PostgreSQL another instance takes over a delivery after `delivery.lease`: it must be well
+/// above the longest attempt of any channel (and the wait for the first one).
+fn check_lease(delivery: &crate::settings::Delivery, channels: &Registry) -> anyhow::Result<()> {
+    if delivery.postgres_url().is_none() {
+        return Ok(());
+    }
+    let longest = channels.longest_attempt().max(delivery.respond_within);
+    anyhow::ensure!(
+        delivery.lease > longest * 2,
+        "bad settings: delivery.lease: {} is too short; give at least twice the longest attempt ({}, from the channels' timeouts and delivery.respond_within)",
+        humantime::format_duration(delivery.lease),
+        humantime::format_duration(longest)
+    );
+    Ok(())
 }

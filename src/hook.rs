@@ -404,10 +404,15 @@ impl App {
     fn render(&self, p: &Prepared) -> Result<String, Refusal> {
         let warnings = p.report.warning_message();
         let text = self.templates.render(&p.event, &p.options).map_err(|e| {
+            // The caller reads where it failed; the source and paths go to the log only.
+            tracing::warn!(locale = %p.options.locale, error = %e, "the message template failed");
             refuse(
                 Outcome::refused(
                     Kind::UnusableEvent,
-                    format!("The message template failed: {e}"),
+                    format!(
+                        "The message template failed: {}",
+                        e.public(&p.options.locale)
+                    ),
                     &warnings,
                 ),
                 "Template failed",

@@ -11,28 +11,24 @@ use serde::Deserialize;
 /// The documented defaults, compiled into the binary.
 pub const DEFAULTS: &str = include_str!("../Settings.toml");
 
+/// The service's own sections; every other top-level section belongs to a channel, which reads
+/// and checks it itself ([`crate::channel::Registry::new`] refuses a section no channel claims).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: Server,
     pub templates: Templates,
-    pub wappi: Wappi,
     pub links: Links,
     pub phone: Phone,
     pub delivery: Delivery,
     pub mail: Mail,
-    pub log_sink: LogSink,
+    pub render: Render,
     pub log: Log,
-    /// Channels' own settings: defaults in code, a section only to override.
-    #[serde(default)]
-    pub telegram: crate::channel::telegram::Settings,
-    #[serde(default)]
-    pub wazzup24: crate::channel::wazzup24::Settings,
-    #[serde(default)]
-    pub green_api: crate::channel::green_api::Settings,
     /// Senders declared without code (`[channels.<name>] kind = "http"`).
     #[serde(default)]
     pub channels: std::collections::BTreeMap<String, crate::channel::declared::Declaration>,
+    /// The channels' own sections (`[wappi]`, `[telegram]`, …), by name, as given.
+    #[serde(flatten)]
+    pub sections: std::collections::BTreeMap<String, figment::value::Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,16 +60,6 @@ pub struct Templates {
     pub default_locale: String,
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Wappi {
-    pub base_url: String,
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub platform_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,8 +140,9 @@ pub struct Mail {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LogSink {
-    pub path: PathBuf,
+pub struct Render {
+    /// Booked items listed in a message at most; the rest are counted ("и ещё N").
+    pub max_resource_lines: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,14 +243,6 @@ impl Settings {
             if self.delivery.pool_size == 0 {
                 problems.push("delivery.pool_size: must be at least 1".to_string());
             }
-            let longest = self.wappi.timeout.max(self.delivery.respond_within);
-            if self.delivery.lease <= longest * 2 {
-                problems.push(format!(
-                    "delivery.lease: {} is too short; give at least twice the longest attempt ({})",
-                    humantime::format_duration(self.delivery.lease),
-                    humantime::format_duration(longest)
-                ));
-            }
         }
         if self.delivery.concurrency == 0 {
             problems.push("delivery.concurrency: must be at least 1".to_string());
@@ -273,17 +252,6 @@ impl Settings {
                 "phone.default_region: unknown region {:?}",
                 self.phone.default_region
             ));
-        }
-        for (key, url) in [
-            ("wappi.base_url", &self.wappi.base_url),
-            ("telegram.base_url", &self.telegram.base_url),
-            ("wazzup24.base_url", &self.wazzup24.base_url),
-            ("green_api.base_url", &self.green_api.base_url),
-        ] {
-            let optional = key == "green_api.base_url" && url.is_empty();
-            if !optional && reqwest::Url::parse(url).is_err() {
-                problems.push(format!("{key}: not a URL {url:?}"));
-            }
         }
         let public = self.server.public_url.trim();
         if !public.is_empty() {

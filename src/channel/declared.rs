@@ -15,7 +15,10 @@
 //! ```
 //!
 //! `url`, `headers` and `body` are Tera templates whose only variables are `query.<declared
-//! param>`, `recipient`, `text` and `delivery_id`; values inserted into `url` are percent-encoded.
+//! param>`, `recipient`, `text` and `delivery_id`. Values inserted into `url` are percent-encoded.
+//! A JSON body (no `Content-Type` header, or one that names JSON) gets every value JSON-escaped
+//! whatever the template says, so a caller's value can never add a field; `json_encode` adds the
+//! quotes. A header value with a line break is a permanent failure naming the header.
 //! Any 2xx is success; 408, 429 and 5xx are retried; other answers are permanent failures.
 
 use std::collections::BTreeMap;
@@ -51,6 +54,13 @@ pub struct Declaration {
     pub check_url: Option<String>,
     #[serde(default = "thirty_seconds", with = "humantime_serde")]
     pub timeout: std::time::Duration,
+    /// The longest text the other system takes; a longer one is refused before it is stored.
+    #[serde(default = "default_max_text_chars")]
+    pub max_text_chars: usize,
+}
+
+fn default_max_text_chars() -> usize {
+    super::DEFAULT_MAX_TEXT_CHARS
 }
 
 fn phone() -> String {
@@ -74,8 +84,12 @@ pub struct Declared {
     tera: tera::Tera,
     headers: Vec<String>,
     has_body: bool,
+    /// The body is JSON: values are JSON-escaped before they go in, and the result must parse.
+    json_body: bool,
     check_url: Option<String>,
     http: reqwest::Client,
+    timeout: std::time::Duration,
+    max_text_chars: usize,
 }
 
 const URL: &str = "url";
@@ -126,8 +140,12 @@ impl Declared {
         tera.autoescape_on(Vec::<&str>::new());
         tera.register_filter(
             "json_encode",
-            |v: tera::Value, _: tera::Kwargs, _: &tera::State| {
-                serde_json::to_string(&v).unwrap_or_default()
+            |v: tera::Value, _: tera::Kwargs, state: &tera::State| {
+                match (v.as_str(), state.get::<bool>("escaped").ok().flatten()) {
+                    // In a JSON body the value is already escaped: only the quotes are missing.
+                    (Some(s), Some(true)) => format!("\"{s}\""),
+                    _ => serde_json::to_string(&v).unwrap_or_default(),
+                }
             },
         );
         let mut add = |template: &str, source: &str, what: String| {
@@ -175,8 +193,15 @@ impl Declared {
             tera,
             headers,
             has_body: !d.body.is_empty(),
+            json_body: d
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("content-type"))
+                .is_none_or(|(_, v)| v.to_ascii_lowercase().contains("json")),
             check_url: d.check_url.clone().filter(|u| !u.is_empty()),
             http,
+            timeout: d.timeout,
+            max_text_chars: d.max_text_chars.max(1),
         })
     }
 
@@ -201,6 +226,28 @@ impl Declared {
             .render(template, &context)
             .map_err(|e| Failure::Permanent(format!("channels.{}.{template}: {e}", self.name)))
     }
+}
+
+/// The values of a template context JSON-escaped (without their quotes), marked `escaped`.
+fn json_escaped(context: &Value) -> Value {
+    fn escape(v: &Value) -> Value {
+        match v {
+            Value::String(s) => {
+                let quoted = serde_json::to_string(s).expect("a string serializes");
+                Value::String(quoted[1..quoted.len() - 1].to_string())
+            }
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), escape(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(escape).collect()),
+            other => other.clone(),
+        }
+    }
+    let mut escaped = escape(context);
+    if let Value::Object(map) = &mut escaped {
+        map.insert("escaped".to_string(), Value::Bool(true));
+    }
+    escaped
 }
 
 fn percent(value: &str) -> String {
@@ -275,6 +322,14 @@ impl Channel for Declared {
         classify(&answer, self.title).map(|_| Vec::new())
     }
 
+    fn longest_attempt(&self) -> std::time::Duration {
+        self.timeout
+    }
+
+    fn max_text_chars(&self, _route: &Route) -> usize {
+        self.max_text_chars
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let plain = json!({
             "query": self.query_values(route, false),
@@ -299,6 +354,12 @@ impl Channel for Declared {
         let mut request = self.http.request(self.method.clone(), parsed);
         for header in &self.headers {
             let value = self.render(&format!("header:{header}"), &plain)?;
+            let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                Failure::Permanent(format!(
+                    "channels.{}.headers.{header} made a value with a line break or another control character; a header cannot carry it (check the values this hook URL puts into it)",
+                    self.name
+                ))
+            })?;
             request = request.header(header.as_str(), value);
         }
         if self.has_body {
@@ -309,12 +370,27 @@ impl Channel for Declared {
             if !typed {
                 request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
             }
-            request = request.body(self.render(BODY, &plain)?);
+            let body = if self.json_body {
+                let body = self.render(BODY, &json_escaped(&plain))?;
+                if let Err(e) = serde_json::from_str::<Value>(&body) {
+                    return Err(Failure::Permanent(format!(
+                        "channels.{}.body did not make JSON ({e}): quote each value, or use json_encode",
+                        self.name
+                    )));
+                }
+                body
+            } else {
+                self.render(BODY, &plain)?
+            };
+            request = request.body(body);
         }
         let response = request
             .send()
             .await
             .map_err(|e| provider::transport(&e, self.title))?;
-        classify(&provider::read(response, self.title).await?, self.title)
+        classify(
+            &super::sent_unless_unread!(provider::read(response, self.title).await),
+            self.title,
+        )
     }
 }

@@ -85,10 +85,14 @@ pub struct GreenApi {
     base_url: Option<String>,
     allowed: regex::Regex,
     repeat_after: Duration,
+    timeout: Duration,
 }
 
 impl GreenApi {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        if !settings.base_url.is_empty() {
+            super::base_url("green_api.base_url", &settings.base_url)?;
+        }
         let allowed = regex::Regex::new(&settings.allowed_hosts)
             .map_err(|e| anyhow::anyhow!("green_api.allowed_hosts: {e}"))?;
         let http = provider::client(settings.timeout)
@@ -101,6 +105,7 @@ impl GreenApi {
             base_url,
             allowed,
             repeat_after: settings.repeat_after,
+            timeout: settings.timeout,
         })
     }
 
@@ -294,15 +299,11 @@ impl GreenApi {
             }
         };
         let body = json!({"chatId": chat_id, "message": text});
-        let id = sent_id(
-            &self
-                .call(instance, "sendMessage", Some(body.clone()))
-                .await?,
-        )?;
+        let id = sent_id(&super::sent_unless_unread!(
+            self.call(instance, "sendMessage", Some(body.clone())).await
+        ))?;
         if !repeat {
-            return Ok(Sent {
-                provider_id: Some(id),
-            });
+            return Ok(Sent::with_id(Some(id)));
         }
         tokio::time::sleep(self.repeat_after).await;
         let status = self
@@ -320,19 +321,17 @@ impl GreenApi {
             })
             .unwrap_or_default();
         match status.as_str() {
-            "delivered" | "read" => Ok(Sent {
-                provider_id: Some(id),
-            }),
+            "delivered" | "read" => Ok(Sent::with_id(Some(id))),
             "noAccount" | "failed" => Err(Failure::Permanent(format!(
                 "GREEN-API {}: the message was not delivered (status <{status}>)",
                 instance.messenger.label()
             ))),
             _ => {
                 // Still pending or sent (one tick): send once more; this may be a duplicate.
-                let again = sent_id(&self.call(instance, "sendMessage", Some(body)).await?)?;
-                Ok(Sent {
-                    provider_id: Some(again),
-                })
+                let again = sent_id(&super::sent_unless_unread!(
+                    self.call(instance, "sendMessage", Some(body)).await
+                ))?;
+                Ok(Sent::with_id(Some(again)))
             }
         }
     }
@@ -479,6 +478,22 @@ impl Channel for GreenApi {
             }
         }
         Ok(Vec::new())
+    }
+
+    /// `repeat=true`: the send, the pause, the status call and perhaps a second send.
+    fn longest_attempt(&self) -> Duration {
+        self.timeout * 3 + self.repeat_after
+    }
+
+    /// WhatsApp takes 20 000 characters, MAX 4000.
+    fn max_text_chars(&self, route: &Route) -> usize {
+        let max = from_route::<Instances>(route)
+            .is_ok_and(|r| r.instances.iter().any(|i| i.messenger == Messenger::Max));
+        if max {
+            4000
+        } else {
+            20_000
+        }
     }
 
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {

@@ -8,18 +8,54 @@ use tokio::io::AsyncWriteExt;
 use super::{Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
 use crate::redact;
-use crate::settings::LogSink;
+
+/// The `[log_sink]` section of the settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where the lines are appended.
+    pub path: PathBuf,
+    /// Past this size the file is renamed to `<path>.1` (replacing the previous one) and begun
+    /// anew, so the sink never holds more than about twice this.
+    pub max_bytes: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            path: PathBuf::from("data/log-sink.jsonl"),
+            max_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
 
 pub struct LogChannel {
     path: PathBuf,
+    max_bytes: u64,
     write: tokio::sync::Mutex<()>,
 }
 
 impl LogChannel {
-    pub fn new(settings: &LogSink) -> Self {
+    pub fn new(settings: Settings) -> Self {
         LogChannel {
-            path: settings.path.clone(),
+            path: settings.path,
+            max_bytes: settings.max_bytes.max(1),
             write: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Moves a sink that has reached `max_bytes` aside to `<path>.1`.
+    async fn rotate_if_full(&self) -> std::io::Result<()> {
+        match tokio::fs::metadata(&self.path).await {
+            Ok(meta) if meta.len() >= self.max_bytes => {
+                let old = PathBuf::from(format!("{}.1", self.path.display()));
+                tokio::fs::rename(&self.path, &old).await?;
+                tracing::info!(sink = %self.path.display(), "log sink rotated to {}", old.display());
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
@@ -50,6 +86,10 @@ impl Channel for LogChannel {
         Ok(Vec::new())
     }
 
+    fn longest_attempt(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(5)
+    }
+
     async fn send(&self, _route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let line = serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339(),
@@ -70,6 +110,7 @@ impl Channel for LogChannel {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
+        self.rotate_if_full().await.map_err(io)?;
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)

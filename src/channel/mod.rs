@@ -38,7 +38,42 @@ pub enum RecipientRule {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sent {
     pub provider_id: Option<String>,
+    /// Something worth recording about an accepted send (its answer could not be read, say).
+    pub warning: Option<String>,
 }
+
+impl Sent {
+    pub fn with_id(provider_id: Option<String>) -> Self {
+        Sent {
+            provider_id,
+            warning: None,
+        }
+    }
+
+    /// A send the provider accepted (2xx) with an answer too large or broken to read: sent, never
+    /// to be sent again.
+    pub fn unread() -> Self {
+        Sent {
+            provider_id: None,
+            warning: Some(UNREAD.to_string()),
+        }
+    }
+}
+
+const UNREAD: &str = "accepted by the provider; its answer could not be read";
+
+/// The answer to a call that sends: a [`Failure::Unread`] (a 2xx whose answer could not be read)
+/// returns [`Sent::unread`] from the enclosing `send`, since the provider took the message; any
+/// other failure is returned as it is.
+macro_rules! sent_unless_unread {
+    ($call:expr) => {
+        match $call {
+            Err($crate::channel::Failure::Unread(_)) => return Ok($crate::channel::Sent::unread()),
+            other => other?,
+        }
+    };
+}
+pub(crate) use sent_unless_unread;
 
 /// A failed call to a provider. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -52,6 +87,10 @@ pub enum Failure {
     /// Worth another try, but not before this long: the provider said so (`Retry-After`).
     #[error("{0}")]
     RetryAfter(String, std::time::Duration),
+    /// The provider answered 2xx, but the answer was too large or broke off: a send is taken
+    /// as done ([`sent_unless_unread`]); a look-up is worth another try.
+    #[error("{0}")]
+    Unread(String),
 }
 
 impl Failure {
@@ -84,6 +123,102 @@ pub trait Channel: Send + Sync {
     async fn check(&self, route: &Route) -> Result<Vec<String>, Failure>;
     /// Delivers one message.
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure>;
+    /// The longest one attempt (check or send) can take: its provider timeout, and any pause
+    /// inside it. `delivery.lease` must be well above the largest of these.
+    fn longest_attempt(&self) -> std::time::Duration;
+    /// The longest text, in characters, that the messenger takes in one message; a longer
+    /// rendered text is refused before it is stored.
+    fn max_text_chars(&self, _route: &Route) -> usize {
+        DEFAULT_MAX_TEXT_CHARS
+    }
+}
+
+/// What WhatsApp and Telegram take in one text message (4096 characters), and so what a channel
+/// that does not say otherwise takes.
+pub const DEFAULT_MAX_TEXT_CHARS: usize = 4096;
+
+/// The channels' own sections of the settings, each taken by the channel that owns it; a
+/// section no channel takes is refused ([`Sections::finish`]).
+pub struct Sections<'a> {
+    given: &'a BTreeMap<String, figment::value::Value>,
+    taken: Vec<&'static str>,
+}
+
+impl<'a> Sections<'a> {
+    pub fn new(given: &'a BTreeMap<String, figment::value::Value>) -> Self {
+        Sections {
+            given,
+            taken: Vec::new(),
+        }
+    }
+
+    /// Section `[name]` read as the channel's settings; absent: the channel's defaults. Errors
+    /// name the section and the key (`wappi.timeout: …`).
+    pub fn take<T: serde::de::DeserializeOwned>(
+        &mut self,
+        name: &'static str,
+    ) -> anyhow::Result<T> {
+        self.taken.push(name);
+        let empty = figment::value::Value::Dict(Default::default(), figment::value::Dict::new());
+        let value = self.given.get(name).unwrap_or(&empty);
+        T::deserialize(value).map_err(|e| {
+            let key = std::iter::once(name.to_string())
+                .chain(e.path.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(".");
+            anyhow::anyhow!(
+                "bad settings: {key}: {}",
+                e.kind.to_string().replace('`', "\"")
+            )
+        })
+    }
+
+    /// Refuses a section that no channel took (a misspelt `[wapi]`, say).
+    pub fn finish(self) -> anyhow::Result<()> {
+        let known: Vec<&str> = self
+            .taken
+            .iter()
+            .copied()
+            .chain(SERVICE_SECTIONS.iter().copied())
+            .collect();
+        for name in self.given.keys() {
+            if self.taken.contains(&name.as_str()) {
+                continue;
+            }
+            let hint = known
+                .iter()
+                .map(|k| (strsim::damerau_levenshtein(name, k), *k))
+                .filter(|(d, _)| *d <= 2)
+                .min_by_key(|(d, _)| *d)
+                .map(|(_, k)| format!(" (did you mean [{k}]?)"))
+                .unwrap_or_default();
+            anyhow::bail!(
+                "bad settings: unknown section [{name}]{hint}; the sections are: {}",
+                known.join(", ")
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The service's own sections (in `settings.rs`), for hints.
+const SERVICE_SECTIONS: &[&str] = &[
+    "server",
+    "templates",
+    "links",
+    "phone",
+    "delivery",
+    "mail",
+    "render",
+    "log",
+    "channels",
+];
+
+/// A provider's base URL from the settings, or an error naming its key.
+pub fn base_url(key: &str, url: &str) -> anyhow::Result<String> {
+    reqwest::Url::parse(url)
+        .map_err(|_| anyhow::anyhow!("bad settings: {key}: not a URL {url:?}"))?;
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// A channel's typed route, kept as JSON so that the outbox can store it and every channel can
@@ -110,13 +245,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let mut sections = Sections::new(&settings.sections);
         let mut channels: Vec<Arc<dyn Channel>> = vec![
-            Arc::new(log::LogChannel::new(&settings.log_sink)),
-            Arc::new(wappi::Wappi::new(&settings.wappi)?),
-            Arc::new(telegram::Telegram::new(&settings.telegram)?),
-            Arc::new(wazzup24::Wazzup24::new(&settings.wazzup24)?),
-            Arc::new(green_api::GreenApi::new(&settings.green_api)?),
+            Arc::new(log::LogChannel::new(sections.take("log_sink")?)),
+            Arc::new(wappi::Wappi::new(sections.take("wappi")?)?),
+            Arc::new(telegram::Telegram::new(sections.take("telegram")?)?),
+            Arc::new(wazzup24::Wazzup24::new(sections.take("wazzup24")?)?),
+            Arc::new(green_api::GreenApi::new(sections.take("green_api")?)?),
         ];
+        sections.finish()?;
         for (name, declaration) in &settings.channels {
             anyhow::ensure!(
                 channels.iter().all(|c| c.name() != name),
@@ -207,6 +344,15 @@ impl Registry {
             })
             .collect();
         serde_json::json!({ "common": COMMON, "channels": channels })
+    }
+
+    /// The longest attempt of any channel (see [`Channel::longest_attempt`]).
+    pub fn longest_attempt(&self) -> std::time::Duration {
+        self.channels
+            .values()
+            .map(|c| c.longest_attempt())
+            .max()
+            .unwrap_or_default()
     }
 
     /// Known names, sorted: `log, wappi`.

@@ -74,10 +74,15 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| std::time::Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
     let too_large = || {
-        Failure::Retryable(format!(
+        let why = format!(
             "{provider} sent an answer too large to read (over {} KiB)",
             MAX_ANSWER_BYTES / 1024
-        ))
+        );
+        if status.is_success() {
+            Failure::Unread(why)
+        } else {
+            Failure::Retryable(why)
+        }
     };
     if response
         .content_length()
@@ -90,7 +95,10 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport(&e, provider))?
+        .map_err(|e| match transport(&e, provider) {
+            Failure::Retryable(why) if status.is_success() => Failure::Unread(why),
+            other => other,
+        })?
     {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(too_large());

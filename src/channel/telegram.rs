@@ -44,6 +44,7 @@ impl Default for Settings {
 pub struct Telegram {
     http: reqwest::Client,
     base_url: String,
+    timeout: Duration,
 }
 
 /// The route of a Telegram URL: the bot token and the contact field holding the user's id.
@@ -56,11 +57,12 @@ struct Bot {
 }
 
 impl Telegram {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let http = provider::client(settings.timeout).build()?;
         Ok(Telegram {
             http,
-            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            base_url: super::base_url("telegram.base_url", &settings.base_url)?,
+            timeout: settings.timeout,
         })
     }
 
@@ -252,6 +254,10 @@ impl Channel for Telegram {
         )])
     }
 
+    fn longest_attempt(&self) -> Duration {
+        self.timeout
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let route: Bot = from_route(route)?;
         let chat_id: i64 = message.recipient.parse().map_err(|_| {
@@ -262,9 +268,10 @@ impl Channel for Telegram {
             "text": escape_html(&fit(message.text)),
             "parse_mode": "HTML",
         });
-        let result = self.call(&route.token, "sendMessage", Some(body)).await?;
+        let result =
+            super::sent_unless_unread!(self.call(&route.token, "sendMessage", Some(body)).await);
         let provider_id = result.get("message_id").map(|v| v.to_string());
-        Ok(Sent { provider_id })
+        Ok(Sent::with_id(provider_id))
     }
 }
 

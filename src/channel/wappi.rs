@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
 use crate::redact;
-use crate::settings;
 use serde::{Deserialize, Serialize};
 
 /// Profiles whose messenger is remembered, at most.
@@ -73,19 +72,45 @@ struct Credentials {
     target: Target,
 }
 
+/// The `[wappi]` section of the settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Base URL of the Wappi API.
+    pub base_url: String,
+    /// Timeout for every call to Wappi.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a profile's messenger (WhatsApp, Telegram, MAX) is remembered.
+    #[serde(with = "humantime_serde")]
+    pub platform_cache_ttl: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            base_url: "https://wappi.pro".to_string(),
+            timeout: Duration::from_secs(30),
+            platform_cache_ttl: Duration::from_secs(3600),
+        }
+    }
+}
+
 pub struct Wappi {
     http: reqwest::Client,
     base_url: String,
+    timeout: Duration,
     platforms: Mutex<HashMap<String, (Platform, Instant)>>,
     platform_ttl: Duration,
 }
 
 impl Wappi {
-    pub fn new(settings: &settings::Wappi) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let http = provider::client(settings.timeout).build()?;
         Ok(Wappi {
             http,
-            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            base_url: super::base_url("wappi.base_url", &settings.base_url)?,
+            timeout: settings.timeout,
             platforms: Mutex::new(HashMap::new()),
             platform_ttl: settings.platform_cache_ttl,
         })
@@ -309,21 +334,33 @@ impl Channel for Wappi {
         }
     }
 
+    /// A profile send looks up the profile's messenger first: two calls.
+    fn longest_attempt(&self) -> Duration {
+        self.timeout * 2
+    }
+
+    /// A cascade may end in MAX, which takes 4000 characters (WhatsApp 20 000, Telegram 4096).
+    fn max_text_chars(&self, _route: &Route) -> usize {
+        4000
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let creds: Credentials = from_route(route)?;
         let answer = match &creds.target {
             Target::Cascade(id) => {
                 let body =
                     json!({"recipient": message.recipient, "body": message.text, "cascade_id": id});
-                self.call(
-                    Method::POST,
-                    "/csender/cascade/send",
-                    &creds.token,
-                    Some(body),
-                    &creds.target,
-                    Expect::Status,
+                super::sent_unless_unread!(
+                    self.call(
+                        Method::POST,
+                        "/csender/cascade/send",
+                        &creds.token,
+                        Some(body),
+                        &creds.target,
+                        Expect::Status,
+                    )
+                    .await
                 )
-                .await?
             }
             Target::Profile(id) => {
                 let platform = match self.remembered(id) {
@@ -339,15 +376,17 @@ impl Channel for Wappi {
                     encode(id)
                 );
                 let body = json!({"body": message.text, "recipient": message.recipient});
-                self.call(
-                    Method::POST,
-                    &path,
-                    &creds.token,
-                    Some(body),
-                    &creds.target,
-                    Expect::Status,
+                super::sent_unless_unread!(
+                    self.call(
+                        Method::POST,
+                        &path,
+                        &creds.token,
+                        Some(body),
+                        &creds.target,
+                        Expect::Status,
+                    )
+                    .await
                 )
-                .await?
             }
         };
         let provider_id = ["message_id", "task_id"]
@@ -358,7 +397,7 @@ impl Channel for Wappi {
                     .map(str::to_string)
                     .unwrap_or_else(|| v.to_string())
             });
-        Ok(Sent { provider_id })
+        Ok(Sent::with_id(provider_id))
     }
 }
 

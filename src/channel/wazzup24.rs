@@ -55,6 +55,7 @@ impl Default for Settings {
 pub struct Wazzup24 {
     http: reqwest::Client,
     base_url: String,
+    timeout: Duration,
 }
 
 /// The route of a Wazzup24 URL (keys are the parameter names).
@@ -67,11 +68,12 @@ struct Account {
 }
 
 impl Wazzup24 {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let http = provider::client(settings.timeout).build()?;
         Ok(Wazzup24 {
             http,
-            base_url: settings.base_url.trim_end_matches('/').to_string(),
+            base_url: super::base_url("wazzup24.base_url", &settings.base_url)?,
+            timeout: settings.timeout,
         })
     }
 
@@ -149,9 +151,7 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
     let body = answer.json_object().unwrap_or_default();
     if answer.status.is_success() {
         return match body.get("messageId").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => Ok(Sent {
-                provider_id: Some(id.to_string()),
-            }),
+            Some(id) if !id.is_empty() => Ok(Sent::with_id(Some(id.to_string()))),
             _ => Err(Failure::Permanent(format!(
                 "unexpected answer from Wazzup24: {}, without <messageId>; the message may not have been sent",
                 answer.describe()
@@ -288,6 +288,15 @@ impl Channel for Wazzup24 {
         Ok(warnings)
     }
 
+    fn longest_attempt(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Wazzup24 refuses a WhatsApp text over 10 000 characters (`MESSAGE_TEXT_TOO_LONG`).
+    fn max_text_chars(&self, _route: &Route) -> usize {
+        10_000
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let route: Account = from_route(route)?;
         let body = json!({
@@ -297,7 +306,8 @@ impl Channel for Wazzup24 {
             "text": crate::redact::cut(message.text, MAX_CHARS - 1),
             "crmMessageId": message.delivery_id,
         });
-        let answer = self.call(&route.key, "/v3/message", Some(body)).await?;
+        let answer =
+            super::sent_unless_unread!(self.call(&route.key, "/v3/message", Some(body)).await);
         classify_send(&answer)
     }
 }

@@ -200,9 +200,12 @@ impl Delivery {
         let outcome = match result {
             Ok(sent) => Outcome::Sent {
                 provider_id: sent.provider_id,
+                warning: sent.warning,
             },
             Err(Failure::Permanent(error)) => Outcome::Failed { error },
-            Err(failure @ (Failure::Retryable(_) | Failure::RetryAfter(..))) => {
+            Err(
+                failure @ (Failure::Retryable(_) | Failure::RetryAfter(..) | Failure::Unread(_)),
+            ) => {
                 let mut pause = self.schedule.delay(record.attempts);
                 if let Failure::RetryAfter(_, hint) = &failure {
                     pause = pause.max(*hint);
@@ -235,8 +238,12 @@ impl Delivery {
         }
         record.attempts += 1;
         let (state, label) = match &outcome {
-            Outcome::Sent { provider_id } => {
+            Outcome::Sent {
+                provider_id,
+                warning,
+            } => {
                 record.provider_id = provider_id.clone();
+                record.last_error = warning.clone();
                 (State::Sent, "sent")
             }
             Outcome::Retry {

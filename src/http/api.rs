@@ -81,29 +81,25 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
     let list = warp::get()
         .and(warp::path!("api" / "deliveries"))
-        .and(warp::query::<ListQuery>())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(bearer)
         .and(lang.clone())
         .and(with_app.clone())
-        .then(
-            |q: ListQuery, token, lang: Lang, app: Arc<App>| async move {
-                if let Err(denied) = authorize(&app, token, lang) {
-                    return denied;
+        .then(|raw: String, token, lang: Lang, app: Arc<App>| async move {
+            if let Err(denied) = authorize(&app, token, lang) {
+                return denied;
+            }
+            let (state, limit) = match list_query(&raw) {
+                Ok(q) => q,
+                Err(problem) => return json_reply(&Answer::error(400, problem, ""), lang),
+            };
+            match app.delivery.list(state, limit).await {
+                Ok(list) => {
+                    warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
                 }
-                let state = match q.state.as_deref().filter(|s| !s.trim().is_empty()) {
-                    None => None,
-                    Some(s) => match State::named(s) {
-                        Some(state) => Some(state),
-                        None => return bad_state(s, lang),
-                    },
-                };
-                match app.delivery.list(state, q.limit.unwrap_or(50)).await {
-                    Ok(list) => warp::reply::json(&serde_json::json!({ "deliveries": list }))
-                        .into_response(),
-                    Err(e) => unavailable(e, lang),
-                }
-            },
-        );
+                Err(e) => unavailable(e, lang),
+            }
+        });
 
     let show = warp::get()
         .and(warp::path!("api" / "deliveries" / String))
@@ -208,10 +204,43 @@ impl Asked {
     }
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    state: Option<String>,
-    limit: Option<i64>,
+/// The most deliveries one list shows.
+const MAX_LIST: i64 = 500;
+
+/// `?state=&limit=` of the list, or what is wrong with it (naming the parameter).
+fn list_query(raw: &str) -> Result<(Option<State>, i64), String> {
+    let (mut state, mut limit) = (None, 50);
+    for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+        let value = value.trim();
+        match &*name {
+            "state" if value.is_empty() => {}
+            "state" => state = Some(State::named(value).ok_or_else(|| {
+                format!(
+                    "Parameter <state>: no state {}: use pending, sending, sent, failed or dead",
+                    crate::params::quote(value)
+                )
+            })?),
+            "limit" => {
+                limit = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIST).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "Parameter <limit>: {} is not a whole number from 1 to {MAX_LIST}",
+                            crate::params::quote(value)
+                        )
+                    })?
+            }
+            other => {
+                return Err(format!(
+                    "Unknown parameter <{}>: use state and limit",
+                    crate::params::quote(other)
+                ))
+            }
+        }
+    }
+    Ok((state, limit))
 }
 
 /// What the console needs besides the channels: where hook URLs point, the template folders, the
@@ -265,20 +294,6 @@ fn unauthorized(message: &str, lang: Lang) -> Response {
 fn not_found(id: &str, lang: Lang) -> Response {
     json_reply(
         &Answer::error(404, format!("No delivery {}", crate::params::quote(id)), ""),
-        lang,
-    )
-}
-
-fn bad_state(s: &str, lang: Lang) -> Response {
-    json_reply(
-        &Answer::error(
-            400,
-            format!(
-                "No state {}: use pending, sending, sent, failed or dead",
-                crate::params::quote(s)
-            ),
-            "",
-        ),
         lang,
     )
 }

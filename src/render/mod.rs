@@ -78,6 +78,61 @@ pub enum TemplateError {
     Unavailable(String),
 }
 
+impl TemplateError {
+    /// What an anonymous caller may read about this error in `locale`: the locale, the file and
+    /// the line, never the template's source text or a path on the server (those are logged).
+    pub fn public(&self, locale: &str) -> String {
+        match self {
+            TemplateError::Folder { .. } | TemplateError::NoLocales(_) => {
+                "the templates folder cannot be read (the service log says why)".to_string()
+            }
+            TemplateError::Read { .. } => {
+                format!("the files of locale {locale} cannot be read (the service log says why)")
+            }
+            TemplateError::LocaleFile { source, .. } => match source.span() {
+                Some(span) => format!(
+                    "{LOCALE_FILE} of locale {locale} is not valid TOML near byte {}",
+                    span.start
+                ),
+                None => format!("{LOCALE_FILE} of locale {locale} is not valid TOML"),
+            },
+            TemplateError::LocaleValue { .. } => {
+                format!("{LOCALE_FILE} of locale {locale} has a value that cannot be used (the service log says which)")
+            }
+            TemplateError::Compile { template, source }
+            | TemplateError::Render { template, source } => {
+                let file = Path::new(template)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| TEMPLATE_FILE.to_string());
+                format!("template {file} of locale {locale}{}", tera_line(source))
+            }
+            TemplateError::Sample {
+                sample,
+                phone,
+                source,
+            } => format!(
+                "{} (with the built-in sample event \"{sample}\"{})",
+                source.public(locale),
+                if *phone { " and phone=" } else { "" }
+            ),
+            TemplateError::Unavailable(l) => format!("locale {l} is no longer available"),
+        }
+    }
+}
+
+/// `, line 7: Variable `x` not found`: where and what, without the source text around it.
+fn tera_line(e: &tera::Error) -> String {
+    match e.kind() {
+        tera::ErrorKind::SyntaxError(report) | tera::ErrorKind::RenderingError(report) => {
+            let what = report.message();
+            let what = what.split(". Available variables").next().unwrap_or(what);
+            format!(", line {}: {what}", report.span().start_line)
+        }
+        _ => ": it could not be rendered (the service log says why)".to_string(),
+    }
+}
+
 /// One locale folder, compiled and checked against the sample events.
 pub struct LocaleSet {
     tera: Tera,
@@ -301,7 +356,8 @@ impl Templates {
                     if let Some(set) = previous {
                         next.locales.insert(name.clone(), set.clone());
                     }
-                    next.problems.insert(name.clone(), e.to_string());
+                    // Shown to anyone (`/readyz`, check mode): no source text, no path.
+                    next.problems.insert(name.clone(), e.public(name));
                 }
             }
         }

@@ -148,10 +148,21 @@ pub enum Accepted {
 /// What an attempt ended in.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    Sent { provider_id: Option<String> },
-    Retry { next_attempt_at: i64, error: String },
-    Failed { error: String },
-    Dead { error: String },
+    /// `warning`: the provider took it but something about its answer is worth saying.
+    Sent {
+        provider_id: Option<String>,
+        warning: Option<String>,
+    },
+    Retry {
+        next_attempt_at: i64,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
 }
 
 /// A failure report waiting to be mailed.
@@ -276,7 +287,16 @@ pub(crate) fn finished(
     now: i64,
 ) -> (State, i64, Option<String>, Option<String>, &'static str) {
     match outcome {
-        Outcome::Sent { provider_id } => (State::Sent, now, None, provider_id.clone(), "sent"),
+        Outcome::Sent {
+            provider_id,
+            warning,
+        } => (
+            State::Sent,
+            now,
+            warning.clone(),
+            provider_id.clone(),
+            "sent",
+        ),
         Outcome::Retry {
             next_attempt_at,
             error,

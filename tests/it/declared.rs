@@ -127,3 +127,76 @@ fn a_mistaken_declaration_stops_start_up_naming_the_key() {
         "{err}"
     );
 }
+
+/// A CRM whose body template puts a value in raw, unquoted or inside quotes, and a header from a
+/// parameter: the caller's values must stay values.
+async fn with_raw_templates() -> (TestApp, MockServer) {
+    let crm = MockServer::start().await;
+    let settings = format!(
+        r#"
+[delivery]
+retry_schedule = ["20ms"]
+[channels.crm]
+kind = "http"
+params = ["key", "tag"]
+url = "{}/notify"
+headers = {{ X-Tag = "{{{{ query.tag }}}}" }}
+body = '{{"key": "{{{{ query.key }}}}", "to": {{{{ recipient | json_encode }}}}, "text": {{{{ text | json_encode }}}}}}'
+"#,
+        crm.uri()
+    );
+    (spawn(&settings).await, crm)
+}
+
+#[tokio::test]
+async fn a_value_in_a_json_body_cannot_add_fields() {
+    let (app, crm) = with_raw_templates().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&crm)
+        .await;
+    let injected = r#"x", "to": "attacker"#;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("key", injected)
+        .append_pair("tag", "t1")
+        .append_pair("message", "line one\n\"quoted\"")
+        .finish();
+    let (code, body) = app
+        .post(
+            &format!("/webhook/crm?{query}"),
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let requests = crm.received_requests().await.unwrap();
+    let sent: serde_json::Value = requests[0].body_json().unwrap();
+    assert_eq!(sent["key"], injected, "{sent}");
+    assert_eq!(sent["to"], "79119998877", "{sent}");
+    assert_eq!(sent.as_object().unwrap().len(), 3, "{sent}");
+    assert!(
+        sent["text"].as_str().unwrap().contains("\"quoted\""),
+        "{sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_line_break_in_a_header_is_a_permanent_failure_naming_it() {
+    let (app, crm) = with_raw_templates().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&crm)
+        .await;
+    let (code, body) = app
+        .post(
+            "/webhook/crm?key=k&tag=a%0D%0AX-Evil:%201",
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 502, "{body}");
+    let error = body["ErrorMessage"].as_str().unwrap();
+    assert!(error.contains("channels.crm.headers.X-Tag"), "{error}");
+    let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
+    assert_eq!(record.state, torrow_hooks::store::State::Failed);
+}

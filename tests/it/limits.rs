@@ -218,8 +218,29 @@ async fn an_html_200_is_not_a_delivery() {
 }
 
 #[tokio::test]
-async fn a_huge_provider_answer_is_a_retryable_failure() {
-    let huge = ResponseTemplate::new(200).set_body_raw(vec![b' '; 10 << 20], "application/json");
+async fn a_huge_2xx_is_sent_once_with_a_warning_and_never_again() {
+    let huge = ResponseTemplate::new(200).set_body_raw(vec![b' '; 2 << 20], "application/json");
+    let (app, wappi) = wappi_answering(huge).await;
+    for i in 0..4 {
+        let url = format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=n{i}");
+        let (code, body) = app.post(&url, fixture("booking-one-resource.json")).await;
+        assert_eq!(code, 200, "{body}");
+        let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
+        assert_eq!(record.state, torrow_hooks::store::State::Sent);
+        assert_eq!(
+            record.last_error.as_deref(),
+            Some("accepted by the provider; its answer could not be read")
+        );
+        assert_eq!(record.attempts, 1);
+    }
+    // One send each; the worker finds nothing to retry.
+    assert_eq!(app.running.app.store.count_pending().await.unwrap(), 0);
+    assert_eq!(wappi.received_requests().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn a_huge_error_answer_is_still_a_retryable_failure() {
+    let huge = ResponseTemplate::new(503).set_body_raw(vec![b' '; 2 << 20], "application/json");
     let (app, _wappi) = wappi_answering(huge).await;
     let url = format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}");
     let (code, body) = app.post(&url, fixture("booking-one-resource.json")).await;

@@ -462,7 +462,10 @@ mod tests {
         // Finished deliveries and mailed reports go after their time; pending ones never.
         let sent = store.accept(delivery("d1", "k1"), 0, 100).await.unwrap();
         assert!(matches!(sent, Accepted::New(_)));
-        let sent_outcome = Outcome::Sent { provider_id: None };
+        let sent_outcome = Outcome::Sent {
+            provider_id: None,
+            warning: None,
+        };
         store
             .finish_attempt("d1", &sent_outcome, 100)
             .await

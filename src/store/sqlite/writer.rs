@@ -396,6 +396,7 @@ mod tests {
             let (store, id) = (store.clone(), id.clone());
             tokio::spawn(async move {
                 let sent = Outcome::Sent {
+                    warning: None,
                     provider_id: Some(format!("p-{id}")),
                 };
                 store.finish_attempt(&id, &sent, 2_000).await.unwrap()
