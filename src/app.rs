@@ -26,7 +26,8 @@ impl App {
             settings.templates.check_interval,
             &settings.links,
         )
-        .map_err(|e| anyhow::anyhow!("templates: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("templates: {e}"))?
+        .with_max_resource_lines(settings.render.max_resource_lines);
         let default_locale = &settings.templates.default_locale;
         if templates.locale(default_locale).is_none() {
             anyhow::bail!(
@@ -52,11 +53,8 @@ impl App {
         };
         let channels = Arc::new(Registry::new(&settings)?);
         check_lease(&settings.delivery, &channels)?;
-        let mailer = Arc::new(Mailer::new(
-            &settings.mail,
-            settings.server.language,
-            store.clone(),
-        )?);
+        let mailer =
+            Arc::new(Mailer::new(&settings.mail, settings.server.language, store.clone()).await?);
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             channels.clone(),
@@ -76,6 +74,8 @@ impl App {
     /// Resumes interrupted deliveries, then starts the delivery worker and the mailer.
     pub async fn start_workers(&self) -> anyhow::Result<()> {
         self.delivery.resume_interrupted().await?;
+        self.delivery.admission.look().await;
+        tokio::spawn(self.delivery.admission.clone().watch());
         tokio::spawn(self.delivery.clone().run());
         tokio::spawn(self.mailer.clone().run());
         tokio::spawn(

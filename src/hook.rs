@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::channel::{Channel, RecipientRule, Route};
-use crate::delivery::Summary;
+use crate::delivery::{NotStored, Summary};
 use crate::event::{parse_time, CaseActionEvent};
 use crate::mail::{FailureReport, OrderSummary};
 use crate::params::{self, Environment, Options, Query, Report};
 use crate::recipient;
 use crate::redact;
-use crate::store::{NewDelivery, State};
+use crate::store::{NewDelivery, State, StoreError};
 
 pub const VERIFIED: &str = "The WebHook has been successfully verified";
 
@@ -109,10 +109,17 @@ pub struct Prepared {
 struct Refusal {
     answer: Outcome,
     what: &'static str,
+    /// A rendered message that failed is kept as a failed delivery (so the operator can see and
+    /// replay it); a refusal of the request itself is not stored.
+    keep: bool,
 }
 
 fn refuse(answer: Outcome, what: &'static str) -> Refusal {
-    Refusal { answer, what }
+    Refusal {
+        answer,
+        what,
+        keep: false,
+    }
 }
 
 impl App {
@@ -182,6 +189,10 @@ impl App {
         }
         match channel.check(&route).await {
             Ok(warnings) => {
+                // The provider took the credentials: this hook's failures may be mailed.
+                let secrets = self.channels.route_secrets(&route);
+                let credentials = self.mailer.credentials(channel.name(), &secrets);
+                self.mailer.vouch(credentials.as_ref()).await;
                 report.warnings.extend(warnings);
                 Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
             }
@@ -273,6 +284,11 @@ impl App {
                 new.text = text;
                 self.delivery.submit(new).await
             }
+            Err(refusal) if !refusal.keep => {
+                let query = prepared.query.raw().to_string();
+                self.report_refusal(channel, &query, body, &refusal).await;
+                return refusal.answer;
+            }
             Err(refusal) => {
                 // Kept as failed (and mailed) so that nothing is lost without a trace; a unique
                 // key lets the same POST through once the template is mended.
@@ -291,12 +307,20 @@ impl App {
         let submitted = match submitted {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(error = %e, "cannot store the delivery");
-                return Outcome::refused(
-                    Kind::NotStored,
-                    "The message could not be stored; please try again",
-                    &warnings,
-                );
+                tracing::error!(error = ?e, "cannot store the delivery");
+                metrics::counter!("hooks_not_stored_total").increment(1);
+                let text = match &e {
+                    NotStored::Refused(why) => {
+                        format!("The message could not be stored: {why}; please try again later")
+                    }
+                    NotStored::Store(StoreError::Storage(fault)) => {
+                        format!("The message could not be stored: {fault}; please try again later")
+                    }
+                    NotStored::Store(_) => {
+                        "The message could not be stored; please try again".to_string()
+                    }
+                };
+                return Outcome::refused(Kind::NotStored, text, &warnings);
             }
         };
         tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
@@ -406,7 +430,7 @@ impl App {
         let text = self.templates.render(&p.event, &p.options).map_err(|e| {
             // The caller reads where it failed; the source and paths go to the log only.
             tracing::warn!(locale = %p.options.locale, error = %e, "the message template failed");
-            refuse(
+            kept(refuse(
                 Outcome::refused(
                     Kind::UnusableEvent,
                     format!(
@@ -416,16 +440,32 @@ impl App {
                     &warnings,
                 ),
                 "Template failed",
-            )
+            ))
         })?;
         if text.trim().is_empty() {
-            return Err(refuse(
+            return Err(kept(refuse(
                 Outcome::refused(
                     Kind::UnusableEvent,
                     "The rendered message is empty",
                     &warnings,
                 ),
                 "Template failed",
+            )));
+        }
+        let max = p.channel.max_text_chars(&p.route);
+        let chars = text.chars().count();
+        if chars > max {
+            // Refused, not stored: a text the messenger would refuse is no use to anyone.
+            return Err(refuse(
+                Outcome::refused(
+                    Kind::WrongParameters,
+                    format!(
+                        "The message is {chars} characters long; {} takes at most {max}: shorten <message> or <sign_text>, or hide parts (hide_resource_description, hide_contact_info, hide_order_description)",
+                        p.channel.title()
+                    ),
+                    &warnings,
+                ),
+                "Message too long",
             ));
         }
         Ok(text)
@@ -489,8 +529,26 @@ impl App {
             recipient: None,
             text: None,
         };
-        self.mailer.report(&address, &report).await;
+        // The hook's credentials: the route's secrets when its parameters make a route.
+        let credentials = match self.channels.get(channel) {
+            Some(c) => {
+                let secrets = match c.route(&query, &mut Report::default()) {
+                    Some(route) => self.channels.route_secrets(&route),
+                    None => secrets,
+                };
+                self.mailer.credentials(c.name(), &secrets)
+            }
+            None => None,
+        };
+        self.mailer
+            .report(&address, &report, credentials.as_ref())
+            .await;
     }
+}
+
+fn kept(mut refusal: Refusal) -> Refusal {
+    refusal.keep = true;
+    refusal
 }
 
 fn order_summary(event: &CaseActionEvent, options: &Options) -> OrderSummary {

@@ -1,9 +1,11 @@
 //! Masks for secrets and personal data in logs, answers, stored summaries and emails.
 //!
-//! Which parameters are secret is declared by the channels ([`crate::channel::Channel::secret_params`]);
-//! nothing here knows a provider. A parameter is secret when its name, trimmed, equals a declared
-//! name in any letter case (`apitoken`, `apiToken%20` …), and any value equal to one of a request's
-//! secrets is masked wherever it appears, under any name and inside any text.
+//! Which parameters are secret is declared by the channels (parameters marked secret); nothing here
+//! knows a provider. A parameter is secret when its name is a declared secret name or a near miss
+//! of one: any letter case, `_`, `-` and spaces ignored, one or two letters off (`apitoken`,
+//! `api_token`, `apiTokn`), unless it is exactly the name of a parameter that is not secret. Any
+//! value equal to one of a request's secrets is masked wherever it appears, under any name and
+//! inside any text. Values of parameters that no channel knows are never shown (names only).
 
 use crate::params::quote;
 
@@ -47,10 +49,63 @@ pub fn phone(phone: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
 }
 
-/// Whether `name` (as sent, perhaps with other case or spaces) is one of `secret_names`.
-pub fn is_secret_name(name: &str, secret_names: &[&str]) -> bool {
-    let name = name.trim();
-    secret_names.iter().any(|s| s.eq_ignore_ascii_case(name))
+/// The parameter names the channels declare: which are secret, which are known at all.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Declared secret names, folded.
+    secret: Vec<String>,
+    /// Every declared name that is not secret, folded.
+    public: std::collections::HashSet<String>,
+}
+
+/// `apiToken`, `api_token`, `API-TOKEN `, `apitoken` → `apitoken`.
+fn fold(name: &str) -> String {
+    name.chars()
+        .filter(|c| !matches!(c, '_' | '-' | '.') && !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Names {
+    pub fn new<'a>(
+        secret: impl IntoIterator<Item = &'a str>,
+        public: impl IntoIterator<Item = &'a str>,
+    ) -> Names {
+        let mut secret: Vec<String> = secret.into_iter().map(fold).collect();
+        secret.sort_unstable();
+        secret.dedup();
+        let public = public
+            .into_iter()
+            .map(fold)
+            .filter(|p| !secret.contains(p))
+            .collect();
+        Names { secret, public }
+    }
+
+    /// A declared secret name, or a near miss of one that is not another declared name.
+    pub fn is_secret(&self, name: &str) -> bool {
+        let name = fold(name);
+        if self.secret.contains(&name) {
+            return true;
+        }
+        if name.is_empty() || self.public.contains(&name) {
+            return false;
+        }
+        self.secret.iter().any(|s| {
+            let allowed = match s.chars().count() {
+                0..=3 => 0,
+                4..=5 => 1,
+                _ => 2,
+            };
+            allowed > 0 && strsim::damerau_levenshtein(&name, s) <= allowed
+        })
+    }
+
+    /// Declared by some channel (or common to all), secret or not.
+    pub fn is_known(&self, name: &str) -> bool {
+        let name = fold(name);
+        self.public.contains(&name) || self.secret.contains(&name)
+    }
 }
 
 /// The secret values of one request.
@@ -60,24 +115,18 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// The values of the parameters of `raw_query` named (loosely) like one of `secret_names`.
-    pub fn of(raw_query: &str, secret_names: &[&str]) -> Secrets {
+    /// The values of the parameters of `raw_query` whose names are secret (see [`Names`]).
+    pub fn of(raw_query: &str, names: &Names) -> Secrets {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(raw_query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        Self::of_pairs(
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            secret_names,
-        )
+        Self::of_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), names)
     }
 
-    /// The values of the (name, value) pairs whose name is (loosely) one of `secret_names`.
-    pub fn of_pairs<'a>(
-        pairs: impl Iterator<Item = (&'a str, &'a str)>,
-        secret_names: &[&str],
-    ) -> Secrets {
+    /// The values of the (name, value) pairs whose names are secret (see [`Names`]).
+    pub fn of_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>, names: &Names) -> Secrets {
         let mut values: Vec<String> = pairs
-            .filter(|(k, v)| !v.is_empty() && is_secret_name(k, secret_names))
+            .filter(|(k, v)| !v.is_empty() && names.is_secret(k))
             .map(|(_, v)| v.to_string())
             .collect();
         // Longest first, so that a secret containing another is masked whole.
@@ -88,6 +137,10 @@ impl Secrets {
 
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.values
     }
 
     /// `text` with every occurrence of a secret replaced by its mask.
@@ -106,8 +159,9 @@ impl Secrets {
     }
 
     /// A query safe to log, store and mail: secrets masked (by name and by value), phones masked,
-    /// free text reduced to its length, other values cut short, at most 30 parameters.
-    pub fn query(&self, raw_query: &str, secret_names: &[&str]) -> String {
+    /// free text reduced to its length, values of unknown parameters left out, other values cut
+    /// short, at most 30 parameters.
+    pub fn query(&self, raw_query: &str, names: &Names) -> String {
         let mut shown = Vec::new();
         let mut total = 0;
         for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
@@ -115,8 +169,10 @@ impl Secrets {
             if shown.len() == MAX_SHOWN_PARAMS {
                 continue;
             }
-            let value = if is_secret_name(&k, secret_names) || self.is_secret_value(&v) {
+            let value = if names.is_secret(&k) || self.is_secret_value(&v) {
                 token(&v)
+            } else if !names.is_known(&k) {
+                "(not shown)".to_string()
             } else if k == "phone" {
                 phone(&v)
             } else if FREE_TEXT.contains(&k.as_ref()) {
@@ -145,7 +201,12 @@ pub fn cut(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
 
-    const NAMES: &[&str] = &["apiToken", "apiTokenInstance"];
+    fn names() -> Names {
+        Names::new(
+            ["apiToken", "apiTokenInstance", "token"],
+            ["phone", "message", "x", "cascadeId", "note", "timezone"],
+        )
+    }
 
     #[test]
     fn masks() {
@@ -157,7 +218,7 @@ mod tests {
         assert_eq!(phone("79119998877"), "7911*****77");
         let raw = "apiToken=secret1234&phone=79119998877&x=1&message=hello";
         assert_eq!(
-            Secrets::of(raw, NAMES).query(raw, NAMES),
+            Secrets::of(raw, &names()).query(raw, &names()),
             "apiToken=…1234&phone=7911*****77&x=1&message=(5 characters)"
         );
     }
@@ -166,8 +227,8 @@ mod tests {
     fn secret_names_are_matched_loosely_and_values_everywhere() {
         let raw =
             "apitoken=secret1234&apiToken%20=other5678&cascadeId=secret1234&note=xsecret1234x";
-        let secrets = Secrets::of(raw, NAMES);
-        let shown = secrets.query(raw, NAMES);
+        let secrets = Secrets::of(raw, &names());
+        let shown = secrets.query(raw, &names());
         assert!(
             !shown.contains("secret1234") && !shown.contains("other5678"),
             "{shown}"
@@ -179,11 +240,34 @@ mod tests {
     }
 
     #[test]
+    fn near_misses_of_secret_names_are_secret_and_unknown_values_are_not_shown() {
+        let names = names();
+        for secret in [
+            "apiTokn",
+            "api_token",
+            "API-TOKEN",
+            "apitokn ",
+            "apiToken2",
+            "tokne",
+            "tokn",
+        ] {
+            assert!(names.is_secret(secret), "{secret}");
+        }
+        // Known names stay what they are, however close; unrelated names are not secret.
+        for plain in ["timezone", "phone", "message", "cascadeId", "buy", "to"] {
+            assert!(!names.is_secret(plain), "{plain}");
+        }
+        let raw = "apiTokn=abcdefgh123&buy=http%3A%2F%2Fevil.example&x=1";
+        let shown = Secrets::of(raw, &names).query(raw, &names);
+        assert_eq!(shown, "apiTokn=…h123&buy=(not shown)&x=1");
+    }
+
+    #[test]
     fn long_queries_are_cut() {
         let raw: String = (0..40)
-            .map(|i| format!("p{i}={}&", "v".repeat(100)))
+            .map(|i| format!("x={}{i}&", "v".repeat(100)))
             .collect();
-        let shown = Secrets::default().query(&raw, NAMES);
+        let shown = Secrets::default().query(&raw, &names());
         assert!(shown.ends_with("… 10 more"), "{shown}");
         assert!(shown.len() < 40 * 40, "{}", shown.len());
     }

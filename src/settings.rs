@@ -103,6 +103,12 @@ pub struct Delivery {
     /// an instance that died is sent by another after this.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// Pending deliveries at most; past it new POSTs get 503.
+    pub max_pending: i64,
+    /// The outbox's size at most (SQLite: file and log; PostgreSQL: its tables); past it, 503.
+    pub max_outbox_bytes: u64,
+    /// SQLite: free disk space below this refuses new POSTs (503) before the disk is full.
+    pub min_free_bytes: u64,
 }
 
 impl Delivery {
@@ -136,6 +142,9 @@ pub struct Mail {
     pub throttle: Duration,
     pub max_new_addresses_per_hour: u32,
     pub max_reports_per_email: u32,
+    /// Addresses (or `@domain`s) that may get reports about any hook, even one without
+    /// credentials of its own (`log`) or whose credentials no provider has accepted yet.
+    pub allowed_addresses: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,10 +248,8 @@ impl Settings {
                 problems.push(format!("{key}: must be at least 1"));
             }
         }
-        if self.delivery.postgres_url().is_some() {
-            if self.delivery.pool_size == 0 {
-                problems.push("delivery.pool_size: must be at least 1".to_string());
-            }
+        if self.delivery.postgres_url().is_some() && self.delivery.pool_size == 0 {
+            problems.push("delivery.pool_size: must be at least 1".to_string());
         }
         if self.delivery.concurrency == 0 {
             problems.push("delivery.concurrency: must be at least 1".to_string());

@@ -30,7 +30,7 @@ async fn counters_move_by_the_right_amounts() {
     let d = dir.path().display();
     let settings = torrow_hooks::Settings::with_overrides(&format!(
         "[server]\naddr = \"127.0.0.1:0\"\n[templates]\ndir = \"{}/templates\"\n\
-         [delivery]\ndatabase = \"{d}/db.sqlite\"\n[log_sink]\npath = \"{d}/sink.jsonl\"\n[mail]\ndir = \"{d}/mail\"\n",
+         [delivery]\ndatabase = \"{d}/db.sqlite\"\n[log_sink]\npath = \"{d}/sink.jsonl\"\n[mail]\ndir = \"{d}/mail\"\nallowed_addresses = [\"a@b.ru\"]\n",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap();
@@ -73,6 +73,16 @@ async fn counters_move_by_the_right_amounts() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
+    // The log channel has no credentials: an address the settings do not allow gets nothing.
+    let r = http
+        .post(format!(
+            "{base}/webhook/log?errorEmail=x%40stranger.example"
+        ))
+        .body(fixture("invalid-phone.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
 
     let text = metrics().await;
     let after = parse(&text);
@@ -91,6 +101,11 @@ async fn counters_move_by_the_right_amounts() {
     );
     assert_eq!(
         delta(r#"hooks_requests_total{channel="log",method="POST",status="422"}"#),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        delta(r#"hooks_emails_refused_total{reason="not_allowed"}"#),
         1.0,
         "{text}"
     );

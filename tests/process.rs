@@ -505,8 +505,9 @@ async fn replay_sends_a_failed_delivery_again() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!(
-        "the replayed delivery was not sent: {:?}",
-        sqlite_states(&db).await
+        "the replayed delivery was not sent: {:?}\n{}",
+        sqlite_states(&db).await,
+        _service.output.lock().unwrap()
     );
 }
 
@@ -720,7 +721,12 @@ fn postgres_env(wappi: &MockServer, url: &str) -> Vec<(&'static str, String)> {
         ("HOOKS_DELIVERY__DATABASE", url.to_string()),
         ("HOOKS_DELIVERY__LEASE", "3s".to_string()),
         ("HOOKS_DELIVERY__POLL_INTERVAL", "100ms".to_string()),
-        ("HOOKS_WAPPI__TIMEOUT", "1s".to_string()),
+        // The lease must exceed twice every channel's longest attempt.
+        ("HOOKS_WAPPI__TIMEOUT", "500ms".to_string()),
+        ("HOOKS_TELEGRAM__TIMEOUT", "1s".to_string()),
+        ("HOOKS_WAZZUP24__TIMEOUT", "1s".to_string()),
+        ("HOOKS_GREEN_API__TIMEOUT", "300ms".to_string()),
+        ("HOOKS_GREEN_API__REPEAT_AFTER", "100ms".to_string()),
     ]);
     env
 }

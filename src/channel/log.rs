@@ -86,8 +86,9 @@ impl Channel for LogChannel {
         Ok(Vec::new())
     }
 
+    /// One append to a local file.
     fn longest_attempt(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(5)
+        std::time::Duration::from_secs(1)
     }
 
     async fn send(&self, _route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {

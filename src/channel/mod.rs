@@ -78,9 +78,13 @@ pub(crate) use sent_unless_unread;
 /// A failed call to a provider. The message never holds a secret.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Failure {
-    /// Trying again will not help (bad token, unknown cascade, refused recipient…).
+    /// Trying again will not help (unknown cascade, refused recipient…).
     #[error("{0}")]
     Permanent(String),
+    /// The provider refused the hook's credentials (401/403): permanent, and such a delivery is
+    /// kept a day only, since anyone can make one with a made-up token.
+    #[error("{0}")]
+    Refused(String),
     /// Worth another try later (timeouts, 5xx, 429…).
     #[error("{0}")]
     Retryable(String),
@@ -95,7 +99,7 @@ pub enum Failure {
 
 impl Failure {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Failure::Permanent(_))
+        !matches!(self, Failure::Permanent(_) | Failure::Refused(_))
     }
 }
 
@@ -238,9 +242,9 @@ pub fn from_route<T: serde::de::DeserializeOwned>(route: &Route) -> Result<T, Fa
 /// Channel names → channels.
 pub struct Registry {
     channels: BTreeMap<&'static str, Arc<dyn Channel>>,
-    /// The secret parameter names of every channel: a query is masked with all of them, so a
-    /// secret is hidden even in a request to the wrong or an unknown channel.
-    secret_names: Vec<&'static str>,
+    /// The parameter names of every channel: a query is masked with all of them, so a secret is
+    /// hidden even in a request to the wrong or an unknown channel.
+    names: crate::redact::Names,
 }
 
 impl Registry {
@@ -261,21 +265,25 @@ impl Registry {
             );
             channels.push(Arc::new(declared::Declared::new(name, declaration)?));
         }
-        let mut secret_names: Vec<&'static str> = channels
-            .iter()
-            .flat_map(|c| c.params().iter().filter(|p| p.secret).map(|p| p.name))
-            .collect();
-        secret_names.sort_unstable();
-        secret_names.dedup();
+        let params = || {
+            channels
+                .iter()
+                .flat_map(|c| c.params().iter())
+                .chain(COMMON)
+        };
+        let names = crate::redact::Names::new(
+            params().filter(|p| p.secret).map(|p| p.name),
+            params().filter(|p| !p.secret).map(|p| p.name),
+        );
         Ok(Registry {
             channels: channels.into_iter().map(|c| (c.name(), c)).collect(),
-            secret_names,
+            names,
         })
     }
 
     /// The secret values of a query (see [`crate::redact`]).
     pub fn secrets(&self, raw_query: &str) -> Secrets {
-        Secrets::of(raw_query, &self.secret_names)
+        Secrets::of(raw_query, &self.names)
     }
 
     /// The route the outbox stored for `channel`: its JSON, or — for rows written before routes
@@ -317,13 +325,13 @@ impl Registry {
         walk(route, &mut pairs);
         Secrets::of_pairs(
             pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            &self.secret_names,
+            &self.names,
         )
     }
 
     /// A query safe to log, store and mail.
     pub fn masked_query(&self, raw_query: &str) -> String {
-        self.secrets(raw_query).query(raw_query, &self.secret_names)
+        self.secrets(raw_query).query(raw_query, &self.names)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {

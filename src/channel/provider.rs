@@ -124,6 +124,7 @@ impl Answer {
     /// when it sent one).
     pub fn failure(&self, message: String, retryable: bool) -> Failure {
         match (retryable, self.retry_after) {
+            (false, _) if matches!(self.status.as_u16(), 401 | 403) => Failure::Refused(message),
             (false, _) => Failure::Permanent(message),
             (true, Some(after)) => Failure::RetryAfter(message, after),
             (true, None) => Failure::Retryable(message),

@@ -159,6 +159,9 @@ fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
             None => Failure::Retryable(message),
         }),
         500..=599 => Err(Failure::Retryable(message)),
+        401 | 403 if description.to_ascii_lowercase().contains("unauthorized") => {
+            Err(Failure::Refused(message))
+        }
         _ => Err(Failure::Permanent(message)),
     }
 }

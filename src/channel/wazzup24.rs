@@ -255,7 +255,7 @@ impl Channel for Wazzup24 {
         match answer.status.as_u16() {
             200..=299 => {}
             401 | 403 => {
-                return Err(Failure::Permanent(format!(
+                return Err(Failure::Refused(format!(
                     "Wazzup24 refused the key_api (HTTP {})",
                     answer.status.as_u16()
                 )))

@@ -85,7 +85,15 @@ impl Delivery {
     /// The `limit` newest deliveries (at most 500), in `state` or any.
     pub async fn list(&self, state: Option<State>, limit: i64) -> Result<Vec<Listed>, StoreError> {
         let records = self.store.recent(state, limit.clamp(1, 500)).await?;
-        Ok(records.iter().map(|r| listed(r).0).collect())
+        Ok(records
+            .iter()
+            .map(|r| {
+                let mut line = listed(r).0;
+                let secrets = self.channels.stored_secrets(&r.query);
+                line.last_error = line.last_error.map(|e| secrets.scrub(&e));
+                line
+            })
+            .collect())
     }
 
     pub async fn show(&self, id: &str) -> Result<Option<Shown>, StoreError> {
@@ -93,20 +101,23 @@ impl Delivery {
             return Ok(None);
         };
         let attempts: Vec<Attempt> = self.store.attempts(id).await?;
-        let (listed, summary) = listed(&record);
+        let (mut listed, summary) = listed(&record);
+        // A token reused in the message (or echoed in an error) is masked here too.
+        let secrets = self.channels.stored_secrets(&record.query);
+        listed.last_error = listed.last_error.map(|e| secrets.scrub(&e));
         Ok(Some(Shown {
             listed,
             next_attempt_at: time(record.next_attempt_at),
-            target: summary.target,
+            target: secrets.scrub(&summary.target),
             provider_id: record.provider_id.clone(),
-            text: record.text.clone(),
+            text: secrets.scrub(&record.text),
             attempts_made: attempts
                 .into_iter()
                 .map(|a| ShownAttempt {
                     number: a.number,
                     ended_at: time(a.ended_at),
                     outcome: a.outcome,
-                    error: a.error,
+                    error: a.error.map(|e| secrets.scrub(&e)),
                 })
                 .collect(),
             can_replay: matches!(record.state, State::Dead | State::Failed),

@@ -2,6 +2,7 @@
 //! answered; attempts go through the channel; transient failures are retried on the schedule until
 //! `max_age`; permanent failures and dead deliveries are reported to `errorEmail`.
 
+pub mod admission;
 pub mod lookup;
 pub mod retention;
 pub mod retry;
@@ -25,6 +26,16 @@ use crate::settings;
 use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
 
 pub use retry::RetrySchedule;
+
+/// Why a POST's delivery was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum NotStored {
+    /// The outbox refuses new deliveries for now (a storage fault, a cap).
+    #[error("{0}")]
+    Refused(admission::Refusal),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
 
 /// What a delivery is about, kept with it for reports.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -56,6 +67,11 @@ pub struct Delivery {
     starved: AtomicBool,
     /// A stop was asked for: the worker takes nothing more from the outbox.
     stopping: AtomicBool,
+    /// Whether the outbox may take another delivery.
+    pub admission: Arc<admission::Admission>,
+    /// Attempts that ended but could not be written (the disk was full, say): written again by
+    /// the worker until they are, so that a sent message is recorded as sent, not sent again.
+    unrecorded: std::sync::Mutex<Vec<(String, Outcome)>>,
 }
 
 impl Delivery {
@@ -65,9 +81,16 @@ impl Delivery {
         mailer: Arc<Mailer>,
         cfg: settings::Delivery,
     ) -> Self {
+        let caps = admission::Caps {
+            max_pending: cfg.max_pending,
+            max_outbox_bytes: cfg.max_outbox_bytes,
+            min_free_bytes: cfg.min_free_bytes,
+        };
         Delivery {
             schedule: RetrySchedule::new(cfg.retry_schedule.clone(), cfg.jitter),
             slots: Semaphore::new(cfg.concurrency),
+            admission: Arc::new(admission::Admission::new(store.clone(), caps)),
+            unrecorded: std::sync::Mutex::new(Vec::new()),
             store,
             channels,
             mailer,
@@ -80,7 +103,10 @@ impl Delivery {
 
     /// Stores the delivery (or finds the same POST within the dedup window), starts its first
     /// attempt and waits for it up to `delivery.respond_within`.
-    pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, StoreError> {
+    pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, NotStored> {
+        if let Some(refusal) = self.admission.refusal() {
+            return Err(NotStored::Refused(refusal));
+        }
         let now = now_ms();
         let since = now - self.cfg.dedup_window.as_millis() as i64;
         let record = match self.store.accept(new, since, now).await? {
@@ -106,7 +132,10 @@ impl Delivery {
 
     /// Stores a delivery that could not be made into a message (`new.failed` says why) as failed,
     /// and reports it to its `errorEmail`.
-    pub async fn record_failure(&self, new: NewDelivery) -> Result<Record, StoreError> {
+    pub async fn record_failure(&self, new: NewDelivery) -> Result<Record, NotStored> {
+        if let Some(refusal) = self.admission.refusal() {
+            return Err(NotStored::Refused(refusal));
+        }
         let now = now_ms();
         let record = match self.store.accept(new, now, now).await? {
             Accepted::New(record) | Accepted::Duplicate(record) => record,
@@ -151,10 +180,10 @@ impl Delivery {
                     Err(e) => tracing::error!(error = %e, "cannot read the outbox"),
                 }
             }
-            if let Ok(pending) = self.store.count_pending().await {
-                metrics::gauge!("hooks_outbox_pending").set(pending as f64);
-            }
             let mut wait = self.cfg.poll_interval;
+            if !self.record_unrecorded().await {
+                wait = wait.min(std::time::Duration::from_secs(1));
+            }
             if let Ok(Some(next)) = self.store.next_due().await {
                 let until = std::time::Duration::from_millis((next - now_ms()).max(0) as u64);
                 wait = wait.min(until);
@@ -203,6 +232,7 @@ impl Delivery {
                 warning: sent.warning,
             },
             Err(Failure::Permanent(error)) => Outcome::Failed { error },
+            Err(Failure::Refused(error)) => Outcome::Refused { error },
             Err(
                 failure @ (Failure::Retryable(_) | Failure::RetryAfter(..) | Failure::Unread(_)),
             ) => {
@@ -233,7 +263,12 @@ impl Delivery {
             .finish_attempt(&record.id, &outcome, now_ms())
             .await
         {
-            tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it will be resumed");
+            tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it is written again as soon as the outbox takes writes");
+            self.unrecorded
+                .lock()
+                .expect("unrecorded lock")
+                .push((record.id.clone(), outcome));
+            drop(slot);
             return record;
         }
         record.attempts += 1;
@@ -242,6 +277,10 @@ impl Delivery {
                 provider_id,
                 warning,
             } => {
+                // The provider took the hook's credentials: its failures may be mailed.
+                let secrets = self.channels.stored_secrets(&record.query);
+                let credentials = self.mailer.credentials(&record.channel, &secrets);
+                self.mailer.vouch(credentials.as_ref()).await;
                 record.provider_id = provider_id.clone();
                 record.last_error = warning.clone();
                 (State::Sent, "sent")
@@ -254,7 +293,7 @@ impl Delivery {
                 record.next_attempt_at = *next_attempt_at;
                 (State::Pending, "retry")
             }
-            Outcome::Failed { error } => {
+            Outcome::Failed { error } | Outcome::Refused { error } => {
                 record.last_error = Some(error.clone());
                 (State::Failed, "failed")
             }
@@ -297,22 +336,23 @@ impl Delivery {
         } else {
             "Delivery failed"
         };
+        let secrets = self.channels.stored_secrets(&record.query);
         let report = FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
             what: what.to_string(),
-            why: self
-                .channels
-                .stored_secrets(&record.query)
-                .scrub(record.last_error.as_deref().unwrap_or_default()),
+            why: secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
             channel: record.channel.clone(),
             target: summary.target,
             query: summary.query,
             delivery_id: Some(record.id.clone()),
             order: summary.order,
             recipient: Some(redact::phone(&record.recipient)),
-            text: Some(record.text.clone()).filter(|t| !t.is_empty()),
+            text: Some(secrets.scrub(&record.text)).filter(|t| !t.is_empty()),
         };
-        self.mailer.report(address, &report).await;
+        let credentials = self.mailer.credentials(&record.channel, &secrets);
+        self.mailer
+            .report(address, &report, credentials.as_ref())
+            .await;
     }
 
     /// Stops taking deliveries from the outbox and waits (until `deadline` at most) for the
@@ -327,6 +367,32 @@ impl Delivery {
                 "delivery attempts still under way at the end of server.shutdown_grace; they will be resumed at the next start"
             ),
         }
+    }
+
+    /// Writes the ends of attempts that could not be written before; `true` when none are left.
+    async fn record_unrecorded(&self) -> bool {
+        let waiting = std::mem::take(&mut *self.unrecorded.lock().expect("unrecorded lock"));
+        if waiting.is_empty() {
+            return true;
+        }
+        let mut left = Vec::new();
+        for (id, outcome) in waiting {
+            match self.store.finish_attempt(&id, &outcome, now_ms()).await {
+                Ok(()) => {
+                    tracing::info!(delivery_id = %id, "the attempt's end is written now");
+                    if matches!(outcome, Outcome::Retry { .. }) {
+                        self.wake.notify_one();
+                    }
+                }
+                Err(_) => left.push((id, outcome)),
+            }
+        }
+        let done = left.is_empty();
+        self.unrecorded
+            .lock()
+            .expect("unrecorded lock")
+            .extend(left);
+        done
     }
 
     /// Wakes the worker (after a replay, say).

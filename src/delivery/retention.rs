@@ -9,8 +9,9 @@ use crate::store::{now_ms, Purged, Store};
 
 /// Rows of each kind deleted by one statement, at most.
 const BATCH: i64 = 500;
-/// How long the quota of new mail addresses looks back (see `Store::enqueue_mail`).
-const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
+/// How long an address that had reports is remembered: while it is, the hourly quota of new
+/// addresses never holds its reports back.
+const ADDRESS_MEMORY: Duration = Duration::from_secs(90 * 24 * 3600);
 /// A cleanup pass runs at least this often.
 const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -26,7 +27,7 @@ impl Retention {
         Retention {
             store,
             retention,
-            address_memory: mail_throttle.max(QUOTA_WINDOW),
+            address_memory: mail_throttle.max(ADDRESS_MEMORY),
         }
     }
 
@@ -44,7 +45,7 @@ impl Retention {
             let remembered = self.address_memory.as_millis() as i64;
             let purged = self
                 .store
-                .purge(now - kept, now - kept, now - remembered, BATCH)
+                .purge(now, now - kept, now - kept, now - remembered, BATCH)
                 .await?;
             all.deliveries += purged.deliveries;
             all.reports += purged.reports;

@@ -214,12 +214,14 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), String> {
         let value = value.trim();
         match &*name {
             "state" if value.is_empty() => {}
-            "state" => state = Some(State::named(value).ok_or_else(|| {
-                format!(
+            "state" => {
+                state = Some(State::named(value).ok_or_else(|| {
+                    format!(
                     "Parameter <state>: no state {}: use pending, sending, sent, failed or dead",
                     crate::params::quote(value)
                 )
-            })?),
+                })?)
+            }
             "limit" => {
                 limit = value
                     .parse::<i64>()

@@ -66,16 +66,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(warp::path!("readyz"))
         .and(with_app.clone())
         .then(|app: Arc<App>| async move {
-            let database = app.store.ping().await.map_err(|e| e.to_string());
-            let locales = app.templates.locale_names();
-            let ready = database.is_ok() && !locales.is_empty();
-            let body = serde_json::json!({
-                "status": if ready { "ready" } else { "not ready" },
-                "database": database.err().unwrap_or_else(|| "ok".to_string()),
-                "locales": locales,
-                // Locales whose edited files were refused: they serve an older version (or none).
-                "refused_templates": app.templates.problems(),
-            });
+            let (ready, body) = readiness(&app).await;
             let code = if ready {
                 StatusCode::OK
             } else {
@@ -117,6 +108,42 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         "x-content-type-options",
         "nosniff",
     ))
+}
+
+/// `/readyz`: whether the outbox takes writes (a heartbeat write, at most one a second), its
+/// faults, caps, size and free space, and the templates. Anyone may ask, so it names causes,
+/// never paths or source text (the log has those).
+pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
+    let admission = &app.delivery.admission;
+    let write = admission.write_check().await;
+    let verdict = admission.verdict();
+    let locales = app.templates.locale_names();
+    let cause = verdict
+        .refusal
+        .as_ref()
+        .map(|r| r.to_string())
+        .or_else(|| write.clone().err());
+    let ready = cause.is_none() && !locales.is_empty();
+    let mut outbox = serde_json::json!({
+        "accepting": cause.is_none(),
+        "pending": verdict.pending,
+        "size_bytes": verdict.usage.size_bytes,
+        "free_bytes": verdict.usage.free_bytes,
+        "last_write": write.err().unwrap_or_else(|| "ok".to_string()),
+    });
+    if let Some(refusal) = &verdict.refusal {
+        outbox["remaining"] = serde_json::json!(verdict.pending);
+        outbox["advice"] = serde_json::json!(refusal.advice());
+    }
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": cause.unwrap_or_else(|| "ok".to_string()),
+        "outbox": outbox,
+        "locales": locales,
+        // Locales whose edited files were refused: they serve an older version (or none).
+        "refused_templates": app.templates.problems(),
+    });
+    (ready, body)
 }
 
 /// What a known path is for, when it was asked with the wrong method.

@@ -240,6 +240,11 @@ pub fn parse_email(raw: &str) -> Result<lettre::Address, String> {
     let address: lettre::Address = normalized
         .parse()
         .map_err(|e: lettre::address::AddressError| e.to_string())?;
+    if address.user().starts_with('"') {
+        return Err(
+            "a quoted name before @ cannot be mailed; write the address plainly".to_string(),
+        );
+    }
     let domain = address.domain();
     if domain.starts_with('[') {
         return Err("an IP address cannot be mailed; use a domain name".to_string());

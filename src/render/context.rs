@@ -12,6 +12,10 @@ use crate::settings::Links;
 use super::locale::Locale;
 
 const DEFAULT_CURRENCY: &str = "RUB";
+/// Contact fields shown at most (Torrow's forms have a handful; a body with thousands is not real).
+const MAX_CONTACTS: usize = 20;
+/// `render.max_resource_lines` when nothing says otherwise.
+pub const DEFAULT_MAX_LINES: usize = 50;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageContext {
@@ -41,7 +45,10 @@ pub struct MessageContext {
     pub duration: String,
     pub address: String,
     pub description: String,
+    /// The first `render.max_resource_lines` booked items.
     pub resources: Vec<ResourceLine>,
+    /// How many booked items are not listed ("и ещё 12"), or 0.
+    pub resources_more: usize,
     /// The total when > 0, else "".
     pub total: String,
     /// The currency as the locale writes it (`₽`), or its ISO code when the locale has no word.
@@ -82,6 +89,7 @@ pub fn build(
     opts: &Options,
     locale: &Locale,
     links: &Links,
+    max_lines: usize,
 ) -> MessageContext {
     let case = event.case();
     let kind = event.kind();
@@ -115,7 +123,8 @@ pub fn build(
         _ => String::new(),
     };
 
-    let resources = resource_lines(event, locale, &currency);
+    let resources = resource_lines(event, locale, &currency, max_lines);
+    let resources_more = event.booked_items().len().saturating_sub(resources.len());
     let participant_total = participant
         .and_then(|p| p.price_properties.as_ref())
         .and_then(|p| p.sale_price)
@@ -163,6 +172,7 @@ pub fn build(
         address: clean(case.place.as_deref()),
         description: clean(case.description.as_deref()),
         resources,
+        resources_more,
         total: if total > 0.0 {
             locale.money(total)
         } else {
@@ -219,10 +229,16 @@ fn item_prices(event: &CaseActionEvent) -> impl Iterator<Item = f64> + '_ {
         .filter(|p| *p > 0.0)
 }
 
-fn resource_lines(event: &CaseActionEvent, locale: &Locale, currency: &str) -> Vec<ResourceLine> {
+fn resource_lines(
+    event: &CaseActionEvent,
+    locale: &Locale,
+    currency: &str,
+    max_lines: usize,
+) -> Vec<ResourceLine> {
     event
         .booked_items()
         .iter()
+        .take(max_lines)
         .enumerate()
         .map(|(i, item)| {
             let resource = item.tid.as_deref().and_then(|id| event.resource(id));
@@ -286,6 +302,7 @@ fn contacts(event: &CaseActionEvent) -> Vec<Contact> {
                 value: value.to_string(),
             })
         })
+        .take(MAX_CONTACTS)
         .collect()
 }
 

@@ -181,7 +181,13 @@ impl LocaleSet {
         for (sample, event) in samples::events() {
             for phone in [false, true] {
                 let opts = samples::options("", phone);
-                let ctx = context::build(&event, &opts, &self.locale, links);
+                let ctx = context::build(
+                    &event,
+                    &opts,
+                    &self.locale,
+                    links,
+                    context::DEFAULT_MAX_LINES,
+                );
                 self.render(&ctx).map_err(|e| TemplateError::Sample {
                     sample,
                     phone,
@@ -240,6 +246,8 @@ pub struct Templates {
     dir: PathBuf,
     links: Links,
     check_interval: Duration,
+    /// Booked items listed in a message at most (`render.max_resource_lines`).
+    max_lines: usize,
     serving: RwLock<Arc<Serving>>,
     /// When the files were last looked at, and each locale folder's files as they were then.
     watch: Mutex<(Instant, BTreeMap<String, Fingerprint>)>,
@@ -268,9 +276,16 @@ impl Templates {
             dir: dir.to_path_buf(),
             links: links.clone(),
             check_interval,
+            max_lines: context::DEFAULT_MAX_LINES,
             serving: RwLock::new(Arc::new(serving)),
             watch: Mutex::new((Instant::now(), prints)),
         })
+    }
+
+    /// Lists at most `max` booked items in a message (`render.max_resource_lines`).
+    pub fn with_max_resource_lines(mut self, max: usize) -> Self {
+        self.max_lines = max.max(1);
+        self
     }
 
     fn current(&self) -> Arc<Serving> {
@@ -303,7 +318,7 @@ impl Templates {
         let set = self
             .locale(&opts.locale)
             .ok_or_else(|| TemplateError::Unavailable(opts.locale.clone()))?;
-        let ctx = context::build(event, opts, &set.locale, &self.links);
+        let ctx = context::build(event, opts, &set.locale, &self.links, self.max_lines);
         set.render(&ctx)
     }
 

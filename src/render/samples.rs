@@ -52,3 +52,59 @@ pub fn options(locale: &str, phone: bool) -> Options {
         sign_text: "—".to_string(),
     }
 }
+
+/// A well-formed event as heavy to parse and render as `bytes` allow (for the CPU bench, the
+/// loadgen's abusive clients and the limit tests): as many booked items as fit, each pointing at
+/// its own resource with a name, a description and a price, in groups, with many contact fields.
+pub fn crowded_event(bytes: usize) -> Vec<u8> {
+    let head = r#"{"EventType":3060,"CaseItem":{"Id":"case-crowded","CaseType":2,"CaseState":2,"StartDate":"2024-06-16T09:00:00Z","EndDate":"2024-06-16T10:30:00Z","Place":"ул. Верхняя, 18","OrderNumber":{"FullNumber":"№9000"},"ResourceGroupList":[{"GroupId":"g","GroupName":"Группа"}]},"Service":{"Id":"svc","ItemInfo":{"Name":"Услуга"}},"#;
+    let resource = |i: usize| {
+        format!(
+            r#"{{"Id":"r{i}","Description":"Описание {i}","ItemInfo":{{"Name":"Позиция {i}"}},"PriceProperties":{{"SalePrice":{i}.5,"CurrencyCode":"RUB"}},"AmountProperties":{{"Measure":796}}}}"#
+        )
+    };
+    let item =
+        |i: usize| format!(r#"{{"ResourceGroupId":"g","Tid":"r{i}","Amount":1,"SalePrice":null}}"#);
+    let field = |i: usize| {
+        format!(r#"{{"ParticipationFieldType":101,"Name":"Поле {i}","Value":"Значение {i}"}}"#)
+    };
+    let tail_size = 600;
+    let mut n = 0;
+    let mut used = head.len() + tail_size;
+    // Each item costs its resource, its booked line and a contact field, with commas.
+    while used + resource(n).len() + item(n).len() + field(n).len() + 3 < bytes {
+        used += resource(n).len() + item(n).len() + field(n).len() + 3;
+        n += 1;
+    }
+    let join = |f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join(",");
+    let body = format!(
+        r#"{head}"Resources":[{}],"CaseParticipants":[{{"CaseParticipantState":2,"ParticipantTimeZone":"Europe/Moscow","BookingResourceList":[{}],"ContactInformation":{{"Fields":[{{"ParticipationFieldType":7,"Name":"Телефон","Value":"+7 911 999-88-77"}},{}]}},"PriceProperties":{{"SalePrice":0,"CurrencyCode":"RUB"}}}}]}}"#,
+        join(&resource),
+        join(&item),
+        join(&field),
+    );
+    body.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_crowded_event_fills_its_size_and_parses() {
+        for size in [64 * 1024, 256 * 1024] {
+            let body = super::crowded_event(size);
+            assert!(
+                body.len() <= size && body.len() > size * 9 / 10,
+                "{}",
+                body.len()
+            );
+            let event = crate::event::CaseActionEvent::parse(&body).unwrap();
+            assert!(event.is_well_formed());
+            assert!(
+                event.booked_items().len() > size / 1024,
+                "{}",
+                event.booked_items().len()
+            );
+            assert!(event.resource("r7").is_some());
+        }
+    }
+}

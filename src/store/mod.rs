@@ -40,6 +40,9 @@ pub enum StoreError {
     Commit(#[source] Box<StoreError>),
     #[error("database: the outbox writer has stopped")]
     WriterStopped,
+    /// The storage is known to be unusable (see [`StorageFault`]).
+    #[error("{0}")]
+    Storage(StorageFault),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -160,9 +163,39 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// Failed because the provider refused the hook's credentials (401/403): kept a day only,
+    /// since anyone can make such rows with made-up tokens.
+    Refused {
+        error: String,
+    },
     Dead {
         error: String,
     },
+}
+
+/// How long a delivery whose credentials were refused is kept.
+pub const REFUSED_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// Something wrong with the outbox's storage that its open connections may not notice. The
+/// text names no path (anyone may read `/readyz`); the log shows it (`{:?}`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageFault {
+    #[error("the outbox file was removed")]
+    Removed(String),
+    #[error("the outbox file was replaced by another file")]
+    Replaced(String),
+    #[error("the outbox file was truncated")]
+    Truncated(String),
+    #[error("the outbox cannot be written: {0}")]
+    WriteFailed(String),
+}
+
+/// The room the outbox takes and the room left beside it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub size_bytes: u64,
+    /// Free bytes on the outbox's file system (SQLite); `None` when not known (PostgreSQL).
+    pub free_bytes: Option<u64>,
 }
 
 /// A failure report waiting to be mailed.
@@ -239,6 +272,17 @@ pub trait Store: Send + Sync {
     /// The finished attempts of a delivery, first to last.
     async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>>;
     async fn ping(&self) -> StoreResult<()>;
+    /// Writes the heartbeat row and commits it: the outbox takes writes.
+    async fn probe(&self, now: i64) -> StoreResult<()>;
+    /// What is wrong with the storage, when its connections may not notice (SQLite: the file was
+    /// removed, replaced or truncated, or a write failed for lack of space or permission).
+    async fn fault(&self) -> Option<StorageFault>;
+    async fn usage(&self) -> StoreResult<Usage>;
+    /// Records that a provider accepted the credentials whose keyed hash is `id`.
+    async fn vouch(&self, id: &str, now: i64) -> StoreResult<()>;
+    async fn vouched(&self, id: &str) -> StoreResult<bool>;
+    /// The key `name` shared by every instance; `fresh` becomes it when there is none yet.
+    async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String>;
 
     /// Queues a report for `address` (already normalized). An address never mailed before is
     /// let in only while fewer than `max_new_per_hour` addresses were let in during the last hour.
@@ -269,10 +313,12 @@ pub trait Store: Send + Sync {
     async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()>;
 
     /// Deletes, at most `batch` rows of each kind: finished deliveries updated before
-    /// `finished_before`, reports mailed before `mailed_before`, and throttle rows of addresses
-    /// with nothing waiting that were last mailed (or let in) before `addresses_before`.
+    /// `finished_before` (or whose `purge_after` is before `now`), reports mailed before
+    /// `mailed_before`, and throttle rows of addresses with nothing waiting that were last mailed
+    /// (or let in) before `addresses_before`.
     async fn purge(
         &self,
+        now: i64,
         finished_before: i64,
         mailed_before: i64,
         addresses_before: i64,
@@ -280,36 +326,68 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Purged>;
 }
 
-/// What an attempt's end writes: the new state, when the next attempt is due (or when it ended),
-/// the error, the provider's message id, and the attempt's outcome word.
-pub(crate) fn finished(
-    outcome: &Outcome,
-    now: i64,
-) -> (State, i64, Option<String>, Option<String>, &'static str) {
+/// What an attempt's end writes.
+pub(crate) struct Finished {
+    pub state: State,
+    /// When the next attempt is due, or when this one ended.
+    pub next: i64,
+    pub error: Option<String>,
+    pub provider_id: Option<String>,
+    /// The attempt's outcome word.
+    pub how: &'static str,
+    /// Deleted after this, sooner than retention (refused credentials).
+    pub purge_after: Option<i64>,
+}
+
+pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
+    let end = |state, error: &String, how| Finished {
+        state,
+        next: now,
+        error: Some(error.clone()),
+        provider_id: None,
+        how,
+        purge_after: None,
+    };
     match outcome {
         Outcome::Sent {
             provider_id,
             warning,
-        } => (
-            State::Sent,
-            now,
-            warning.clone(),
-            provider_id.clone(),
-            "sent",
-        ),
+        } => Finished {
+            state: State::Sent,
+            next: now,
+            error: warning.clone(),
+            provider_id: provider_id.clone(),
+            how: "sent",
+            purge_after: None,
+        },
         Outcome::Retry {
             next_attempt_at,
             error,
-        } => (
-            State::Pending,
-            *next_attempt_at,
-            Some(error.clone()),
-            None,
-            "retry",
-        ),
-        Outcome::Failed { error } => (State::Failed, now, Some(error.clone()), None, "failed"),
-        Outcome::Dead { error } => (State::Dead, now, Some(error.clone()), None, "dead"),
+        } => Finished {
+            next: *next_attempt_at,
+            ..end(State::Pending, error, "retry")
+        },
+        Outcome::Failed { error } => end(State::Failed, error, "failed"),
+        Outcome::Refused { error } => Finished {
+            purge_after: Some(now + REFUSED_KEPT_MS),
+            ..end(State::Failed, error, "failed")
+        },
+        Outcome::Dead { error } => end(State::Dead, error, "dead"),
     }
+}
+
+/// SQL that both databases read alike (placeholders `$1`, `$2`… in the order they first appear).
+pub(crate) mod sql {
+    pub const PROBE: &str = "INSERT INTO heartbeat (id, at) VALUES (1, $1) \
+        ON CONFLICT (id) DO UPDATE SET at = excluded.at";
+    pub const VOUCH: &str = "INSERT INTO vouched_credentials (id, last_seen) VALUES ($1, $2) \
+        ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen";
+    pub const VOUCHED: &str = "SELECT 1 FROM vouched_credentials WHERE id = $1";
+    pub const KEEP_KEY: &str =
+        "INSERT INTO service_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+    pub const KEY: &str = "SELECT value FROM service_keys WHERE name = $1";
+    pub const COUNT_PENDING: &str =
+        "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')";
 }
 
 /// Unix milliseconds now.

@@ -17,8 +17,8 @@ use sqlx::{
 };
 
 use super::{
-    Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
-    State, Store, StoreError, StoreResult,
+    sql, Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
+    State, StorageFault, Store, StoreError, StoreResult, Usage,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -170,18 +170,20 @@ impl Store for PgStore {
     }
 
     async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-        let (state, next, error, provider, how) = super::finished(outcome, now);
+        let end = super::finished(outcome, now);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
              updated_at = $3, last_error = COALESCE($4, last_error), \
-             provider_id = COALESCE($5, provider_id), locked_until = NULL WHERE id = $6",
+             provider_id = COALESCE($5, provider_id), locked_until = NULL, purge_after = $6 \
+             WHERE id = $7",
         )
-        .bind(state.as_str())
-        .bind(next)
+        .bind(end.state.as_str())
+        .bind(end.next)
         .bind(now)
-        .bind(error.as_deref())
-        .bind(provider.as_deref())
+        .bind(end.error.as_deref())
+        .bind(end.provider_id.as_deref())
+        .bind(end.purge_after)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -192,8 +194,8 @@ impl Store for PgStore {
              outcome = excluded.outcome, error = excluded.error",
         )
         .bind(now)
-        .bind(how)
-        .bind(error.as_deref())
+        .bind(end.how)
+        .bind(end.error.as_deref())
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -230,10 +232,9 @@ impl Store for PgStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query(sql::COUNT_PENDING)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.get(0))
     }
 
@@ -272,6 +273,62 @@ impl Store for PgStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn probe(&self, now: i64) -> StoreResult<()> {
+        sqlx::query(sql::PROBE)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The server reports its own troubles: every use fails while it has them.
+    async fn fault(&self) -> Option<StorageFault> {
+        None
+    }
+
+    async fn usage(&self) -> StoreResult<Usage> {
+        let row = sqlx::query(
+            "SELECT pg_total_relation_size('deliveries') + pg_total_relation_size('attempts') \
+             + pg_total_relation_size('mail_queue')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Usage {
+            size_bytes: row.get::<i64, _>(0).max(0) as u64,
+            free_bytes: None,
+        })
+    }
+
+    async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(sql::VOUCH)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn vouched(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(sql::VOUCHED)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(sql::KEEP_KEY)
+            .bind(name)
+            .bind(fresh)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(sql::KEY)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
     }
 
     async fn enqueue_mail(
@@ -422,6 +479,7 @@ impl Store for PgStore {
 
     async fn purge(
         &self,
+        now: i64,
         finished_before: i64,
         mailed_before: i64,
         addresses_before: i64,
@@ -430,11 +488,12 @@ impl Store for PgStore {
         // SKIP LOCKED: instances purging at the same time take different rows.
         let deliveries = sqlx::query(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < $1 \
-             LIMIT $2 FOR UPDATE SKIP LOCKED)",
+             WHERE (state IN ('sent', 'failed', 'dead') AND next_attempt_at < $1) \
+             OR purge_after < $3 LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
         .bind(finished_before)
         .bind(batch)
+        .bind(now)
         .execute(&self.pool)
         .await?
         .rows_affected();

@@ -61,6 +61,7 @@ path = \"{d}/log-sink.jsonl\"
 [mail]
 dir = \"{d}/mail\"
 throttle = \"1h\"
+allowed_addresses = [\"@example.com\", \"@b.ru\"]
 [delivery]
 database = \"{d}/hooks.sqlite\"
 respond_within = \"5s\"

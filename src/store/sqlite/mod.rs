@@ -13,31 +13,40 @@ use sqlx::{
     Row, SqlitePool,
 };
 
+mod file_watch;
 mod rows;
 mod writer;
+
+use file_watch::FileWatch;
 
 use rows::{record, COLUMNS};
 use writer::Writer;
 
 use super::{
-    Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
-    State, Store, StoreError, StoreResult,
+    sql, Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
+    State, StorageFault, Store, StoreError, StoreResult, Usage,
 };
 
 const HOUR_MS: i64 = 3_600_000;
+/// Connections for reads and the writes off the POST path.
+const POOL_SIZE: u32 = 4;
 
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Group commit for the writes of the POST path.
     writer: Writer,
+    /// Whether the file at the path is still the one the connections hold.
+    watch: FileWatch,
 }
 
 impl SqliteStore {
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
         private_files(path)?;
+        // The file exists now (private_files): a connection opened later, after the file was
+        // removed, fails instead of starting an empty outbox in its place.
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if fsync {
                 SqliteSynchronous::Full
@@ -48,8 +57,12 @@ impl SqliteStore {
             // Checkpoints run in the background (sqlite/writer.rs), not inside a commit.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "16777216");
+        // Connections are kept for the life of the process: should the file be removed, they
+        // still reach what was accepted, so it can be sent (see FileWatch).
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(POOL_SIZE)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite")
@@ -59,8 +72,22 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 source: std::sync::Arc::new(e),
             })?;
+        // Open every connection of the pool now (they are kept from then on).
+        let mut held = Vec::new();
+        for _ in 0..POOL_SIZE {
+            held.push(pool.acquire().await?);
+        }
+        drop(held);
         let writer = Writer::start(pool.clone(), path, fsync)?;
-        Ok(SqliteStore { pool, writer })
+        let watch = FileWatch::new(path).map_err(|e| StoreError::File {
+            path: path.to_path_buf(),
+            source: std::sync::Arc::new(e),
+        })?;
+        Ok(SqliteStore {
+            pool,
+            writer,
+            watch,
+        })
     }
 }
 
@@ -104,6 +131,10 @@ fn private_files(path: &Path) -> StoreResult<()> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
+        // Never 202 into a file that is gone: one stat per POST.
+        if let Some(fault) = self.watch.fault() {
+            return Err(StoreError::Storage(fault));
+        }
         self.writer.accept(new, dedup_since, now).await
     }
 
@@ -179,10 +210,9 @@ impl Store for SqliteStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')")
-                .fetch_one(&self.pool)
-                .await?;
+        let row = sqlx::query(sql::COUNT_PENDING)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.get(0))
     }
 
@@ -220,6 +250,55 @@ impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn probe(&self, now: i64) -> StoreResult<()> {
+        // A write into a removed file would succeed and prove nothing.
+        if let Some(fault) = self.watch.fault() {
+            return Err(StoreError::Storage(fault));
+        }
+        self.writer.probe(now).await
+    }
+
+    async fn fault(&self) -> Option<StorageFault> {
+        let write = self.writer.fault.lock().expect("writer fault lock").clone();
+        self.watch
+            .fault()
+            .or_else(|| write.map(StorageFault::WriteFailed))
+    }
+
+    async fn usage(&self) -> StoreResult<Usage> {
+        Ok(self.watch.usage())
+    }
+
+    async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(sql::VOUCH)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn vouched(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(sql::VOUCHED)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(sql::KEEP_KEY)
+            .bind(name)
+            .bind(fresh)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(sql::KEY)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
     }
 
     async fn enqueue_mail(
@@ -364,6 +443,7 @@ impl Store for SqliteStore {
 
     async fn purge(
         &self,
+        now: i64,
         finished_before: i64,
         mailed_before: i64,
         addresses_before: i64,
@@ -373,10 +453,12 @@ impl Store for SqliteStore {
         // (state, next_attempt_at) index finds them.
         let deliveries = sqlx::query(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < ? LIMIT ?)",
+             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < ?1 LIMIT ?2) \
+             OR id IN (SELECT id FROM deliveries WHERE purge_after < ?3 LIMIT ?2)",
         )
         .bind(finished_before)
         .bind(batch)
+        .bind(now)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -472,7 +554,7 @@ mod tests {
             .unwrap();
         store.accept(delivery("d2", "k2"), 0, 100).await.unwrap();
         store.requeue_interrupted(100).await.unwrap();
-        let purged = store.purge(101, 41, 41, 10).await.unwrap();
+        let purged = store.purge(101, 101, 41, 41, 10).await.unwrap();
         assert_eq!(
             purged,
             Purged {

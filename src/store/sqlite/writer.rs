@@ -42,6 +42,11 @@ enum Op {
         now: i64,
         reply: oneshot::Sender<StoreResult<()>>,
     },
+    /// The heartbeat write of `/readyz` and of the recovery check.
+    Probe {
+        now: i64,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
 }
 
 /// The result of one write, held until its transaction commits.
@@ -54,6 +59,14 @@ enum Done {
 }
 
 impl Done {
+    /// The write's own error, if it failed before the commit.
+    fn error(&self) -> Option<&StoreError> {
+        match self {
+            Done::Accept(_, result) => result.as_ref().as_ref().err(),
+            Done::Finish(_, result) => result.as_ref().err(),
+        }
+    }
+
     fn reply(self, commit: &StoreResult<()>) {
         // A failed commit rolled everything back: every write of the batch failed with it.
         let failed = |e: &StoreError| StoreError::Commit(Box::new(e.clone()));
@@ -69,6 +82,9 @@ impl Done {
 #[derive(Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Op>,
+    /// Why the last batch could not be written for lack of space or permission; cleared by the
+    /// next batch that commits.
+    pub(super) fault: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Writer {
@@ -88,15 +104,17 @@ impl Writer {
         conn.set_prepared_statement_cache_capacity(16);
         let (queue, ops) = mpsc::channel(4 * MAX_BATCH);
         let wal_pages = Arc::new(AtomicI64::new(0));
+        let fault = Arc::new(std::sync::Mutex::new(None));
         tokio::spawn(checkpoints(pool, wal_pages.clone()));
+        let thread_fault = fault.clone();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || run(conn, fsync, ops, wal_pages))
+            .spawn(move || run(conn, fsync, ops, wal_pages, thread_fault))
             .map_err(|e| StoreError::File {
                 path: path.to_path_buf(),
                 source: Arc::new(e),
             })?;
-        Ok(Writer { queue })
+        Ok(Writer { queue, fault })
     }
 
     pub(super) async fn accept(
@@ -126,6 +144,12 @@ impl Writer {
             reply,
         })
         .await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    pub(super) async fn probe(&self, now: i64) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Op::Probe { now, reply }).await?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -216,7 +240,29 @@ fn stopped() -> StoreError {
 }
 
 /// The writer thread: one batch per hand-off, one transaction per batch.
-fn run(mut conn: Connection, fsync: bool, mut ops: mpsc::Receiver<Op>, wal_pages: Arc<AtomicI64>) {
+fn run(
+    mut conn: Connection,
+    fsync: bool,
+    mut ops: mpsc::Receiver<Op>,
+    wal_pages: Arc<AtomicI64>,
+    fault: Arc<std::sync::Mutex<Option<String>>>,
+) {
+    let note = |e: Option<&StoreError>| {
+        let mut fault = fault.lock().expect("writer fault lock");
+        match e.and_then(storage_problem) {
+            Some(why) => {
+                if fault.is_none() {
+                    tracing::error!(error = %why, "the outbox cannot be written; new POSTs are refused until it can");
+                    metrics::counter!("hooks_outbox_write_failures_total").increment(1);
+                }
+                *fault = Some(why);
+            }
+            None if e.is_none() && fault.take().is_some() => {
+                tracing::info!("the outbox takes writes again");
+            }
+            None => {}
+        }
+    };
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = ops.blocking_recv() {
         batch.push(first);
@@ -230,6 +276,7 @@ fn run(mut conn: Connection, fsync: bool, mut ops: mpsc::Receiver<Op>, wal_pages
             Ok(tx) => tx,
             Err(e) => {
                 let e = StoreError::from(e);
+                note(Some(&e));
                 batch
                     .drain(..)
                     .for_each(|op| op_done(op, &e).reply(&Ok(())));
@@ -242,8 +289,34 @@ fn run(mut conn: Connection, fsync: bool, mut ops: mpsc::Receiver<Op>, wal_pages
         if let Err(e) = &commit {
             tracing::error!(error = %e, writes = done.len(), "cannot commit a batch of outbox writes");
         }
+        let failed = commit.as_ref().err().or_else(|| {
+            done.iter()
+                .find_map(|d| d.error().filter(|e| storage_problem(e).is_some()))
+        });
+        note(failed);
         done.into_iter().for_each(|d| d.reply(&commit));
         restart_if_large(&conn, &wal_pages, fsync);
+    }
+}
+
+/// Why a write failed when it is the storage's doing (no space, no permission, the file gone),
+/// in words; `None` for other errors (a constraint, a bug).
+fn storage_problem(e: &StoreError) -> Option<String> {
+    use rusqlite::ErrorCode::*;
+    let StoreError::Writer(e) = e else {
+        return match e {
+            StoreError::Commit(inner) => storage_problem(inner),
+            _ => None,
+        };
+    };
+    match e.sqlite_error_code()? {
+        DiskFull => Some("the disk is full".to_string()),
+        ReadOnly | PermissionDenied | CannotOpen => {
+            Some(format!("no permission to write the file ({e})"))
+        }
+        SystemIoFailure => Some(format!("the file cannot be written ({e})")),
+        DatabaseCorrupt | NotADatabase => Some(format!("the file is damaged ({e})")),
+        _ => None,
     }
 }
 
@@ -252,7 +325,7 @@ fn op_done(op: Op, error: &StoreError) -> Done {
     let e = || error.clone();
     match op {
         Op::Accept { reply, .. } => Done::Accept(reply, Box::new(Err(e()))),
-        Op::Finish { reply, .. } => Done::Finish(reply, Err(e())),
+        Op::Finish { reply, .. } | Op::Probe { reply, .. } => Done::Finish(reply, Err(e())),
     }
 }
 
@@ -270,7 +343,14 @@ fn apply(conn: &Connection, op: Op) -> Done {
             now,
             reply,
         } => Done::Finish(reply, finish(conn, &id, &outcome, now)),
+        Op::Probe { now, reply } => Done::Finish(reply, probe(conn, now)),
     }
+}
+
+fn probe(conn: &Connection, now: i64) -> StoreResult<()> {
+    conn.prepare_cached(crate::store::sql::PROBE)?
+        .execute(rusqlite::params![now])?;
+    Ok(())
 }
 
 fn accept(
@@ -322,25 +402,26 @@ fn accept(
 }
 
 fn finish(conn: &Connection, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-    let (state, next, error, provider, how) = crate::store::finished(outcome, now);
+    let end = crate::store::finished(outcome, now);
     conn.prepare_cached(
         "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
          updated_at = ?3, last_error = COALESCE(?4, last_error), \
-         provider_id = COALESCE(?5, provider_id) WHERE id = ?6",
+         provider_id = COALESCE(?5, provider_id), purge_after = ?6 WHERE id = ?7",
     )?
     .execute(rusqlite::params![
-        state.as_str(),
-        next,
+        end.state.as_str(),
+        end.next,
         now,
-        error,
-        provider,
+        end.error,
+        end.provider_id,
+        end.purge_after,
         id
     ])?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO attempts (delivery_id, number, ended_at, outcome, error) \
          SELECT id, attempts, ?1, ?2, ?3 FROM deliveries WHERE id = ?4",
     )?
-    .execute(rusqlite::params![now, how, error, id])?;
+    .execute(rusqlite::params![now, end.how, end.error, id])?;
     Ok(())
 }
 

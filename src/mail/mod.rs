@@ -13,6 +13,11 @@ use tokio::sync::Notify;
 
 use chrono_tz::Tz;
 
+pub mod fence;
+
+pub use fence::CredentialsId;
+use fence::{Fence, Verdict};
+
 use crate::i18n::{tr, Lang};
 use crate::params::parse_email;
 use crate::settings;
@@ -75,14 +80,19 @@ pub struct Mailer {
     max_reports_per_email: u32,
     language: Lang,
     wake: Notify,
+    /// Who may be mailed at all.
+    fence: Fence,
 }
 
 impl Mailer {
-    pub fn new(
+    pub async fn new(
         settings: &settings::Mail,
         language: Lang,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
+        let fence = Fence::load(store.as_ref(), &settings.allowed_addresses)
+            .await
+            .map_err(|e| anyhow::anyhow!("mail: {e}"))?;
         let transport = if settings.smtp_url.trim().is_empty() {
             Transport::Files(AsyncFileTransport::new(&settings.dir), settings.dir.clone())
         } else {
@@ -101,12 +111,35 @@ impl Mailer {
             max_reports_per_email: settings.max_reports_per_email,
             language,
             wake: Notify::new(),
+            fence,
         })
     }
 
-    /// Queues a report for `address`; it goes out as soon as the throttle allows. An address
-    /// that cannot be mailed, or a new one over the hourly quota, is logged and counted instead.
-    pub async fn report(&self, address: &str, report: &FailureReport) {
+    /// The keyed hash of a hook's credentials, or `None` when it has none (see [`fence`]).
+    pub fn credentials(
+        &self,
+        channel: &str,
+        secrets: &crate::redact::Secrets,
+    ) -> Option<CredentialsId> {
+        self.fence.credentials(channel, secrets)
+    }
+
+    /// A provider accepted these credentials: reports about their hooks may be mailed.
+    pub async fn vouch(&self, credentials: Option<&CredentialsId>) {
+        if let Some(id) = credentials {
+            self.fence.vouch(self.store.as_ref(), id).await;
+        }
+    }
+
+    /// Queues a report for `address` about a hook with `credentials`; it goes out as soon as
+    /// the throttle allows. An address that cannot be mailed, one the fence keeps out (see
+    /// [`fence`]), or a new one over the hourly quota, is logged and counted instead.
+    pub async fn report(
+        &self,
+        address: &str,
+        report: &FailureReport,
+        credentials: Option<&CredentialsId>,
+    ) {
         let address = match parse_email(address) {
             Ok(a) => a.to_string(),
             Err(e) => {
@@ -114,6 +147,30 @@ impl Mailer {
                 return;
             }
         };
+        match self
+            .fence
+            .verdict(self.store.as_ref(), &address, credentials)
+            .await
+        {
+            Ok(Verdict::Allowed) => {}
+            Ok(verdict) => {
+                let (reason, why) = match verdict {
+                    Verdict::NeverAccepted => ("credentials_never_accepted", "no provider has accepted this hook's credentials yet (check the hook URL once in Torrow)"),
+                    _ => ("not_allowed", "this channel has no credentials of its own and the address is not in mail.allowed_addresses"),
+                };
+                metrics::counter!("hooks_emails_refused_total", "reason" => reason).increment(1);
+                tracing::warn!(
+                    domain = address.rsplit('@').next().unwrap_or(""),
+                    what = %report.what,
+                    "failure report not mailed, only logged: {why}"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, what = %report.what, "cannot queue a failure report");
+                return;
+            }
+        }
         let json = serde_json::to_string(report).expect("a report serializes");
         let queued = self
             .store

@@ -1,0 +1,227 @@
+//! Whether the outbox may take another delivery. A POST is answered 202 only when what it
+//! accepts can be sent: never into a file that is gone, a disk that is full, or an outbox past
+//! its caps. A watch task looks every [`TICK`] (storage faults, pending count, size, free space)
+//! and the POST path reads its last verdict; the SQLite store also checks its file on every
+//! accept. Going in and out of a refusal is logged once and counted.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use crate::store::{now_ms, StorageFault, Store, Usage};
+
+/// How often the outbox is looked at.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// `[delivery]` caps.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub max_pending: i64,
+    pub max_outbox_bytes: u64,
+    pub min_free_bytes: u64,
+}
+
+/// Why new deliveries are refused now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Fault(StorageFault),
+    #[error("{pending} deliveries are waiting, the most the outbox holds (delivery.max_pending)")]
+    TooManyPending { pending: i64 },
+    #[error("the outbox takes {size} bytes, its limit (delivery.max_outbox_bytes)")]
+    TooLarge { size: u64 },
+    #[error("only {free} bytes are free on the outbox's disk, less than delivery.min_free_bytes ({min})")]
+    LowSpace { free: u64, min: u64 },
+    #[error("the outbox cannot be read: {0}")]
+    Unreadable(String),
+}
+
+impl Refusal {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Fault(StorageFault::Removed(_)) => "file_removed",
+            Refusal::Fault(StorageFault::Replaced(_)) => "file_replaced",
+            Refusal::Fault(StorageFault::Truncated(_)) => "file_truncated",
+            Refusal::Fault(StorageFault::WriteFailed(_)) => "write_failed",
+            Refusal::TooManyPending { .. } => "max_pending",
+            Refusal::TooLarge { .. } => "max_outbox_bytes",
+            Refusal::LowSpace { .. } => "min_free_bytes",
+            Refusal::Unreadable(_) => "unreadable",
+        }
+    }
+
+    /// What the operator should do, for the log and `/readyz`.
+    pub fn advice(&self) -> &'static str {
+        match self {
+            Refusal::Fault(StorageFault::Removed(_) | StorageFault::Replaced(_)) => {
+                "deliveries accepted before are still sent from the open file; once none remain, put the file back from a backup or restart the service to start a new outbox (restarting earlier loses them)"
+            }
+            Refusal::Fault(StorageFault::Truncated(_)) => {
+                "the file was cut short and its contents may be lost; stop the service and restore the file from a backup"
+            }
+            Refusal::Fault(StorageFault::WriteFailed(_)) | Refusal::LowSpace { .. } => {
+                "free disk space (or fix the file's permissions); the service takes POSTs again by itself once it can write"
+            }
+            Refusal::TooManyPending { .. } | Refusal::TooLarge { .. } => {
+                "deliveries are not going out: check the channel's provider and the deliveries in the console; new POSTs are taken again as the backlog shrinks"
+            }
+            Refusal::Unreadable(_) => "check the database the service is configured with",
+        }
+    }
+}
+
+/// The last look at the outbox.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub refusal: Option<Refusal>,
+    /// Pending and sending deliveries.
+    pub pending: i64,
+    pub usage: Usage,
+    /// Unix ms of the look.
+    pub at: i64,
+}
+
+pub struct Admission {
+    store: Arc<dyn Store>,
+    caps: Caps,
+    verdict: RwLock<Verdict>,
+    /// The last heartbeat write: when, and how it went.
+    last_write: tokio::sync::Mutex<(i64, Result<(), String>)>,
+}
+
+/// A heartbeat write is made at most this often, however often `/readyz` is asked.
+const WRITE_CHECK_EVERY_MS: i64 = 1000;
+
+impl Admission {
+    pub fn new(store: Arc<dyn Store>, caps: Caps) -> Self {
+        Admission {
+            store,
+            caps,
+            verdict: RwLock::new(Verdict::default()),
+            last_write: tokio::sync::Mutex::new((0, Ok(()))),
+        }
+    }
+
+    /// Whether the outbox took a write of ours within the last second (one is made when not).
+    pub async fn write_check(&self) -> Result<(), String> {
+        let mut last = self.last_write.lock().await;
+        let now = now_ms();
+        if now - last.0 >= WRITE_CHECK_EVERY_MS {
+            let probe = self.store.probe(now).await.map_err(|e| {
+                tracing::warn!(error = %e, "the outbox did not take the heartbeat write");
+                match e {
+                    crate::store::StoreError::Storage(fault) => fault.to_string(),
+                    _ => "the outbox did not take a write (the service log says why)".to_string(),
+                }
+            });
+            *last = (now, probe);
+        }
+        last.1.clone()
+    }
+
+    /// Why a new delivery would be refused now, if it would.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.verdict.read().expect("verdict lock").refusal.clone()
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.read().expect("verdict lock").clone()
+    }
+
+    /// Looks at the outbox once and keeps the verdict; returns it. A failed write is looked at
+    /// again with a write of our own, so that the outbox is taken back as soon as it can write.
+    pub async fn look(&self) -> Verdict {
+        let mut fault = self.store.fault().await;
+        if matches!(fault, Some(StorageFault::WriteFailed(_)))
+            && self.store.probe(now_ms()).await.is_ok()
+        {
+            fault = self.store.fault().await;
+        }
+        let pending = self.store.count_pending().await;
+        let usage = self.store.usage().await;
+        let refusal = match (fault, &pending, &usage) {
+            (Some(fault), _, _) => Some(Refusal::Fault(fault)),
+            (None, Err(e), _) | (None, _, Err(e)) => Some(Refusal::Unreadable(e.to_string())),
+            (None, Ok(pending), Ok(usage)) => self.over_caps(*pending, *usage),
+        };
+        let verdict = Verdict {
+            refusal,
+            pending: pending.unwrap_or(-1),
+            usage: usage.unwrap_or_default(),
+            at: now_ms(),
+        };
+        let before = std::mem::replace(
+            &mut *self.verdict.write().expect("verdict lock"),
+            verdict.clone(),
+        );
+        self.tell(before.refusal.as_ref(), &verdict);
+        verdict
+    }
+
+    fn over_caps(&self, pending: i64, usage: Usage) -> Option<Refusal> {
+        let caps = self.caps;
+        if pending >= caps.max_pending {
+            Some(Refusal::TooManyPending { pending })
+        } else if usage.size_bytes >= caps.max_outbox_bytes {
+            Some(Refusal::TooLarge {
+                size: usage.size_bytes,
+            })
+        } else {
+            match usage.free_bytes {
+                Some(free) if free < caps.min_free_bytes => Some(Refusal::LowSpace {
+                    free,
+                    min: caps.min_free_bytes,
+                }),
+                _ => None,
+            }
+        }
+    }
+
+    /// Logs and counts a change of verdict.
+    fn tell(&self, before: Option<&Refusal>, now: &Verdict) {
+        metrics::gauge!("hooks_outbox_accepting").set(if now.refusal.is_none() {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("hooks_outbox_pending").set(now.pending as f64);
+        metrics::gauge!("hooks_outbox_bytes").set(now.usage.size_bytes as f64);
+        match (before, &now.refusal) {
+            (None, Some(refusal)) => {
+                metrics::counter!("hooks_outbox_refusals_total", "reason" => refusal.reason())
+                    .increment(1);
+                tracing::error!(
+                    cause = ?refusal,
+                    remaining = now.pending,
+                    advice = refusal.advice(),
+                    "new POSTs are refused (503): the outbox cannot take them"
+                );
+            }
+            (Some(old), Some(refusal)) if old.reason() != refusal.reason() => {
+                metrics::counter!("hooks_outbox_refusals_total", "reason" => refusal.reason())
+                    .increment(1);
+                tracing::error!(cause = ?refusal, remaining = now.pending, advice = refusal.advice(), "new POSTs are still refused (503)");
+            }
+            (Some(_), None) => tracing::info!("the outbox takes new POSTs again"),
+            _ => {}
+        }
+    }
+
+    /// Looks every [`TICK`] until the process ends.
+    pub async fn watch(self: Arc<Self>) {
+        let mut every = tokio::time::interval(TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let verdict = self.look().await;
+            if let Some(refusal) = &verdict.refusal {
+                // Said once on the way in; repeated now and then while it lasts.
+                if verdict.at / 1000 % 60 == 0 && verdict.at % 1000 < TICK.as_millis() as i64 {
+                    tracing::warn!(cause = %refusal, remaining = verdict.pending, advice = refusal.advice(), "new POSTs are still refused (503)");
+                }
+            }
+        }
+    }
+}

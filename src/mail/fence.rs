@@ -1,0 +1,122 @@
+//! Who may be mailed a failure report. A hook URL is public, so its `errorEmail` could name
+//! anyone: a report goes to an address only when
+//! - the address is one the operator allows (`mail.allowed_addresses`: addresses or `@domain`), or
+//! - the hook's credentials were accepted by the provider at least once (a successful check or
+//!   send), recorded under a keyed hash of them, never the credentials themselves.
+//!
+//! Hooks without credentials of their own (`log`, a declared sender without a secret parameter)
+//! mail only allowed addresses. Anything else is logged and counted, not mailed.
+
+use std::{collections::HashSet, sync::Mutex};
+
+use crate::redact::Secrets;
+use crate::store::{now_ms, Store, StoreResult};
+
+/// The name of the hashing key in the store (shared by every instance).
+const KEY_NAME: &str = "mail-fence";
+/// Vouched hashes this instance remembers without asking the store.
+const REMEMBERED: usize = 10_000;
+
+/// A keyed hash of a hook's credentials (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CredentialsId(String);
+
+/// Whether a report may go to an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// The hook has credentials, but no provider ever accepted them.
+    NeverAccepted,
+    /// The hook has no credentials and the address is not in `mail.allowed_addresses`.
+    NotAllowed,
+}
+
+pub struct Fence {
+    key: [u8; 32],
+    /// Folded addresses (`op@example.com`) and domains (`@example.com`).
+    allowed: Vec<String>,
+    remembered: Mutex<HashSet<CredentialsId>>,
+}
+
+impl Fence {
+    /// Loads (or makes, on the first start) the hashing key.
+    pub async fn load(store: &dyn Store, allowed: &[String]) -> StoreResult<Fence> {
+        let fresh: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let hex = store.shared_key(KEY_NAME, &fresh).await?;
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
+        }
+        Ok(Fence {
+            key,
+            allowed: allowed.iter().map(|a| a.trim().to_lowercase()).collect(),
+            remembered: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The keyed hash of a hook's credentials on `channel`, or `None` when it has none.
+    pub fn credentials(&self, channel: &str, secrets: &Secrets) -> Option<CredentialsId> {
+        let mut values: Vec<&str> = secrets.values().iter().map(String::as_str).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let mut hash = blake3::Hasher::new_keyed(&self.key);
+        hash.update(channel.as_bytes());
+        for v in values {
+            hash.update(&[0]);
+            hash.update(v.as_bytes());
+        }
+        Some(CredentialsId(hash.finalize().to_hex().to_string()))
+    }
+
+    /// Records that a provider accepted these credentials (once per instance and hash).
+    pub async fn vouch(&self, store: &dyn Store, id: &CredentialsId) {
+        if self.remembered.lock().expect("fence lock").contains(id) {
+            return;
+        }
+        match store.vouch(&id.0, now_ms()).await {
+            Ok(()) => self.remember(id),
+            Err(e) => tracing::warn!(error = %e, "cannot record accepted credentials"),
+        }
+    }
+
+    fn remember(&self, id: &CredentialsId) {
+        let mut remembered = self.remembered.lock().expect("fence lock");
+        if remembered.len() >= REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(id.clone());
+    }
+
+    /// Whether a report about a hook with `credentials` may go to `address` (normalized).
+    pub async fn verdict(
+        &self,
+        store: &dyn Store,
+        address: &str,
+        credentials: Option<&CredentialsId>,
+    ) -> StoreResult<Verdict> {
+        let domain = address.rsplit_once('@').map(|(_, d)| format!("@{d}"));
+        let listed = self
+            .allowed
+            .iter()
+            .any(|a| a == address || Some(a) == domain.as_ref());
+        if listed {
+            return Ok(Verdict::Allowed);
+        }
+        let Some(id) = credentials else {
+            return Ok(Verdict::NotAllowed);
+        };
+        if self.remembered.lock().expect("fence lock").contains(id) {
+            return Ok(Verdict::Allowed);
+        }
+        if store.vouched(&id.0).await? {
+            self.remember(id);
+            Ok(Verdict::Allowed)
+        } else {
+            Ok(Verdict::NeverAccepted)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What the open connections of a SQLite outbox cannot see: its file removed (a cleanup script, a
+//! mistaken `rm data/*`), replaced by another file, or truncated. Open connections keep writing
+//! to a removed file's inode, so every POST would be answered 202 into a file that is gone; this
+//! looks at the path itself so that the service refuses new POSTs at once instead.
+//!
+//! Only `stat`: the file is never opened here. Closing any descriptor of a SQLite file drops
+//! every POSIX lock the process holds on it, and another process (the CLI) would then take the
+//! outbox for unused and remove its write-ahead log under the service.
+
+use std::{
+    os::unix::fs::MetadataExt,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use crate::store::{StorageFault, Usage};
+
+/// SQLite's file header: a smaller outbox file has lost it.
+const HEADER: u64 = 100;
+
+pub(super) struct FileWatch {
+    path: PathBuf,
+    /// The file the connections opened: (device, inode).
+    opened: (u64, u64),
+    /// The largest size seen. SQLite never shrinks an outbox file (no auto-vacuum, no VACUUM):
+    /// a smaller file was cut short by someone else.
+    largest: AtomicU64,
+}
+
+impl FileWatch {
+    /// Remembers which file `path` is now (after it was created and migrated).
+    pub(super) fn new(path: &Path) -> std::io::Result<FileWatch> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileWatch {
+            path: path.to_path_buf(),
+            opened: (meta.dev(), meta.ino()),
+            largest: AtomicU64::new(meta.len()),
+        })
+    }
+
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The file at the path is not the one the connections hold, or is cut short.
+    pub(super) fn fault(&self) -> Option<StorageFault> {
+        let meta = match std::fs::metadata(&self.path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some(StorageFault::Removed(self.shown()))
+            }
+            Err(e) => return Some(StorageFault::WriteFailed(format!("{}: {e}", self.shown()))),
+        };
+        if (meta.dev(), meta.ino()) != self.opened {
+            return Some(StorageFault::Replaced(self.shown()));
+        }
+        if self.truncated(meta.len()) {
+            return Some(StorageFault::Truncated(self.shown()));
+        }
+        None
+    }
+
+    /// Smaller than it has been, or than a header.
+    fn truncated(&self, len: u64) -> bool {
+        let largest = self.largest.fetch_max(len, Ordering::Relaxed);
+        len < largest || len < HEADER
+    }
+
+    /// The file and its write-ahead log, and the room left on their file system.
+    pub(super) fn usage(&self) -> Usage {
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        let folder = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let free_bytes = rustix::fs::statvfs(&folder)
+            .ok()
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
+        Usage {
+            size_bytes: size(&self.path) + size(&wal),
+            free_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn removal_replacement_and_truncation_are_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        let _store = crate::store::SqliteStore::open(&path, false).await.unwrap();
+        let watch = FileWatch::new(&path).unwrap();
+        assert_eq!(watch.fault(), None);
+        assert!(watch.usage().size_bytes > 0);
+        assert!(watch.usage().free_bytes.unwrap() > 0);
+
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(bytes.len() as u64 / 2)
+            .unwrap();
+        assert!(matches!(watch.fault(), Some(StorageFault::Truncated(_))));
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(watch.fault(), Some(StorageFault::Truncated(_))));
+
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(watch.fault(), Some(StorageFault::Removed(_))));
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(watch.fault(), Some(StorageFault::Replaced(_))));
+    }
+}
