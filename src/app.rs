@@ -35,6 +35,8 @@ impl App {
                 settings.templates.dir.display()
             );
         }
+        let channels = Arc::new(Registry::new(&settings)?);
+        check_lease(&settings.delivery, &channels)?;
         let delivery = &settings.delivery;
         let store: Arc<dyn Store> = match delivery.postgres_url() {
             Some(url) => Arc::new(
@@ -51,8 +53,6 @@ impl App {
             ),
             None => Arc::new(SqliteStore::open(&delivery.sqlite_path(), delivery.fsync).await?),
         };
-        let channels = Arc::new(Registry::new(&settings)?);
-        check_lease(&settings.delivery, &channels)?;
         let mailer =
             Arc::new(Mailer::new(&settings.mail, settings.server.language, store.clone()).await?);
         let delivery = Arc::new(Delivery::new(

@@ -51,6 +51,9 @@ pub struct Server {
     pub admin_token: secrecy::SecretString,
     /// Language of answers, failure emails and CLI messages when no browser asks for another.
     pub language: crate::i18n::Lang,
+    /// A second listener for `/healthz`, `/readyz` and `/metrics` only (`127.0.0.1:9090`);
+    /// empty: none.
+    pub ops_addr: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

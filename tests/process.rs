@@ -697,6 +697,7 @@ fn first_lines(requests: &[wiremock::Request]) -> Vec<String> {
 }
 
 /// A Wappi stand-in that fails (503) until healed, then accepts and records each message.
+#[derive(Clone)]
 struct Healable {
     healed: Arc<std::sync::atomic::AtomicBool>,
     sent: Arc<Mutex<Vec<String>>>,
@@ -897,4 +898,134 @@ async fn a_database_restart_loses_nothing_accepted() {
         assert!(sent.contains(event), "{event} was accepted but never sent");
     }
     service.kill();
+}
+
+/// A cleanup script removes the SQLite outbox while POSTs keep arriving: from then on POSTs get
+/// 503 (never 202 into a file that is gone), `/readyz` says why, and every POST that was
+/// answered 202 is still sent, once, from the file the service holds open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let wappi = MockServer::start().await;
+    let provider = Healable {
+        healed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        sent: Arc::new(Mutex::new(Vec::new())),
+    };
+    Mock::given(method("POST"))
+        .respond_with(provider.clone())
+        .mount(&wappi)
+        .await;
+    let mut env = wappi_env(&wappi, "100ms");
+    env.push(("HOOKS_DELIVERY__POLL_INTERVAL", "100ms".to_string()));
+    env.push(("HOOKS_DELIVERY__RESPOND_WITHIN", "50ms".to_string()));
+    let service = Service::start(dir.path(), &env);
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    let removed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // Four clients post without pause; the file goes away while they do.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (http, body, base) = (http.clone(), body.clone(), service.base.clone());
+            let (removed, answered) = (removed.clone(), answered.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                let mut after_removal = 0;
+                for n in 0.. {
+                    let message = format!("c{c}n{n}");
+                    let sent_after_removal = removed.load(std::sync::atomic::Ordering::SeqCst);
+                    let r = http
+                        .post(format!(
+                            "{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message={message}"
+                        ))
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    let code = r.status().as_u16();
+                    let text = r.text().await.unwrap();
+                    answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    answers.push((message, code, sent_after_removal, text));
+                    if sent_after_removal {
+                        after_removal += 1;
+                        if after_removal >= 20 {
+                            break;
+                        }
+                    }
+                }
+                answers
+            })
+        })
+        .collect();
+    // Under load: some POSTs are answered before the file goes.
+    for _ in 0..1000 {
+        if answered.load(std::sync::atomic::Ordering::SeqCst) >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("hooks.sqlite{suffix}")));
+    }
+    let removed_at = std::time::Instant::now();
+    removed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.unwrap());
+    }
+    let accepted: Vec<&String> = answers
+        .iter()
+        .filter(|(_, code, _, _)| *code == 202)
+        .map(|(m, ..)| m)
+        .collect();
+    assert!(
+        accepted.len() >= 4,
+        "{} accepted before the removal: {:?}",
+        accepted.len(),
+        answers.first()
+    );
+    for (message, code, _, text) in &answers {
+        assert!(*code == 202 || *code == 503, "{message}: {code} {text}");
+        if *code == 503 {
+            assert!(text.contains("could not be stored"), "{text}");
+        }
+    }
+    // Every POST sent after the removal is refused (the file is looked at on each one).
+    let _ = removed_at;
+    let after: Vec<_> = answers.iter().filter(|(_, _, after, _)| *after).collect();
+    assert_eq!(after.len(), 80);
+    for (message, code, _, text) in after {
+        assert_eq!(*code, 503, "{message}: {text}");
+    }
+    let readiness = http
+        .get(format!("{}/readyz", service.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(readiness.status().as_u16(), 503);
+    let readiness: serde_json::Value = readiness.json().await.unwrap();
+    assert_eq!(
+        readiness["database"], "the outbox file was removed",
+        "{readiness}"
+    );
+    assert!(readiness["outbox"]["remaining"].as_i64().unwrap() >= accepted.len() as i64);
+    // The provider comes back: everything answered 202 goes out, once each.
+    provider
+        .healed
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut sent = Vec::new();
+    for _ in 0..1000 {
+        sent = provider.sent.lock().unwrap().clone();
+        if sent.len() >= accepted.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sent.sort();
+    let mut expected: Vec<String> = accepted.iter().map(|m| m.to_string()).collect();
+    expected.sort();
+    assert_eq!(sent, expected, "each accepted POST sent exactly once");
+    let output = service.output.lock().unwrap().clone();
+    assert!(output.contains("new POSTs are refused (503)"), "{output}");
+    assert!(output.contains("put the file back"), "{output}");
 }

@@ -11,6 +11,9 @@ use std::{
 
 use crate::store::{now_ms, StorageFault, Store, Usage};
 
+/// Free bytes needed before a failed write is tried again.
+const RECOVERY_ROOM: u64 = 1024 * 1024;
+
 /// How often the outbox is looked at.
 pub const TICK: Duration = Duration::from_millis(250);
 
@@ -108,6 +111,10 @@ impl Admission {
     pub async fn write_check(&self) -> Result<(), String> {
         let mut last = self.last_write.lock().await;
         let now = now_ms();
+        if let Some(Refusal::Fault(fault @ StorageFault::WriteFailed(_))) = self.refusal() {
+            // Tried again by the watch, once there is room.
+            return Err(fault.to_string());
+        }
         if now - last.0 >= WRITE_CHECK_EVERY_MS {
             let probe = self.store.probe(now).await.map_err(|e| {
                 tracing::warn!(error = %e, "the outbox did not take the heartbeat write");
@@ -134,10 +141,19 @@ impl Admission {
     /// again with a write of our own, so that the outbox is taken back as soon as it can write.
     pub async fn look(&self) -> Verdict {
         let mut fault = self.store.fault().await;
-        if matches!(fault, Some(StorageFault::WriteFailed(_)))
-            && self.store.probe(now_ms()).await.is_ok()
-        {
-            fault = self.store.fault().await;
+        if matches!(fault, Some(StorageFault::WriteFailed(_))) {
+            // Try again only once there is some room: a write that fits in the log's old space
+            // would prove nothing.
+            let room = match self.store.usage().await {
+                Ok(Usage {
+                    free_bytes: Some(free),
+                    ..
+                }) => free >= RECOVERY_ROOM,
+                _ => true,
+            };
+            if room && self.store.probe(now_ms()).await.is_ok() {
+                fault = self.store.fault().await;
+            }
         }
         let pending = self.store.count_pending().await;
         let usage = self.store.usage().await;

@@ -58,31 +58,6 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
             with_body(Post::Preview, channel, query, length, stream, app)
         });
 
-    let healthz = warp::get()
-        .and(warp::path!("healthz"))
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
-
-    let readyz = warp::get()
-        .and(warp::path!("readyz"))
-        .and(with_app.clone())
-        .then(|app: Arc<App>| async move {
-            let (ready, body) = readiness(&app).await;
-            let code = if ready {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            warp::reply::with_status(warp::reply::json(&body), code)
-        });
-
-    let metrics = warp::get().and(warp::path!("metrics")).map(|| {
-        warp::reply::with_header(
-            crate::telemetry::render_metrics(),
-            "content-type",
-            "text/plain; version=0.0.4",
-        )
-    });
-
     // Anything else: 405 on a known path with the wrong method, else 404; always JSON.
     let fallback = warp::path::full().and(accept).and(with_app.clone()).map(
         |path: warp::path::FullPath, accept: Option<String>, app: Arc<App>| {
@@ -97,14 +72,60 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
     let routes = check
         .or(deliver)
         .or(preview)
-        .or(healthz)
-        .or(readyz)
-        .or(metrics)
+        .or(operations(app.clone()))
         .or(api::routes(app.clone()))
         .or(console::routes())
         .or(fallback);
     // No answer of ours is ever to be read as another type than it says.
     routes.with(warp::reply::with::header(
+        "x-content-type-options",
+        "nosniff",
+    ))
+}
+
+/// `/healthz`, `/readyz` and `/metrics`.
+fn operations(app: Arc<App>) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    let healthz = warp::get()
+        .and(warp::path!("healthz"))
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
+    let readyz = warp::get()
+        .and(warp::path!("readyz"))
+        .and(warp::any().map(move || app.clone()))
+        .then(|app: Arc<App>| async move {
+            let (ready, body) = readiness(&app).await;
+            let code = if ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(warp::reply::json(&body), code).into_response()
+        });
+    let metrics = warp::get().and(warp::path!("metrics")).map(|| {
+        warp::reply::with_header(
+            crate::telemetry::render_metrics(),
+            "content-type",
+            "text/plain; version=0.0.4",
+        )
+        .into_response()
+    });
+    healthz.or(readyz).unify().or(metrics).unify().boxed()
+}
+
+/// The operations listener (`server.ops_addr`): `/healthz`, `/readyz` and `/metrics` only.
+pub fn ops_routes(
+    app: Arc<App>,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let fallback = warp::any().map(|| {
+        json_reply(
+            &Answer::error(
+                404,
+                "Not found: this address serves /healthz, /readyz and /metrics",
+                "",
+            ),
+            Lang::En,
+        )
+    });
+    operations(app).or(fallback).with(warp::reply::with::header(
         "x-content-type-options",
         "nosniff",
     ))
@@ -116,7 +137,11 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
 pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
     let admission = &app.delivery.admission;
     let write = admission.write_check().await;
-    let verdict = admission.verdict();
+    let mut verdict = admission.verdict();
+    if write.is_err() && verdict.refusal.is_none() {
+        // The watch has not looked since: look now, for the cause and what remains.
+        verdict = admission.look().await;
+    }
     let locales = app.templates.locale_names();
     let cause = verdict
         .refusal

@@ -14,6 +14,7 @@ mod declared;
 mod delivery;
 mod docs;
 mod green_api;
+mod hardening;
 mod language;
 mod limits;
 mod operator;

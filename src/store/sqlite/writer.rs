@@ -82,8 +82,9 @@ impl Done {
 #[derive(Clone)]
 pub(super) struct Writer {
     queue: mpsc::Sender<Op>,
-    /// Why the last batch could not be written for lack of space or permission; cleared by the
-    /// next batch that commits.
+    /// Why a batch could not be written for lack of space or permission; cleared only by a
+    /// heartbeat write that commits ([`Writer::probe`]): a write that happens to fit in the log
+    /// proves less than the one made to see whether the disk has room again.
     pub(super) fault: Arc<std::sync::Mutex<Option<String>>>,
 }
 
@@ -247,7 +248,7 @@ fn run(
     wal_pages: Arc<AtomicI64>,
     fault: Arc<std::sync::Mutex<Option<String>>>,
 ) {
-    let note = |e: Option<&StoreError>| {
+    let note = |e: Option<&StoreError>, probed: bool| {
         let mut fault = fault.lock().expect("writer fault lock");
         match e.and_then(storage_problem) {
             Some(why) => {
@@ -257,7 +258,7 @@ fn run(
                 }
                 *fault = Some(why);
             }
-            None if e.is_none() && fault.take().is_some() => {
+            None if e.is_none() && probed && fault.take().is_some() => {
                 tracing::info!("the outbox takes writes again");
             }
             None => {}
@@ -276,13 +277,14 @@ fn run(
             Ok(tx) => tx,
             Err(e) => {
                 let e = StoreError::from(e);
-                note(Some(&e));
+                note(Some(&e), false);
                 batch
                     .drain(..)
                     .for_each(|op| op_done(op, &e).reply(&Ok(())));
                 continue;
             }
         };
+        let probed = batch.iter().any(|op| matches!(op, Op::Probe { .. }));
         let done: Vec<Done> = batch.drain(..).map(|op| apply(&tx, op)).collect();
         // A failed commit rolls back (the transaction is dropped).
         let commit = tx.commit().map_err(StoreError::from);
@@ -293,7 +295,7 @@ fn run(
             done.iter()
                 .find_map(|d| d.error().filter(|e| storage_problem(e).is_some()))
         });
-        note(failed);
+        note(failed, probed);
         done.into_iter().for_each(|d| d.reply(&commit));
         restart_if_large(&conn, &wal_pages, fsync);
     }
