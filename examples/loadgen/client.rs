@@ -17,7 +17,7 @@ pub struct Figures {
     pub errors: usize,
     elapsed: Duration,
     latencies_us: Vec<u64>,
-    server_cpu: Duration,
+    pub server_cpu: Duration,
 }
 
 impl Figures {
@@ -41,16 +41,29 @@ pub struct Request {
     pub url: String,
     /// None: GET; Some: POST this body, made unique per request (the service deduplicates).
     pub body: Option<Arc<Vec<u8>>>,
+    /// Any answer counts (an abusive request may well be refused); else only Success does.
+    pub any_answer: bool,
 }
 
 impl Request {
     pub fn get(url: String) -> Request {
-        Request { url, body: None }
+        Request {
+            url,
+            body: None,
+            any_answer: false,
+        }
     }
     pub fn post(url: String, body: &Arc<Vec<u8>>) -> Request {
         Request {
             url,
             body: Some(body.clone()),
+            any_answer: false,
+        }
+    }
+    pub fn any_answer(self) -> Request {
+        Request {
+            any_answer: true,
+            ..self
         }
     }
 }
@@ -76,8 +89,9 @@ async fn send(client: &reqwest::Client, request: &Request) -> Result<(), String>
     .map_err(|e| e.to_string())?;
     let status = response.status();
     let text = response.text().await.map_err(|e| e.to_string())?;
-    if status.is_success()
-        && (request.body.is_none() || text.contains("\"Success\"") || text == "ok")
+    if request.any_answer
+        || (status.is_success()
+            && (request.body.is_none() || text.contains("\"Success\"") || text == "ok"))
     {
         Ok(())
     } else {
@@ -93,12 +107,24 @@ pub async fn closed_loop(
     args: &Args,
     seconds: u64,
 ) -> anyhow::Result<Figures> {
-    let client = client(args.concurrency)?;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
     let (_, cpu_before) = server.usage();
+    let mut figures = closed_loop_with(name, request, args.concurrency, seconds).await?;
+    figures.server_cpu = server.usage().1.saturating_sub(cpu_before);
+    Ok(figures)
+}
+
+/// [`closed_loop`] with `concurrency` connections, without measuring the server.
+pub async fn closed_loop_with(
+    name: &str,
+    request: Request,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
+    let client = client(concurrency)?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..concurrency {
         let (client, request) = (client.clone(), request.clone());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors, mut first_error) = (Vec::new(), 0, None);
@@ -115,7 +141,7 @@ pub async fn closed_loop(
             (lat, errors, first_error)
         }));
     }
-    collect(name, server, cpu_before, started, tasks).await
+    collect(name, started, tasks).await
 }
 
 /// `rate` requests a second, each timed from when it was due (so a stall counts against every
@@ -126,10 +152,22 @@ pub async fn fixed_rate(
     request: Request,
     args: &Args,
 ) -> anyhow::Result<Figures> {
-    let client = client(256)?;
-    let total = args.rate * args.seconds;
-    let period = Duration::from_secs_f64(1.0 / args.rate as f64);
     let (_, cpu_before) = server.usage();
+    let mut figures = fixed_rate_at(name, request, args.rate, args.seconds).await?;
+    figures.server_cpu = server.usage().1.saturating_sub(cpu_before);
+    Ok(figures)
+}
+
+/// [`fixed_rate`] at `rate` a second for `seconds`, without measuring the server.
+pub async fn fixed_rate_at(
+    name: &str,
+    request: Request,
+    rate: u64,
+    seconds: u64,
+) -> anyhow::Result<Figures> {
+    let client = client(256)?;
+    let total = rate * seconds;
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
     for i in 0..total {
@@ -143,15 +181,13 @@ pub async fn fixed_rate(
             }
         }));
     }
-    collect(name, server, cpu_before, started, tasks).await
+    collect(name, started, tasks).await
 }
 
 type Outcome = (Vec<u64>, usize, Option<String>);
 
 async fn collect(
     name: &str,
-    server: &Server,
-    cpu_before: Duration,
     started: Instant,
     tasks: Vec<tokio::task::JoinHandle<Outcome>>,
 ) -> anyhow::Result<Figures> {
@@ -175,7 +211,6 @@ async fn collect(
         }
     }
     figures.elapsed = started.elapsed();
-    figures.server_cpu = server.usage().1.saturating_sub(cpu_before);
     figures.latencies_us.sort_unstable();
     Ok(figures)
 }

@@ -6,6 +6,7 @@
 //! Each server runs in its own child process (this binary, `--serve …`) so that its peak RSS and CPU
 //! time are its own. Every loop is bounded by a deadline or a count. Results: BENCHMARKS.md.
 
+mod abuse;
 mod client;
 mod event;
 mod servers;
@@ -46,6 +47,10 @@ struct Args {
     /// run), e.g. `--only 1000/s`.
     #[arg(long)]
     only: Option<String>,
+    /// Idle connections opened during the abuse scenario (each needs a file descriptor here
+    /// and in the server; the server keeps at most `server.max_connections` open).
+    #[arg(long, default_value_t = 2000)]
+    idle: usize,
     /// Child mode (internal): baseline | wappi | hooks.
     #[arg(long, hide = true)]
     serve: Option<String>,
@@ -145,6 +150,14 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     if chosen(&name) {
         rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
     }
+    let abuse_name = "abuse: worst-case bodies and idle connections";
+    let abused = if chosen(abuse_name) {
+        let health = Request::get(url("/healthz"));
+        let real = Request::post(url(POST_QUERY), &event);
+        Some(abuse::run(&hooks, real, health, &url(LOG_POST_QUERY), args).await?)
+    } else {
+        None
+    };
     let hooks_rss = hooks.usage().0;
     let (wal_peak, wal_idle) = wal.finish().await;
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
@@ -163,8 +176,38 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         })
         .collect();
     report(&rows);
+    if let Some(a) = &abused {
+        println!(
+            "\n{abuse_name}, {} idle connections held open (the server keeps at most server.max_connections):",
+            a.idle_opened
+        );
+        println!("| Scenario | Requests | Errors | p50 ms | p99 ms | max ms | target p99 |");
+        println!("|---|---|---|---|---|---|---|");
+        for (f, target) in [(&a.real, "≤ 100 ms"), (&a.health, "≤ 50 ms")] {
+            println!(
+                "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {target} |",
+                f.name,
+                f.ok,
+                f.errors,
+                f.percentile(50),
+                f.percentile(99),
+                f.percentile(100)
+            );
+        }
+        println!(
+            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | server CPU ≤ {:.2} ms per abusive request |",
+            a.abusive.name,
+            a.abusive.ok,
+            a.abusive.errors,
+            a.abusive.percentile(50),
+            a.abusive.percentile(99),
+            a.abusive.percentile(100),
+            a.abusive.cpu_per_request_us() / 1000.0
+        );
+    }
     let to_wappi = rows.iter().filter(|(f, _, _)| f.name.contains("→ wappi"));
-    let accepted = warm.ok + to_wappi.map(|(f, _, _)| f.ok).sum::<usize>();
+    let abused_sends = abused.as_ref().map_or(0, |a| a.real.ok);
+    let accepted = warm.ok + abused_sends + to_wappi.map(|(f, _, _)| f.ok).sum::<usize>();
     println!("\nWappi stand-in received {sent} sends for {accepted} POSTs answered Success.");
     println!(
         "Outbox write-ahead log: peak {:.1} MiB during the run, {:.1} MiB after 2 s idle.",
