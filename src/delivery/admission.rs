@@ -107,7 +107,8 @@ impl Admission {
         }
     }
 
-    /// Whether the outbox took a write of ours within the last second (one is made when not).
+    /// Whether the outbox took a write of ours within the last second (one is made when not, and
+    /// after a failed one).
     pub async fn write_check(&self) -> Result<(), String> {
         let mut last = self.last_write.lock().await;
         let now = now_ms();
@@ -115,7 +116,8 @@ impl Admission {
             // Tried again by the watch, once there is room.
             return Err(fault.to_string());
         }
-        if now - last.0 >= WRITE_CHECK_EVERY_MS {
+        // A success is trusted for a second; a failure is tried again at the next ask.
+        if last.1.is_err() || now - last.0 >= WRITE_CHECK_EVERY_MS {
             let probe = self.store.probe(now).await.map_err(|e| {
                 tracing::warn!(error = %e, "the outbox did not take the heartbeat write");
                 match e {

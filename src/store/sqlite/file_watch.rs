@@ -10,7 +10,7 @@
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
 use crate::store::{StorageFault, Usage};
@@ -25,6 +25,8 @@ pub(super) struct FileWatch {
     /// The largest size seen. SQLite never shrinks an outbox file (no auto-vacuum, no VACUUM):
     /// a smaller file was cut short by someone else.
     largest: AtomicU64,
+    /// Once cut short, always: a checkpoint may grow the file back, but not its contents.
+    truncated: AtomicBool,
 }
 
 impl FileWatch {
@@ -35,6 +37,7 @@ impl FileWatch {
             path: path.to_path_buf(),
             opened: (meta.dev(), meta.ino()),
             largest: AtomicU64::new(meta.len()),
+            truncated: AtomicBool::new(false),
         })
     }
 
@@ -60,10 +63,22 @@ impl FileWatch {
         None
     }
 
-    /// Smaller than it has been, or than a header.
+    /// Smaller than it has been, or than a header (then and ever after).
     fn truncated(&self, len: u64) -> bool {
         let largest = self.largest.fetch_max(len, Ordering::Relaxed);
-        len < largest || len < HEADER
+        if len < largest || len < HEADER {
+            self.truncated.store(true, Ordering::Relaxed);
+        }
+        self.truncated.load(Ordering::Relaxed)
+    }
+
+    /// Whether a checkpoint may write the database file: it is still the one opened and whole.
+    /// (Removed is fine: the open file is still ours to write.)
+    pub(super) fn may_write_file(&self) -> bool {
+        !matches!(
+            self.fault(),
+            Some(StorageFault::Replaced(_) | StorageFault::Truncated(_))
+        )
     }
 
     /// The file and its write-ahead log, and the room left on their file system.

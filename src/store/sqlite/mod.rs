@@ -36,7 +36,7 @@ pub struct SqliteStore {
     /// Group commit for the writes of the POST path.
     writer: Writer,
     /// Whether the file at the path is still the one the connections hold.
-    watch: FileWatch,
+    watch: std::sync::Arc<FileWatch>,
 }
 
 impl SqliteStore {
@@ -78,11 +78,11 @@ impl SqliteStore {
             held.push(pool.acquire().await?);
         }
         drop(held);
-        let writer = Writer::start(pool.clone(), path, fsync)?;
-        let watch = FileWatch::new(path).map_err(|e| StoreError::File {
+        let watch = std::sync::Arc::new(FileWatch::new(path).map_err(|e| StoreError::File {
             path: path.to_path_buf(),
             source: std::sync::Arc::new(e),
-        })?;
+        })?);
+        let writer = Writer::start(pool.clone(), path, fsync, watch.clone())?;
         Ok(SqliteStore {
             pool,
             writer,

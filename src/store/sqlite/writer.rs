@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::file_watch::FileWatch;
 use super::rows::{record_of, COLUMNS};
 use crate::store::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
 
@@ -95,6 +96,7 @@ impl Writer {
         pool: SqlitePool,
         path: &std::path::Path,
         fsync: bool,
+        watch: Arc<FileWatch>,
     ) -> StoreResult<Writer> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -106,11 +108,11 @@ impl Writer {
         let (queue, ops) = mpsc::channel(4 * MAX_BATCH);
         let wal_pages = Arc::new(AtomicI64::new(0));
         let fault = Arc::new(std::sync::Mutex::new(None));
-        tokio::spawn(checkpoints(pool, wal_pages.clone()));
+        tokio::spawn(checkpoints(pool, wal_pages.clone(), watch.clone()));
         let thread_fault = fault.clone();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || run(conn, fsync, ops, wal_pages, thread_fault))
+            .spawn(move || run(conn, fsync, ops, wal_pages, thread_fault, watch))
             .map_err(|e| StoreError::File {
                 path: path.to_path_buf(),
                 source: Arc::new(e),
@@ -168,7 +170,11 @@ impl Writer {
 /// itself starts it over between two batches once it passes [`WAL_RESTART_PAGES`] (queued writes
 /// wait in the queue, not in SQLite's busy-sleep; see [`restart_if_large`]), and this task
 /// truncates it to nothing when the service is idle (the log did not grow since the last tick).
-async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>) {
+///
+/// A checkpoint is the only thing that writes the database file itself, and it would grow a
+/// truncated file back to its size: the file is looked at before each one, and a file found cut
+/// short (or replaced) is not written again.
+async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>, watch: Arc<FileWatch>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_log = 0;
@@ -176,6 +182,9 @@ async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>) {
         every.tick().await;
         if pool.is_closed() {
             return;
+        }
+        if !watch.may_write_file() {
+            continue;
         }
         let log = match checkpoint(&pool, "PASSIVE").await {
             Ok(log) => log,
@@ -202,8 +211,8 @@ async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>) {
 /// checkpoint does not wait for the disk (`synchronous = OFF` for its duration: the promise is to
 /// survive a crash of the process, which the page cache does); that makes it 1–5 ms instead of
 /// 50 ms on the test machine, and the write path pauses for no longer.
-fn restart_if_large(conn: &Connection, wal_pages: &AtomicI64, fsync: bool) {
-    if wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES {
+fn restart_if_large(conn: &Connection, wal_pages: &AtomicI64, fsync: bool, watch: &FileWatch) {
+    if wal_pages.load(Ordering::Relaxed) < WAL_RESTART_PAGES || !watch.may_write_file() {
         return;
     }
     wal_pages.store(0, Ordering::Relaxed);
@@ -247,6 +256,7 @@ fn run(
     mut ops: mpsc::Receiver<Op>,
     wal_pages: Arc<AtomicI64>,
     fault: Arc<std::sync::Mutex<Option<String>>>,
+    watch: Arc<FileWatch>,
 ) {
     let note = |e: Option<&StoreError>, probed: bool| {
         let mut fault = fault.lock().expect("writer fault lock");
@@ -297,7 +307,7 @@ fn run(
         });
         note(failed, probed);
         done.into_iter().for_each(|d| d.reply(&commit));
-        restart_if_large(&conn, &wal_pages, fsync);
+        restart_if_large(&conn, &wal_pages, fsync, &watch);
     }
 }
 
