@@ -23,10 +23,8 @@ pub struct Settings {
     pub mail: Mail,
     pub render: Render,
     pub log: Log,
-    /// Senders declared without code (`[channels.<name>] kind = "http"`).
-    #[serde(default)]
-    pub channels: std::collections::BTreeMap<String, crate::channel::declared::Declaration>,
-    /// The channels' own sections (`[wappi]`, `[telegram]`, …), by name, as given.
+    /// The channels' own sections (`[wappi]`, `[telegram]`, …, and `[channels.<name>]` of the
+    /// senders declared without code), by name, as given.
     #[serde(flatten)]
     pub sections: std::collections::BTreeMap<String, figment::value::Value>,
 }

@@ -257,8 +257,9 @@ impl Registry {
             Arc::new(wazzup24::Wazzup24::new(sections.take("wazzup24")?)?),
             Arc::new(green_api::GreenApi::new(sections.take("green_api")?)?),
         ];
+        let declared: BTreeMap<String, declared::Declaration> = sections.take("channels")?;
         sections.finish()?;
-        for (name, declaration) in &settings.channels {
+        for (name, declaration) in &declared {
             anyhow::ensure!(
                 channels.iter().all(|c| c.name() != name),
                 "channels.{name}: a built-in channel has that name"
