@@ -85,3 +85,60 @@ impl Retention {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Enqueued, SqliteStore};
+
+    #[tokio::test]
+    async fn an_address_that_had_reports_is_remembered_past_the_quota_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("s.sqlite"), false)
+                .await
+                .unwrap(),
+        );
+        let hour = 3_600_000;
+        let long_ago = now_ms() - 3 * hour;
+        // The operator's address had a report three hours ago.
+        let first = store
+            .enqueue_mail("op@example.com", "{}", long_ago, 1)
+            .await
+            .unwrap();
+        assert_eq!(first, Enqueued::Queued);
+        store
+            .mark_mailed("op@example.com", i64::MAX, long_ago)
+            .await
+            .unwrap();
+        let retention = Retention::new(
+            store.clone(),
+            Duration::from_secs(7 * 24 * 3600),
+            Duration::from_secs(600),
+        );
+        retention.pass().await.unwrap();
+        // A stranger takes this hour's only new place; the operator is still let in.
+        let now = now_ms();
+        assert_eq!(
+            store
+                .enqueue_mail("new@example.com", "{}", now, 1)
+                .await
+                .unwrap(),
+            Enqueued::Queued
+        );
+        assert_eq!(
+            store
+                .enqueue_mail("other@example.com", "{}", now, 1)
+                .await
+                .unwrap(),
+            Enqueued::NewAddressLimit
+        );
+        assert_eq!(
+            store
+                .enqueue_mail("op@example.com", "{}", now, 1)
+                .await
+                .unwrap(),
+            Enqueued::Queued
+        );
+    }
+}
