@@ -130,9 +130,16 @@ impl Admission {
         last.1.clone()
     }
 
-    /// Why a new delivery would be refused now, if it would.
+    /// Why a new delivery would be refused now, if it would. An outbox that could not be read
+    /// at the last look does not refuse by itself: the POST tries it (and gets its own error),
+    /// so that the first POST after a database comes back is taken at once.
     pub fn refusal(&self) -> Option<Refusal> {
-        self.verdict.read().expect("verdict lock").refusal.clone()
+        self.verdict
+            .read()
+            .expect("verdict lock")
+            .refusal
+            .clone()
+            .filter(|r| !matches!(r, Refusal::Unreadable(_)))
     }
 
     pub fn verdict(&self) -> Verdict {
