@@ -64,7 +64,7 @@ fn bench(c: &mut Criterion) {
     let body = real.as_deref().unwrap_or(&own);
     let query = "cascadeId=c&apiToken=t&sign_text=Bye";
     c.bench_function("dedup key (BLAKE3) of the body", |b| {
-        b.iter(|| torrow_hooks::hook::dedup_key("wappi", query, black_box(body)))
+        b.iter(|| torrow_hooks::delivery::DedupKey::of("wappi", query, black_box(body)))
     });
     c.bench_function("baseline: SHA-256 of the body", |b| {
         use sha2::Digest;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::channel::{Channel, RecipientRule, Route};
-use crate::delivery::{NotStored, Summary};
+use crate::delivery::{DedupKey, NotStored, Submission, Summary};
 use crate::event::{parse_time, CaseActionEvent};
 use crate::mail::{FailureReport, OrderSummary};
 use crate::params::{self, Environment, Options, Query, Report};
 use crate::recipient;
 use crate::redact;
-use crate::store::{NewDelivery, State, StoreError};
+use crate::store::{State, StoreError};
 
 pub const VERIFIED: &str = "The WebHook has been successfully verified";
 
@@ -267,43 +267,31 @@ impl App {
                 .scrub(&prepared.channel.target(&prepared.route)),
             query: self.channels.masked_query(prepared.query.raw()),
         };
-        let mut new = NewDelivery {
-            id: uuid::Uuid::new_v4().to_string(),
-            channel: channel.to_string(),
-            // The outbox keeps the route (the channel's parameters), not the whole query.
-            query: prepared.route.to_string(),
-            dedup_key: dedup_key(channel, prepared.query.raw(), body),
-            recipient: prepared.recipient,
-            text: String::new(),
-            summary: serde_json::to_string(&summary).expect("a summary serializes"),
-            error_email: prepared.options.error_email.clone(),
-            failed: None,
-        };
-        let submitted = match rendered {
-            Ok(text) => {
-                new.text = text;
-                self.delivery.submit(new).await
-            }
+        // A text that could not be made is still handed over (kept as failed, and reported);
+        // a request refused outright is only reported.
+        let failed_answer = match &rendered {
             Err(refusal) if !refusal.keep => {
                 let query = prepared.query.raw().to_string();
-                self.report_refusal(channel, &query, body, &refusal).await;
-                return refusal.answer;
+                self.report_refusal(channel, &query, body, refusal).await;
+                return refusal.answer.clone();
             }
-            Err(refusal) => {
-                // Kept as failed (and mailed) so that nothing is lost without a trace; a unique
-                // key lets the same POST through once the template is mended.
-                new.dedup_key = format!("failed:{}", new.id);
-                new.failed = refusal.answer.error_message.clone();
-                match self.delivery.record_failure(new).await {
-                    Ok(record) => {
-                        let mut answer = refusal.answer;
-                        answer.delivery_id = Some(record.id);
-                        return answer;
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            Err(refusal) => Some(refusal.answer.clone()),
+            Ok(_) => None,
         };
+        let submission = Submission {
+            channel: channel.to_string(),
+            route: prepared.route.to_string(),
+            recipient: prepared.recipient,
+            text: rendered.map_err(|r| r.answer.error_message.unwrap_or_default()),
+            dedup: DedupKey::of(channel, prepared.query.raw(), body),
+            summary,
+            error_email: prepared.options.error_email.clone(),
+        };
+        let submitted = self.delivery.submit(submission).await;
+        if let (Some(mut answer), Ok(submitted)) = (failed_answer, &submitted) {
+            answer.delivery_id = Some(submitted.record.id.clone());
+            return answer;
+        }
         let submitted = match submitted {
             Ok(s) => s,
             Err(e) => {
@@ -512,23 +500,18 @@ impl App {
             order_id: redact::cut(event.case().id.as_deref().unwrap_or_default(), 64),
             timezone: zone.name().to_string(),
         };
-        let report = FailureReport {
-            time: chrono::Utc::now().to_rfc3339(),
-            what: refusal.what.to_string(),
-            why: secrets.scrub(&refusal.answer.error_message.clone().unwrap_or_default()),
-            channel: params::quote(channel).into_owned(),
-            target: self
-                .channels
+        let report = FailureReport::refused(
+            refusal.what,
+            secrets.scrub(&refusal.answer.error_message.clone().unwrap_or_default()),
+            &params::quote(channel),
+            self.channels
                 .get(channel)
                 .and_then(|c| Some(c.target(&c.route(&query, &mut Report::default())?)))
                 .map(|t| secrets.scrub(&t))
                 .unwrap_or_default(),
-            query: self.channels.masked_query(raw_query),
-            delivery_id: None,
-            order: Some(order),
-            recipient: None,
-            text: None,
-        };
+            self.channels.masked_query(raw_query),
+            order,
+        );
         // The hook's credentials: the route's secrets when its parameters make a route.
         let credentials = match self.channels.get(channel) {
             Some(c) => {
@@ -582,19 +565,6 @@ fn start_in(event: &CaseActionEvent, zone: chrono_tz::Tz) -> String {
                 .to_string()
         })
         .unwrap_or_default()
-}
-
-/// The same channel, query and body make the same key: BLAKE3 (a cryptographic hash, so no two
-/// different POSTs share a key; 2.5× faster than SHA-256 on the 90 KB sample, see BENCHMARKS.md).
-/// A NUL cannot occur in a channel name or a raw query, so the parts cannot run into each other.
-pub fn dedup_key(channel: &str, query: &str, body: &[u8]) -> String {
-    let mut hash = blake3::Hasher::new();
-    hash.update(channel.as_bytes());
-    hash.update(&[0]);
-    hash.update(query.as_bytes());
-    hash.update(&[0]);
-    hash.update(body);
-    hash.finalize().to_hex().to_string()
 }
 
 impl App {

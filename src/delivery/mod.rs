@@ -6,6 +6,7 @@ pub mod admission;
 pub mod lookup;
 pub mod retention;
 pub mod retry;
+pub mod submission;
 
 use std::{
     sync::{
@@ -26,6 +27,7 @@ use crate::settings;
 use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
 
 pub use retry::RetrySchedule;
+pub use submission::{DedupKey, Submission};
 
 /// Why a POST's delivery was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -102,10 +104,18 @@ impl Delivery {
     }
 
     /// Stores the delivery (or finds the same POST within the dedup window), starts its first
-    /// attempt and waits for it up to `delivery.respond_within`.
-    pub async fn submit(self: &Arc<Self>, new: NewDelivery) -> Result<Submitted, NotStored> {
+    /// attempt and waits for it up to `delivery.respond_within`. A submission without a text is
+    /// stored as failed and reported instead ([`Submission::text`]).
+    pub async fn submit(self: &Arc<Self>, submission: Submission) -> Result<Submitted, NotStored> {
         if let Some(refusal) = self.admission.refusal() {
             return Err(NotStored::Refused(refusal));
+        }
+        let new = submission.into_row();
+        if new.failed.is_some() {
+            return self.record_failure(new).await.map(|record| Submitted {
+                record,
+                duplicate: false,
+            });
         }
         let now = now_ms();
         let since = now - self.cfg.dedup_window.as_millis() as i64;
@@ -132,10 +142,7 @@ impl Delivery {
 
     /// Stores a delivery that could not be made into a message (`new.failed` says why) as failed,
     /// and reports it to its `errorEmail`.
-    pub async fn record_failure(&self, new: NewDelivery) -> Result<Record, NotStored> {
-        if let Some(refusal) = self.admission.refusal() {
-            return Err(NotStored::Refused(refusal));
-        }
+    async fn record_failure(&self, new: NewDelivery) -> Result<Record, NotStored> {
         let now = now_ms();
         let record = match self.store.accept(new, now, now).await? {
             Accepted::New(record) | Accepted::Duplicate(record) => record,
@@ -331,24 +338,18 @@ impl Delivery {
             return;
         };
         let summary: Summary = serde_json::from_str(&record.summary).unwrap_or_default();
-        let what = if record.state == State::Dead {
-            "Delivery given up (still failing at the maximum age)"
-        } else {
-            "Delivery failed"
-        };
         let secrets = self.channels.stored_secrets(&record.query);
-        let report = FailureReport {
-            time: chrono::Utc::now().to_rfc3339(),
-            what: what.to_string(),
-            why: secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
-            channel: record.channel.clone(),
-            target: summary.target,
-            query: summary.query,
-            delivery_id: Some(record.id.clone()),
-            order: summary.order,
-            recipient: Some(redact::phone(&record.recipient)),
-            text: Some(secrets.scrub(&record.text)).filter(|t| !t.is_empty()),
-        };
+        let report = FailureReport::delivery(
+            record.state == State::Dead,
+            secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
+            &record.channel,
+            summary.target,
+            summary.query,
+            &record.id,
+            summary.order,
+            &record.recipient,
+            secrets.scrub(&record.text),
+        );
         let credentials = self.mailer.credentials(&record.channel, &secrets);
         self.mailer
             .report(address, &report, credentials.as_ref())

@@ -63,6 +63,65 @@ pub struct FailureReport {
     pub text: Option<String>,
 }
 
+impl FailureReport {
+    /// A POST refused before anything was stored (wrong parameters, no recipient, a text too
+    /// long): `what` says which, `why` is the answer's error.
+    pub fn refused(
+        what: &str,
+        why: String,
+        channel: &str,
+        target: String,
+        query: String,
+        order: OrderSummary,
+    ) -> FailureReport {
+        FailureReport {
+            time: chrono::Utc::now().to_rfc3339(),
+            what: what.to_string(),
+            why,
+            channel: channel.to_string(),
+            target,
+            query,
+            delivery_id: None,
+            order: Some(order),
+            recipient: None,
+            text: None,
+        }
+    }
+
+    /// A stored delivery that failed, or was given up at its maximum age (`dead`). `recipient`
+    /// is masked here; `why` and `text` come with secrets already masked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delivery(
+        dead: bool,
+        why: String,
+        channel: &str,
+        target: String,
+        query: String,
+        delivery_id: &str,
+        order: Option<OrderSummary>,
+        recipient: &str,
+        text: String,
+    ) -> FailureReport {
+        let what = if dead {
+            "Delivery given up (still failing at the maximum age)"
+        } else {
+            "Delivery failed"
+        };
+        FailureReport {
+            time: chrono::Utc::now().to_rfc3339(),
+            what: what.to_string(),
+            why,
+            channel: channel.to_string(),
+            target,
+            query,
+            delivery_id: Some(delivery_id.to_string()),
+            order,
+            recipient: Some(crate::redact::phone(recipient)),
+            text: Some(text).filter(|t| !t.is_empty()),
+        }
+    }
+}
+
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     Files(AsyncFileTransport<Tokio1Executor>, PathBuf),
