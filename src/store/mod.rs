@@ -249,35 +249,10 @@ impl Purged {
     }
 }
 
+/// The failure-report mail queue, its per-address throttle and the mail fence's records: what
+/// [`crate::mail`] keeps, apart from the outbox.
 #[async_trait]
-pub trait Store: Send + Sync {
-    /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
-    /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
-    /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.
-    async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
-    /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
-    async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
-    /// The earliest `next_attempt_at` of the pending deliveries.
-    async fn next_due(&self) -> StoreResult<Option<i64>>;
-    /// Records the end of an attempt.
-    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()>;
-    /// After a crash: attempts that were under way go back to `pending`. Returns how many.
-    async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64>;
-    async fn get(&self, id: &str) -> StoreResult<Option<Record>>;
-    /// Makes dead (or failed) deliveries pending again, `id` or all dead ones; returns their ids.
-    async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>>;
-    async fn count_pending(&self) -> StoreResult<i64>;
-    /// The `limit` newest deliveries, in `state` or in any.
-    async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>>;
-    /// The finished attempts of a delivery, first to last.
-    async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>>;
-    async fn ping(&self) -> StoreResult<()>;
-    /// Writes the heartbeat row and commits it: the outbox takes writes.
-    async fn probe(&self, now: i64) -> StoreResult<()>;
-    /// What is wrong with the storage, when its connections may not notice (SQLite: the file was
-    /// removed, replaced or truncated, or a write failed for lack of space or permission).
-    async fn fault(&self) -> Option<StorageFault>;
-    async fn usage(&self) -> StoreResult<Usage>;
+pub trait MailQueue: Send + Sync {
     /// Records that a provider accepted the credentials whose keyed hash is `id`.
     async fn vouch(&self, id: &str, now: i64) -> StoreResult<()>;
     async fn vouched(&self, id: &str) -> StoreResult<bool>;
@@ -311,7 +286,39 @@ pub trait Store: Send + Sync {
     async fn release_mail(&self, address: &str) -> StoreResult<()>;
     /// Marks every waiting report of `address` up to id `up_to` as mailed.
     async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()>;
+}
 
+/// The outbox (deliveries and their attempts) and the health of its storage; every backend keeps
+/// the mail queue beside it ([`MailQueue`]) in the same database.
+#[async_trait]
+pub trait Store: MailQueue {
+    /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
+    /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
+    /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.
+    async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
+    /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
+    async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
+    /// The earliest `next_attempt_at` of the pending deliveries.
+    async fn next_due(&self) -> StoreResult<Option<i64>>;
+    /// Records the end of an attempt.
+    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()>;
+    /// After a crash: attempts that were under way go back to `pending`. Returns how many.
+    async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64>;
+    async fn get(&self, id: &str) -> StoreResult<Option<Record>>;
+    /// Makes dead (or failed) deliveries pending again, `id` or all dead ones; returns their ids.
+    async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>>;
+    async fn count_pending(&self) -> StoreResult<i64>;
+    /// The `limit` newest deliveries, in `state` or in any.
+    async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>>;
+    /// The finished attempts of a delivery, first to last.
+    async fn attempts(&self, id: &str) -> StoreResult<Vec<Attempt>>;
+    async fn ping(&self) -> StoreResult<()>;
+    /// Writes the heartbeat row and commits it: the outbox takes writes.
+    async fn probe(&self, now: i64) -> StoreResult<()>;
+    /// What is wrong with the storage, when its connections may not notice (SQLite: the file was
+    /// removed, replaced or truncated, or a write failed for lack of space or permission).
+    async fn fault(&self) -> Option<StorageFault>;
+    async fn usage(&self) -> StoreResult<Usage>;
     /// Deletes, at most `batch` rows of each kind: finished deliveries updated before
     /// `finished_before` (or whose `purge_after` is before `now`), reports mailed before
     /// `mailed_before`, and throttle rows of addresses with nothing waiting that were last mailed

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use torrow_hooks::store::{Accepted, NewDelivery, PgOptions, PgStore, Store};
+use torrow_hooks::store::{Accepted, MailQueue, NewDelivery, PgOptions, PgStore, Store};
 
 async fn two_instances() -> (PgStore, PgStore) {
     let name = format!("shared_{}_{}", std::process::id(), rand_suffix());

@@ -14,6 +14,7 @@ use sqlx::{
 };
 
 mod file_watch;
+mod mail_queue;
 mod rows;
 mod writer;
 
@@ -23,8 +24,8 @@ use rows::{record, COLUMNS};
 use writer::Writer;
 
 use super::{
-    sql, Accepted, Attempt, Enqueued, MailBatch, NewDelivery, Outcome, Purged, QueuedMail, Record,
-    State, StorageFault, Store, StoreError, StoreResult, Usage,
+    sql, Accepted, Attempt, NewDelivery, Outcome, Purged, Record, State, StorageFault, Store,
+    StoreError, StoreResult, Usage,
 };
 
 const HOUR_MS: i64 = 3_600_000;
@@ -271,176 +272,6 @@ impl Store for SqliteStore {
         Ok(self.watch.usage())
     }
 
-    async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(sql::VOUCH)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn vouched(&self, id: &str) -> StoreResult<bool> {
-        let row = sqlx::query(sql::VOUCHED)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-
-    async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
-        sqlx::query(sql::KEEP_KEY)
-            .bind(name)
-            .bind(fresh)
-            .execute(&self.pool)
-            .await?;
-        let row = sqlx::query(sql::KEY)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.get(0))
-    }
-
-    async fn enqueue_mail(
-        &self,
-        address: &str,
-        report: &str,
-        now: i64,
-        max_new_per_hour: u32,
-    ) -> StoreResult<Enqueued> {
-        let mut tx = self.pool.begin().await?;
-        // Let the address in when it is known, or while the hour's quota of new ones lasts. One
-        // statement, so two reports for new addresses cannot both take the last place.
-        let admitted = sqlx::query(
-            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) \
-             SELECT ?1, ?2, NULL WHERE (SELECT COUNT(*) FROM mail_addresses WHERE admitted_at > ?3) < ?4 \
-             ON CONFLICT(address) DO NOTHING",
-        )
-        .bind(address)
-        .bind(now)
-        .bind(now - HOUR_MS)
-        .bind(max_new_per_hour as i64)
-        .execute(&mut *tx)
-        .await?;
-        if admitted.rows_affected() == 0 {
-            let known = sqlx::query("SELECT 1 FROM mail_addresses WHERE address = ?")
-                .bind(address)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if known.is_none() {
-                return Ok(Enqueued::NewAddressLimit);
-            }
-        }
-        sqlx::query("INSERT INTO mail_queue (address, report, created_at) VALUES (?, ?, ?)")
-            .bind(address)
-            .bind(report)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Enqueued::Queued)
-    }
-
-    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address ORDER BY MIN(id) LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch> {
-        let rows = sqlx::query(
-            "SELECT id, address, report, created_at FROM mail_queue \
-             WHERE sent_at IS NULL AND address = ? ORDER BY id LIMIT ?",
-        )
-        .bind(address)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        let items: Vec<QueuedMail> = rows
-            .iter()
-            .map(|r| QueuedMail {
-                id: r.get("id"),
-                address: r.get("address"),
-                report: r.get("report"),
-                created_at: r.get("created_at"),
-            })
-            .collect();
-        let last_listed = items.last().map_or(0, |i| i.id);
-        let rest = sqlx::query(
-            "SELECT COUNT(*), MAX(id) FROM mail_queue WHERE sent_at IS NULL AND address = ? AND id > ?",
-        )
-        .bind(address)
-        .bind(last_listed)
-        .fetch_one(&self.pool)
-        .await?;
-        let more: i64 = rest.get(0);
-        let up_to = rest.get::<Option<i64>, _>(1).unwrap_or(last_listed);
-        Ok(MailBatch { items, more, up_to })
-    }
-
-    async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT last_sent_at FROM mail_addresses WHERE address = ?")
-            .bind(address)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|r| r.get(0)))
-    }
-
-    async fn claim_mail(
-        &self,
-        address: &str,
-        now: i64,
-        throttle_ms: i64,
-        hold_ms: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE mail_addresses SET claimed_until = ?2 + ?4 WHERE address = ?1 \
-             AND (claimed_until IS NULL OR claimed_until < ?2) \
-             AND (last_sent_at IS NULL OR last_sent_at + ?3 <= ?2)",
-        )
-        .bind(address)
-        .bind(now)
-        .bind(throttle_ms)
-        .bind(hold_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn release_mail(&self, address: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE mail_addresses SET claimed_until = NULL WHERE address = ?")
-            .bind(address)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE mail_queue SET sent_at = ? WHERE address = ? AND sent_at IS NULL AND id <= ?",
-        )
-        .bind(now)
-        .bind(address)
-        .bind(up_to)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) VALUES (?1, ?2, ?2) \
-             ON CONFLICT(address) DO UPDATE SET last_sent_at = excluded.last_sent_at, claimed_until = NULL",
-        )
-        .bind(address)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn purge(
         &self,
         now: i64,
@@ -493,6 +324,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Enqueued, MailQueue};
 
     fn delivery(id: &str, key: &str) -> NewDelivery {
         NewDelivery {

@@ -1,0 +1,188 @@
+//! The PostgreSQL mail queue, shared by every instance: failure reports waiting per address, the
+//! throttle (an instance claims an address to mail it), the hourly quota of new addresses (under an
+//! advisory lock), and the mail fence's records.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{PgStore, ADMISSION_LOCK, HOUR_MS};
+use crate::store::{sql, Enqueued, MailBatch, MailQueue, QueuedMail, StoreResult};
+
+#[async_trait]
+impl MailQueue for PgStore {
+    async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query(sql::VOUCH)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn vouched(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(sql::VOUCHED)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(sql::KEEP_KEY)
+            .bind(name)
+            .bind(fresh)
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(sql::KEY)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn enqueue_mail(
+        &self,
+        address: &str,
+        report: &str,
+        now: i64,
+        max_new_per_hour: u32,
+    ) -> StoreResult<Enqueued> {
+        let mut tx = self.pool.begin().await?;
+        // New addresses are let in one at a time across instances, so the quota holds.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ADMISSION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let admitted = sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at) \
+             SELECT $1, $2 WHERE (SELECT COUNT(*) FROM mail_addresses WHERE admitted_at > $3) < $4 \
+             ON CONFLICT (address) DO NOTHING",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(now - HOUR_MS)
+        .bind(max_new_per_hour as i64)
+        .execute(&mut *tx)
+        .await?;
+        if admitted.rows_affected() == 0 {
+            let known = sqlx::query("SELECT 1 FROM mail_addresses WHERE address = $1")
+                .bind(address)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if known.is_none() {
+                return Ok(Enqueued::NewAddressLimit);
+            }
+        }
+        sqlx::query("INSERT INTO mail_queue (address, report, created_at) VALUES ($1, $2, $3)")
+            .bind(address)
+            .bind(report)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Enqueued::Queued)
+    }
+
+    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address \
+             ORDER BY MIN(id) LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch> {
+        let rows = sqlx::query(
+            "SELECT id, address, report, created_at FROM mail_queue \
+             WHERE sent_at IS NULL AND address = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(address)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let items: Vec<QueuedMail> = rows
+            .iter()
+            .map(|r| QueuedMail {
+                id: r.get("id"),
+                address: r.get("address"),
+                report: r.get("report"),
+                created_at: r.get("created_at"),
+            })
+            .collect();
+        let last_listed = items.last().map_or(0, |i| i.id);
+        let rest = sqlx::query(
+            "SELECT COUNT(*), MAX(id) FROM mail_queue \
+             WHERE sent_at IS NULL AND address = $1 AND id > $2",
+        )
+        .bind(address)
+        .bind(last_listed)
+        .fetch_one(&self.pool)
+        .await?;
+        let more: i64 = rest.get(0);
+        let up_to = rest.get::<Option<i64>, _>(1).unwrap_or(last_listed);
+        Ok(MailBatch { items, more, up_to })
+    }
+
+    async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT last_sent_at FROM mail_addresses WHERE address = $1")
+            .bind(address)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| r.get(0)))
+    }
+
+    async fn claim_mail(
+        &self,
+        address: &str,
+        now: i64,
+        throttle_ms: i64,
+        hold_ms: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE mail_addresses SET claimed_until = $2 + $4 WHERE address = $1 \
+             AND (claimed_until IS NULL OR claimed_until < $2) \
+             AND (last_sent_at IS NULL OR last_sent_at + $3 <= $2)",
+        )
+        .bind(address)
+        .bind(now)
+        .bind(throttle_ms)
+        .bind(hold_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_mail(&self, address: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE mail_addresses SET claimed_until = NULL WHERE address = $1")
+            .bind(address)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE mail_queue SET sent_at = $1 WHERE address = $2 AND sent_at IS NULL AND id <= $3",
+        )
+        .bind(now)
+        .bind(address)
+        .bind(up_to)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO mail_addresses (address, admitted_at, last_sent_at) VALUES ($1, $2, $2) \
+             ON CONFLICT (address) DO UPDATE SET last_sent_at = excluded.last_sent_at, \
+             claimed_until = NULL",
+        )
+        .bind(address)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
