@@ -307,12 +307,8 @@ fn describe_error(e: figment::Error) -> String {
     let source = source.unwrap_or_default();
     let what = match &e.kind {
         Kind::UnknownField(field, known) => {
-            let hint = known
-                .iter()
-                .map(|k| (strsim::damerau_levenshtein(field, k), *k))
-                .filter(|(d, _)| *d <= 2)
-                .min_by_key(|(d, _)| *d)
-                .map(|(_, k)| format!(" (did you mean \"{k}\"?)"))
+            let hint = closest_key(field, known.iter().copied())
+                .map(|k| format!(" (did you mean \"{k}\"?)"))
                 .unwrap_or_default();
             format!(
                 "unknown key \"{field}\"{hint}; the keys here are: {}",
@@ -327,6 +323,15 @@ fn describe_error(e: figment::Error) -> String {
     } else {
         format!("{key}{source}: {what}")
     }
+}
+
+/// The known settings key (or section) closest to a misspelt `name`: at most two edits away.
+pub fn closest_key<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 trait RegionLookup: Sized {

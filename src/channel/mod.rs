@@ -189,12 +189,8 @@ impl<'a> Sections<'a> {
             if self.taken.contains(&name.as_str()) {
                 continue;
             }
-            let hint = known
-                .iter()
-                .map(|k| (strsim::damerau_levenshtein(name, k), *k))
-                .filter(|(d, _)| *d <= 2)
-                .min_by_key(|(d, _)| *d)
-                .map(|(_, k)| format!(" (did you mean [{k}]?)"))
+            let hint = crate::settings::closest_key(name, known.iter().copied())
+                .map(|k| format!(" (did you mean [{k}]?)"))
                 .unwrap_or_default();
             anyhow::bail!(
                 "bad settings: unknown section [{name}]{hint}; the sections are: {}",
@@ -215,7 +211,6 @@ const SERVICE_SECTIONS: &[&str] = &[
     "mail",
     "render",
     "log",
-    "channels",
 ];
 
 /// A provider's base URL from the settings, or an error naming its key.

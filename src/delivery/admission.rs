@@ -149,15 +149,16 @@ impl Admission {
     /// Looks at the outbox once and keeps the verdict; returns it. A failed write is looked at
     /// again with a write of our own, so that the outbox is taken back as soon as it can write.
     pub async fn look(&self) -> Verdict {
+        let usage = self.store.usage().await;
         let mut fault = self.store.fault().await;
         if matches!(fault, Some(StorageFault::WriteFailed(_))) {
             // Try again only once there is some room: a write that fits in the log's old space
             // would prove nothing.
-            let room = match self.store.usage().await {
+            let room = match &usage {
                 Ok(Usage {
                     free_bytes: Some(free),
                     ..
-                }) => free >= RECOVERY_ROOM,
+                }) => *free >= RECOVERY_ROOM,
                 _ => true,
             };
             if room && self.store.probe(now_ms()).await.is_ok() {
@@ -165,7 +166,6 @@ impl Admission {
             }
         }
         let pending = self.store.count_pending().await;
-        let usage = self.store.usage().await;
         let refusal = match (fault, &pending, &usage) {
             (Some(fault), _, _) => Some(Refusal::Fault(fault)),
             (None, Err(e), _) | (None, _, Err(e)) => Some(Refusal::Unreadable(e.to_string())),
@@ -214,20 +214,15 @@ impl Admission {
         metrics::gauge!("hooks_outbox_pending").set(now.pending as f64);
         metrics::gauge!("hooks_outbox_bytes").set(now.usage.size_bytes as f64);
         match (before, &now.refusal) {
-            (None, Some(refusal)) => {
+            (_, Some(refusal)) if before.map(Refusal::reason) != Some(refusal.reason()) => {
                 metrics::counter!("hooks_outbox_refusals_total", "reason" => refusal.reason())
                     .increment(1);
-                tracing::error!(
-                    cause = ?refusal,
-                    remaining = now.pending,
-                    advice = refusal.advice(),
+                let what = if before.is_none() {
                     "new POSTs are refused (503): the outbox cannot take them"
-                );
-            }
-            (Some(old), Some(refusal)) if old.reason() != refusal.reason() => {
-                metrics::counter!("hooks_outbox_refusals_total", "reason" => refusal.reason())
-                    .increment(1);
-                tracing::error!(cause = ?refusal, remaining = now.pending, advice = refusal.advice(), "new POSTs are still refused (503)");
+                } else {
+                    "new POSTs are still refused (503)"
+                };
+                tracing::error!(cause = ?refusal, remaining = now.pending, advice = refusal.advice(), "{what}");
             }
             (Some(_), None) => tracing::info!("the outbox takes new POSTs again"),
             _ => {}
@@ -236,16 +231,19 @@ impl Admission {
 
     /// Looks every [`TICK`] until the process ends.
     pub async fn watch(self: Arc<Self>) {
+        // Said once on the way in ([`Admission::tell`]); repeated once a minute while it lasts.
+        let looks_a_minute = (60_000 / TICK.as_millis()) as u64;
         let mut every = tokio::time::interval(TICK);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        for looks in 1u64.. {
             every.tick().await;
             let verdict = self.look().await;
-            if let Some(refusal) = &verdict.refusal {
-                // Said once on the way in; repeated now and then while it lasts.
-                if verdict.at / 1000 % 60 == 0 && verdict.at % 1000 < TICK.as_millis() as i64 {
-                    tracing::warn!(cause = %refusal, remaining = verdict.pending, advice = refusal.advice(), "new POSTs are still refused (503)");
-                }
+            if let Some(refusal) = verdict
+                .refusal
+                .as_ref()
+                .filter(|_| looks % looks_a_minute == 0)
+            {
+                tracing::warn!(cause = %refusal, remaining = verdict.pending, advice = refusal.advice(), "new POSTs are still refused (503)");
             }
         }
     }

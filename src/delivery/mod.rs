@@ -340,15 +340,11 @@ impl Delivery {
         let summary: Summary = serde_json::from_str(&record.summary).unwrap_or_default();
         let secrets = self.channels.stored_secrets(&record.query);
         let report = FailureReport::delivery(
-            record.state == State::Dead,
-            secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
-            &record.channel,
+            record,
+            &secrets,
             summary.target,
             summary.query,
-            &record.id,
             summary.order,
-            &record.recipient,
-            secrets.scrub(&record.text),
         );
         let credentials = self.mailer.credentials(&record.channel, &secrets);
         self.mailer

@@ -115,14 +115,15 @@ fn operations(app: Arc<App>) -> warp::filters::BoxedFilter<(warp::reply::Respons
 pub fn ops_routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let fallback = warp::any().map(|| {
+    let lang = app.settings.server.language;
+    let fallback = warp::any().map(move || {
         json_reply(
             &Answer::error(
                 404,
                 "Not found: this address serves /healthz, /readyz and /metrics",
                 "",
             ),
-            Lang::En,
+            lang,
         )
     });
     operations(app).or(fallback).with(warp::reply::with::header(

@@ -39,18 +39,17 @@ pub struct Fence {
 }
 
 impl Fence {
-    /// Loads (or makes, on the first start) the hashing key.
-    pub async fn load(store: &dyn Store, allowed: &[String]) -> StoreResult<Fence> {
-        let fresh: String = (0..32)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect();
+    /// Loads (or makes, on the first start) the hashing key; a damaged one stops start-up.
+    pub async fn load(store: &dyn Store, allowed: &[String]) -> anyhow::Result<Fence> {
+        let fresh = blake3::Hash::from_bytes(rand::random::<[u8; 32]>()).to_hex();
         let hex = store.shared_key(KEY_NAME, &fresh).await?;
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("00"), 16).unwrap_or(0);
-        }
+        let key = blake3::Hash::from_hex(hex.trim()).map_err(|e| {
+            anyhow::anyhow!(
+                "the key \"{KEY_NAME}\" kept in the outbox (table service_keys) is damaged: {e}"
+            )
+        })?;
         Ok(Fence {
-            key,
+            key: *key.as_bytes(),
             allowed: allowed.iter().map(|a| a.trim().to_lowercase()).collect(),
             remembered: Mutex::new(HashSet::new()),
         })

@@ -20,8 +20,9 @@ use fence::{Fence, Verdict};
 
 use crate::i18n::{tr, Lang};
 use crate::params::parse_email;
+use crate::redact::Secrets;
 use crate::settings;
-use crate::store::{now_ms, Enqueued, QueuedMail, Store};
+use crate::store::{now_ms, Enqueued, QueuedMail, Record, State, Store};
 
 /// After a failed SMTP send, the next try waits this long (or the throttle, if shorter).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -88,21 +89,17 @@ impl FailureReport {
         }
     }
 
-    /// A stored delivery that failed, or was given up at its maximum age (`dead`). `recipient`
-    /// is masked here; `why` and `text` come with secrets already masked.
-    #[allow(clippy::too_many_arguments)]
+    /// A stored delivery that failed, or was given up at its maximum age. The recipient is
+    /// masked, and the error and the text are scrubbed of the hook's `secrets`; `target`, `query`
+    /// and `order` are what the delivery kept about itself (already safe to show).
     pub fn delivery(
-        dead: bool,
-        why: String,
-        channel: &str,
+        record: &Record,
+        secrets: &Secrets,
         target: String,
         query: String,
-        delivery_id: &str,
         order: Option<OrderSummary>,
-        recipient: &str,
-        text: String,
     ) -> FailureReport {
-        let what = if dead {
+        let what = if record.state == State::Dead {
             "Delivery given up (still failing at the maximum age)"
         } else {
             "Delivery failed"
@@ -110,14 +107,14 @@ impl FailureReport {
         FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
             what: what.to_string(),
-            why,
-            channel: channel.to_string(),
+            why: secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
+            channel: record.channel.clone(),
             target,
             query,
-            delivery_id: Some(delivery_id.to_string()),
+            delivery_id: Some(record.id.clone()),
             order,
-            recipient: Some(crate::redact::phone(recipient)),
-            text: Some(text).filter(|t| !t.is_empty()),
+            recipient: Some(crate::redact::phone(&record.recipient)),
+            text: Some(secrets.scrub(&record.text)).filter(|t| !t.is_empty()),
         }
     }
 }
