@@ -401,3 +401,63 @@ pub(crate) mod sql {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// The statements of [`sql`], run the same way on either database's pool.
+pub(crate) struct Shared<'p, DB: sqlx::Database>(pub &'p sqlx::Pool<DB>);
+
+impl<DB> Shared<'_, DB>
+where
+    DB: sqlx::Database,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    i64: for<'r> sqlx::Decode<'r, DB>,
+    usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
+{
+    pub async fn count_pending(&self) -> StoreResult<i64> {
+        let row = sqlx::query::<DB>(sql::COUNT_PENDING)
+            .fetch_one(self.0)
+            .await?;
+        Ok(sqlx::Row::get(&row, 0))
+    }
+
+    pub async fn probe(&self, now: i64) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::PROBE)
+            .bind(now)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::VOUCH)
+            .bind(id)
+            .bind(now)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn vouched(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query::<DB>(sql::VOUCHED)
+            .bind(id)
+            .fetch_optional(self.0)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query::<DB>(sql::KEEP_KEY)
+            .bind(name)
+            .bind(fresh)
+            .execute(self.0)
+            .await?;
+        let row = sqlx::query::<DB>(sql::KEY)
+            .bind(name)
+            .fetch_one(self.0)
+            .await?;
+        Ok(sqlx::Row::get(&row, 0))
+    }
+}

@@ -6,38 +6,20 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{PgStore, ADMISSION_LOCK, HOUR_MS};
-use crate::store::{sql, Enqueued, MailBatch, MailQueue, QueuedMail, StoreResult};
+use crate::store::{Enqueued, MailBatch, MailQueue, QueuedMail, Shared, StoreResult};
 
 #[async_trait]
 impl MailQueue for PgStore {
     async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
-        sqlx::query(sql::VOUCH)
-            .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Shared(&self.pool).vouch(id, now).await
     }
 
     async fn vouched(&self, id: &str) -> StoreResult<bool> {
-        let row = sqlx::query(sql::VOUCHED)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        Shared(&self.pool).vouched(id).await
     }
 
     async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
-        sqlx::query(sql::KEEP_KEY)
-            .bind(name)
-            .bind(fresh)
-            .execute(&self.pool)
-            .await?;
-        let row = sqlx::query(sql::KEY)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.get(0))
+        Shared(&self.pool).shared_key(name, fresh).await
     }
 
     async fn enqueue_mail(

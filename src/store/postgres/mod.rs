@@ -19,7 +19,7 @@ use sqlx::{
 };
 
 use super::{
-    sql, Accepted, Attempt, NewDelivery, Outcome, Purged, Record, State, StorageFault, Store,
+    Accepted, Attempt, NewDelivery, Outcome, Purged, Record, Shared, State, StorageFault, Store,
     StoreError, StoreResult, Usage,
 };
 
@@ -234,10 +234,7 @@ impl Store for PgStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        let row = sqlx::query(sql::COUNT_PENDING)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.get(0))
+        Shared(&self.pool).count_pending().await
     }
 
     async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
@@ -278,11 +275,7 @@ impl Store for PgStore {
     }
 
     async fn probe(&self, now: i64) -> StoreResult<()> {
-        sqlx::query(sql::PROBE)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        Shared(&self.pool).probe(now).await
     }
 
     /// The server reports its own troubles: every use fails while it has them.

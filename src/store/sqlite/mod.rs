@@ -24,7 +24,7 @@ use rows::{record, COLUMNS};
 use writer::Writer;
 
 use super::{
-    sql, Accepted, Attempt, NewDelivery, Outcome, Purged, Record, State, StorageFault, Store,
+    Accepted, Attempt, NewDelivery, Outcome, Purged, Record, Shared, State, StorageFault, Store,
     StoreError, StoreResult, Usage,
 };
 
@@ -211,10 +211,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        let row = sqlx::query(sql::COUNT_PENDING)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.get(0))
+        Shared(&self.pool).count_pending().await
     }
 
     async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
