@@ -28,9 +28,9 @@ fn bench(c: &mut Criterion) {
         &settings.links,
     )
     .unwrap();
-    let locales = templates.locale_names();
+    let serving = templates.current();
     let env = Environment {
-        locales: &locales,
+        templates: &serving.catalogue,
         default_locale: "ru-RU",
         default_region: "RU",
     };

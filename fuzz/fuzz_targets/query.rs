@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use torrow_hooks::params::{check_size, warn_unknown, Environment, Options, Query, Report};
+use torrow_hooks::params::{
+    check_size, warn_unknown, Catalogue, Environment, Options, Query, Report,
+};
 use torrow_hooks::redact::{Names, Secrets};
 
 const SECRET_NAMES: &[&str] = &["apiToken", "apiTokenInstance"];
@@ -14,9 +16,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let query = Query::parse(&raw);
-    let locales = vec!["en-US".to_string(), "ru-RU".to_string()];
+    let templates: Catalogue = ["en-US", "ru-RU"]
+        .iter()
+        .map(|l| (l.to_string(), ["message".to_string(), "staff".to_string()].into()))
+        .collect();
     let env = Environment {
-        locales: &locales,
+        templates: &templates,
         default_locale: "ru-RU",
         default_region: "RU",
     };

@@ -150,9 +150,9 @@ impl App {
     /// Checks the parameters of `query` for `channel`: common ones, the channel's (parsed once
     /// into its route), unknown ones.
     fn options(&self, channel: &dyn Channel, query: &Query) -> (Option<(Options, Route)>, Report) {
-        let locales = self.templates.locale_names();
+        let serving = self.templates.current();
         let env = Environment {
-            locales: &locales,
+            templates: &serving.catalogue,
             default_locale: &self.settings.templates.default_locale,
             default_region: &self.settings.phone.default_region,
         };
@@ -160,6 +160,13 @@ impl App {
         let options = Options::parse(query, &env, &mut report);
         let route = channel.route(query, &mut report);
         params::warn_unknown(query, channel.params(), &mut report);
+        // An honest check and preview: say when the template's newest edit is not the one served.
+        if let Some(problem) = options
+            .as_ref()
+            .and_then(|o| self.templates.problem(&o.locale, &o.template))
+        {
+            report.warn(problem);
+        }
         let both = options.zip(route).filter(|_| !report.has_errors());
         (both, report)
     }
@@ -180,16 +187,13 @@ impl App {
             Err(answer) => return answer,
         };
         let (options, mut report) = self.options(channel.as_ref(), &query);
-        let Some((options, route)) = options else {
+        let Some((_, route)) = options else {
             return Outcome::refused(
                 Kind::WrongParameters,
                 report.error_message(),
                 &report.warning_message(),
             );
         };
-        if let Some(problem) = self.templates.problem(&options.locale) {
-            report.warn(problem);
-        }
         match channel.check(&route).await {
             Ok(warnings) => {
                 // The provider took the credentials: this hook's failures may be mailed.

@@ -115,11 +115,26 @@ pub struct Options {
     pub timezone_is_default: bool,
     pub timezone_name: Option<String>,
     pub sign_text: String,
+    /// The template to render (`template=`, else `message`).
+    pub template: String,
+    /// `template=` was given: with `phone`, the template is rendered instead of `message` alone.
+    pub template_given: bool,
 }
+
+impl Options {
+    /// `phone` without `template`: the message alone is sent.
+    pub fn only_message(&self) -> bool {
+        self.phone.is_some() && !self.template_given
+    }
+}
+
+/// Locale → the names of its templates.
+pub type Catalogue = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
 
 /// What the checks need to know about the running service.
 pub struct Environment<'a> {
-    pub locales: &'a [String],
+    /// The locales and the templates each has.
+    pub templates: &'a Catalogue,
     pub default_locale: &'a str,
     pub default_region: &'a str,
 }
@@ -160,8 +175,9 @@ impl Options {
                 }
             },
         };
-        if q.get("phone").is_some() && message.trim().is_empty() {
-            report.error("Parameter <phone> needs a non-empty <message> to send");
+        let template_given = q.get("template").is_some_and(|t| !t.is_empty());
+        if q.get("phone").is_some() && !template_given && message.trim().is_empty() {
+            report.error("Parameter <phone> needs a non-empty <message> to send, or a <template>");
         }
         let resource_name = text(q, "resource_name", 200, report);
         let detail_section_name = text(q, "detail_section_name", 200, report);
@@ -176,18 +192,20 @@ impl Options {
             hide_url: flag(q, "hide_url", false, report),
             hide_contact_info: flag(q, "hide_contact_info", true, report),
         };
-        let locale = match q.get("date_locales") {
+        let mut locale = match q.get("date_locales") {
             None | Some("") => env.default_locale.to_string(),
-            Some(v) if env.locales.iter().any(|l| l == v) => v.to_string(),
+            Some(v) if env.templates.contains_key(v) => v.to_string(),
             Some(v) => {
+                let locales: Vec<&str> = env.templates.keys().map(String::as_str).collect();
                 report.error(format!(
                     "Parameter <date_locales> has an unknown locale <{}>; available: {}",
                     quote(v),
-                    env.locales.join(", ")
+                    locales.join(", ")
                 ));
                 String::new()
             }
         };
+        let template = template(q, env, &mut locale, report);
         let (timezone, timezone_is_default) = match q.get("timezone") {
             None | Some("") => (TimeZoneChoice::Fixed(DEFAULT_TZ), true),
             Some("participant") => (TimeZoneChoice::Participant, false),
@@ -228,8 +246,61 @@ impl Options {
             timezone_is_default,
             timezone_name,
             sign_text,
+            template,
+            template_given,
         })
     }
+}
+
+/// The template of `template=` (default `message`) in `locale`, or in the default locale (with a
+/// warning, and `locale` switched to it) when `locale` lacks it.
+fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Report) -> String {
+    let name = match q.get("template") {
+        None | Some("") => crate::render::DEFAULT_TEMPLATE,
+        Some(v) if !crate::render::valid_name(v) => {
+            report.error(format!(
+                "Parameter <template> must be 1 to 40 of a-z, 0-9, _ and -, not <{}>",
+                quote(v)
+            ));
+            return String::new();
+        }
+        Some(v) => v,
+    };
+    let has = |l: &str| {
+        env.templates
+            .get(l)
+            .is_some_and(|names| names.contains(name))
+    };
+    if locale.is_empty() || has(locale) {
+        return name.to_string();
+    }
+    if has(env.default_locale) {
+        report.warn(format!(
+            "template <{name}> has no {locale} version; the {} one is used",
+            env.default_locale
+        ));
+        *locale = env.default_locale.to_string();
+        return name.to_string();
+    }
+    let mut available: Vec<&str> = [locale.as_str(), env.default_locale]
+        .iter()
+        .filter_map(|l| env.templates.get(*l))
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    available.sort_unstable();
+    available.dedup();
+    report.error(match closest(name, &available) {
+        Some(hint) => format!(
+            "Parameter <template> has an unknown template <{name}> (did you mean <{hint}>?); available: {}",
+            available.join(", ")
+        ),
+        None => format!(
+            "Parameter <template> has an unknown template <{name}>; available: {}",
+            available.join(", ")
+        ),
+    });
+    String::new()
 }
 
 /// Parses an `errorEmail` the way the mailer will use it: a plain `user@domain.tld` address
@@ -392,9 +463,20 @@ mod tests {
     use super::*;
 
     fn env() -> Environment<'static> {
-        static LOCALES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        static LOCALES: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
         Environment {
-            locales: LOCALES.get_or_init(|| vec!["en-US".into(), "ru-RU".into()]),
+            templates: LOCALES.get_or_init(|| {
+                let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect();
+                [
+                    ("en-US".to_string(), names(&["message"])),
+                    (
+                        "ru-RU".to_string(),
+                        names(&["message", "staff", "reminder"]),
+                    ),
+                ]
+                .into_iter()
+                .collect()
+            }),
             default_locale: "ru-RU",
             default_region: "RU",
         }

@@ -19,7 +19,9 @@ pub const DEFAULT_MAX_LINES: usize = 50;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageContext {
-    /// `phone` was given: the message alone is sent.
+    /// The template being rendered (`template=`, else `message`).
+    pub template: String,
+    /// `phone` was given without `template`: the message alone is sent.
     pub only_message: bool,
     pub message: String,
     pub sign_text: String,
@@ -57,6 +59,8 @@ pub struct MessageContext {
     pub currency_code: String,
     /// The client's full name (contact field of type 1, else first and last name), or "".
     pub client_name: String,
+    /// The client's phone as they wrote it in the booking form, or "".
+    pub client_phone: String,
     pub contacts: Vec<Contact>,
     pub service_url: String,
     pub order_url: String,
@@ -142,7 +146,8 @@ pub fn build(
     let service_id = event.service_id().unwrap_or_default().to_string();
     let order_id = case.id.clone().unwrap_or_default();
     MessageContext {
-        only_message: opts.phone.is_some(),
+        template: opts.template.clone(),
+        only_message: opts.only_message(),
         message: opts.message.clone(),
         sign_text: opts.sign_text.clone(),
         case_kind: kind,
@@ -181,6 +186,9 @@ pub fn build(
         currency: locale.currency(&currency),
         currency_code: currency,
         client_name: client_name(event),
+        client_phone: crate::recipient::raw_phone(event)
+            .map(|p| p.trim().to_string())
+            .unwrap_or_default(),
         contacts: contacts(event),
         service_url: link(&links.service, &service_id),
         order_url: link(&links.order, &order_id),

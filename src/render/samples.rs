@@ -50,6 +50,8 @@ pub fn options(locale: &str, phone: bool) -> Options {
         timezone_is_default: true,
         timezone_name: None,
         sign_text: "—".to_string(),
+        template: crate::render::DEFAULT_TEMPLATE.to_string(),
+        template_given: false,
     }
 }
 

@@ -96,7 +96,7 @@ async fn check_and_preview_take_the_query_in_the_body() {
     let (code, body) = app.post("/api/preview", preview.to_string()).await;
     assert_eq!(code, 200, "{body}");
     let text = body["Text"].as_str().unwrap();
-    assert!(text.starts_with("Заказ №"), "{text}");
+    assert!(text.contains("\nЗаказ №"), "{text}");
     assert!(text.contains("Контактная информация"), "{text}");
     assert_eq!(body["Recipient"], "7911*****77");
 

@@ -27,9 +27,9 @@ fn real_sample_parses_and_renders_the_spec_layout() {
         &settings.links,
     )
     .unwrap();
-    let locales = templates.locale_names();
+    let serving = templates.current();
     let env = Environment {
-        locales: &locales,
+        templates: &serving.catalogue,
         default_locale: "ru-RU",
         default_region: "RU",
     };

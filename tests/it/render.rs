@@ -5,7 +5,8 @@ use crate::support::{fixture, spawn};
 const MESSAGE: &str = "message=%D0%92%D1%8B%20%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%20%D0%BD%D0%B0%20%D1%83%D1%81%D0%BB%D1%83%D0%B3%D1%83";
 
 /// The SPEC §3 layout for tests/fixtures/booking-one-resource.json (its own values).
-const FULL: &str = "Вы записаны на услугу
+const FULL: &str = "Здравствуйте, fsdfsdf!
+Вы записаны на услугу
 
 Запись №180
 Услуга: Назначить встречу
@@ -49,7 +50,9 @@ async fn contact_info_is_hidden_by_default() {
         .sent_text(MESSAGE, &fixture("booking-one-resource.json"))
         .await;
     assert!(!text.contains("Контактная информация"));
-    assert!(!text.contains("fsdfsdf"));
+    // The client is greeted by name; the contact fields themselves stay hidden.
+    assert!(text.starts_with("Здравствуйте, fsdfsdf!\n"), "{text}");
+    assert!(!text.contains("ФИО: fsdfsdf"));
 }
 
 /// `FULL` without the given lines, blank runs collapsed as the service does.
@@ -162,7 +165,9 @@ async fn many_resources_prices_and_totals() {
     let text = app
         .sent_text("", &fixture("order-many-resources.json"))
         .await;
-    let expected = "Заказ №557
+    let expected = "Здравствуйте, Ксения!
+
+Заказ №557
 Услуга: Записаться на мойку
 Время: 16.06.2024 12:00 (Мск)
 Продолжительность: 1 ч. 30 мин.
@@ -193,7 +198,8 @@ async fn english_locale() {
             &fixture("order-many-resources.json"),
         )
         .await;
-    let expected = "See you
+    let expected = "Hello, Ксения!
+See you
 
 Order №557
 Service: Записаться на мойку
@@ -276,10 +282,12 @@ async fn a_cancellation_of_each_kind_says_so_and_drops_the_booking_message() {
         ),
     ];
     for (file, ru, en) in cases {
+        // The client is greeted by name first when the form has it.
         let text = app.sent_text(&query("ru-RU"), &fixture(file)).await;
-        assert_eq!(text, ru, "{file}");
+        assert!(text.ends_with(ru), "{file}: {text}");
+        assert!(!text.contains("Вы записаны"), "{file}: {text}");
         let text = app.sent_text(&query("en-US"), &fixture(file)).await;
-        assert_eq!(text, en, "{file}");
+        assert!(text.ends_with(en), "{file}: {text}");
     }
     assert_eq!(app.sink()[0]["recipient"], "79119998877");
 }
@@ -331,7 +339,7 @@ async fn message_is_text_not_template_code() {
             &fixture("booking-one-resource.json"),
         )
         .await;
-    assert!(text.starts_with("{{ 7*7 }}\n"), "{text}");
+    assert!(text.contains("\n{{ 7*7 }}\n"), "{text}");
     assert!(text.ends_with("\n{% if true %}x"), "{text}");
 }
 
@@ -379,44 +387,27 @@ async fn wrong_parameters_on_post_are_400() {
 }
 
 #[tokio::test]
-async fn templates_can_greet_the_client_by_name_in_each_locale() {
-    let dir = tempfile::tempdir().unwrap();
-    let templates = crate::support::copy_templates(dir.path());
-    for (locale, greeting) in [
-        ("ru-RU", "Здравствуйте, {{ client_name }}!"),
-        ("en-US", "Hello, {{ client_name }}!"),
-    ] {
-        let file = templates.join(locale).join("message.txt.tera");
-        let original = std::fs::read_to_string(&file).unwrap();
-        std::fs::write(&file, format!("{greeting}\n{original}")).unwrap();
-    }
-    let app = crate::support::spawn_in(
-        dir,
-        &format!(
-            "[templates]\ndir = \"{}\"\ncheck_interval = \"0s\"\n",
-            templates.display()
-        ),
-    )
-    .await;
+async fn the_shipped_message_greets_the_client_by_name_in_each_locale() {
+    let app = spawn("").await;
     let booking = fixture("booking-one-resource.json");
     let ru = app.sent_text("message=x", &booking).await;
-    assert!(ru.starts_with("Здравствуйте, fsdfsdf!x"), "{ru}");
+    assert!(ru.starts_with("Здравствуйте, fsdfsdf!\nx\n"), "{ru}");
     let en = app
         .sent_text("message=y&date_locales=en-US", &booking)
         .await;
-    assert!(en.starts_with("Hello, fsdfsdf!y"), "{en}");
-    // No full-name field: first and last name; neither: empty.
-    let mut event: serde_json::Value = serde_json::from_slice(&booking).unwrap();
-    let fields = event["CaseParticipants"]["ContactInformation"]["Fields"]
+    assert!(en.starts_with("Hello, fsdfsdf!\ny\n"), "{en}");
+    // No name in the form: no greeting with an empty name.
+    let mut nameless: serde_json::Value = serde_json::from_slice(&booking).unwrap();
+    for field in nameless["CaseParticipants"]["ContactInformation"]["Fields"]
         .as_array_mut()
-        .unwrap();
-    fields.retain(|f| f["ParticipationFieldType"] != 1);
-    fields.push(serde_json::json!({"ParticipationFieldType": 3, "Value": "Анна", "Name": "Имя"}));
-    fields.push(
-        serde_json::json!({"ParticipationFieldType": 2, "Value": "Петрова", "Name": "Фамилия"}),
-    );
+        .unwrap()
+    {
+        if field["ParticipationFieldType"] == 1 {
+            field["Value"] = "".into();
+        }
+    }
     let text = app
-        .sent_text("message=z", event.to_string().as_bytes())
+        .sent_text("message=x", &serde_json::to_vec(&nameless).unwrap())
         .await;
-    assert!(text.starts_with("Здравствуйте, Анна Петрова!z"), "{text}");
+    assert!(text.starts_with("x\n"), "{text}");
 }

@@ -111,7 +111,7 @@ async fn sends_with_a_crm_message_id_that_stays_the_same_across_retries() {
         assert_eq!(b["chatType"], "whatsapp");
         assert_eq!(b["chatId"], "79119998877");
         assert_eq!(b["crmMessageId"], id);
-        assert!(b["text"].as_str().unwrap().starts_with("Hi\n"));
+        assert!(b["text"].as_str().unwrap().contains("\nHi\n"));
     }
 }
 
