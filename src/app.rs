@@ -16,6 +16,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub mailer: Arc<Mailer>,
     pub delivery: Arc<Delivery>,
+    /// The newest console template version taken ([`App::sync_templates`]).
+    pub templates_seen: std::sync::atomic::AtomicI64,
 }
 
 impl App {
@@ -61,23 +63,29 @@ impl App {
             mailer.clone(),
             settings.delivery.clone(),
         ));
-        Ok(Arc::new(App {
+        let app = App {
             settings,
             templates,
             channels,
             store,
             mailer,
             delivery,
-        }))
+            templates_seen: std::sync::atomic::AtomicI64::new(0),
+        };
+        app.sync_templates()
+            .await
+            .map_err(|e| anyhow::anyhow!("templates saved in the console: {e}"))?;
+        Ok(Arc::new(app))
     }
 
     /// Resumes interrupted deliveries, then starts the delivery worker and the mailer.
-    pub async fn start_workers(&self) -> anyhow::Result<()> {
+    pub async fn start_workers(self: &Arc<Self>) -> anyhow::Result<()> {
         self.delivery.resume_interrupted().await?;
         self.delivery.admission.look().await;
         tokio::spawn(self.delivery.admission.clone().watch());
         tokio::spawn(self.delivery.clone().run());
         tokio::spawn(self.mailer.clone().run());
+        tokio::spawn(self.clone().watch_templates());
         tokio::spawn(
             Retention::new(
                 self.store.clone(),

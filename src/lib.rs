@@ -9,6 +9,7 @@ pub mod app;
 pub mod channel;
 pub mod cli;
 pub mod delivery;
+pub mod editor;
 pub mod event;
 pub mod hook;
 pub mod http;

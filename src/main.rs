@@ -68,6 +68,11 @@ enum Command {
         id: String,
     },
     /// Send dead or failed deliveries again (a running service picks them up at once).
+    /// The message templates: list, check a folder, export the live versions.
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesCommand,
+    },
     Replay {
         /// The DeliveryId to send again.
         id: Option<String>,
@@ -75,6 +80,17 @@ enum Command {
         #[arg(long, conflicts_with = "id")]
         all_dead: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCommand {
+    /// Every template of every locale, and where its text comes from (file or console).
+    List,
+    /// Checks a templates folder against the built-in samples without starting the service
+    /// (default: templates.dir); exits 1 with file:line:column for each problem.
+    Check { dir: Option<PathBuf> },
+    /// Writes the live templates (console versions included) as files under DIR.
+    Export { dir: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -186,6 +202,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => fail(e.into()),
             }
         }
+        Command::Templates { action } => templates(action, settings).await,
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
                 eprintln!("torrow-hooks: {}", say("give a DeliveryId or --all-dead"));
@@ -240,6 +257,63 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => fail(e.into()),
             }
         }
+    }
+}
+
+async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
+    let lang = settings.server.language;
+    let say = |text: &str| tr(lang, text);
+    if let TemplatesCommand::Check { dir } = &action {
+        let dir = dir.clone().unwrap_or_else(|| settings.templates.dir.clone());
+        let problems = torrow_hooks::editor::check_folder(&dir, &settings.links);
+        for problem in &problems {
+            eprintln!("{}", say(problem));
+        }
+        if problems.is_empty() {
+            println!(
+                "{}",
+                say(&format!(
+                    "{}: every template renders every sample",
+                    dir.display()
+                ))
+            );
+            return ExitCode::SUCCESS;
+        }
+        return ExitCode::from(1);
+    }
+    let app = match App::build(settings).await {
+        Ok(app) => app,
+        Err(e) => return fail(e),
+    };
+    match action {
+        TemplatesCommand::List => {
+            for t in app.template_list() {
+                let origin = match t.serving {
+                    torrow_hooks::render::Origin::File => say("file"),
+                    torrow_hooks::render::Origin::Console { version, saved_at } => say(&format!(
+                        "edited in the console on {} (version {version})",
+                        chrono::DateTime::from_timestamp_millis(saved_at)
+                            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                            .unwrap_or_default()
+                    )),
+                };
+                println!("{:<8} {:<20} {origin}", t.locale, t.name);
+                if let Some(problem) = t.problem {
+                    println!("         {}", say(&problem));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        TemplatesCommand::Export { dir } => match app.export_templates(&dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(anyhow::anyhow!("{}: {e}", dir.display())),
+        },
+        TemplatesCommand::Check { .. } => unreachable!("handled above"),
     }
 }
 

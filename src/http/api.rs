@@ -252,6 +252,8 @@ fn console_facts(app: &App) -> serde_json::Value {
     serde_json::json!({
         "public_url": app.settings.server.public_url.trim().trim_end_matches('/'),
         "locales": app.templates.locale_names(),
+        // Locale → its template names, for the URL builder's `template` list (no source).
+        "templates": app.templates.current().catalogue,
         "default_locale": app.settings.templates.default_locale,
         "timezones": zones,
         "samples": SAMPLES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
@@ -265,7 +267,7 @@ fn admin_token(app: &App) -> Option<&str> {
 }
 
 /// `Authorization: Bearer <server.admin_token>`, compared in constant time.
-fn authorize(app: &App, header: Option<String>, lang: Lang) -> Result<(), Response> {
+pub(super) fn authorize(app: &App, header: Option<String>, lang: Lang) -> Result<(), Response> {
     let Some(expected) = admin_token(app) else {
         return Err(unauthorized(
             "The deliveries API is off: set server.admin_token (or HOOKS_SERVER__ADMIN_TOKEN) and send it as Authorization: Bearer <token>",
@@ -308,7 +310,7 @@ fn unavailable(e: crate::store::StoreError, lang: Lang) -> Response {
     )
 }
 
-async fn read_json<T, S, B>(app: &App, length: Option<u64>, stream: S) -> Result<T, Answer>
+pub(super) async fn read_json<T, S, B>(app: &App, length: Option<u64>, stream: S) -> Result<T, Answer>
 where
     T: serde::de::DeserializeOwned,
     S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,

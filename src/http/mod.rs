@@ -15,6 +15,7 @@ use crate::hook::{Kind, Outcome};
 use crate::i18n::{self, Lang};
 
 mod api;
+mod templates;
 mod console;
 
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
@@ -74,6 +75,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(preview)
         .or(operations(app.clone()))
         .or(api::routes(app.clone()))
+        .or(templates::routes(app.clone()))
         .or(console::routes())
         .or(fallback);
     // No answer of ours is ever to be read as another type than it says.
@@ -166,8 +168,12 @@ pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
         "database": cause.unwrap_or_else(|| "ok".to_string()),
         "outbox": outbox,
         "locales": locales,
-        // Locales whose edited files were refused: they serve an older version (or none).
+        // Templates whose newest text was refused: they serve an older version (or none).
         "refused_templates": app.templates.problems(),
+        // Templates served from a version saved in the console instead of the file.
+        "template_overrides": app.templates.overrides().iter().filter(|o| o.source.is_some()).map(|o| {
+            serde_json::json!({ "locale": o.locale, "name": o.name, "version": o.version, "saved_at": o.saved_at })
+        }).collect::<Vec<_>>(),
     });
     (ready, body)
 }
@@ -417,7 +423,7 @@ fn reply(
 }
 
 /// The answer as JSON, its texts in `lang` (the log keeps them in English).
-fn json_reply(answer: &Answer, lang: Lang) -> warp::reply::Response {
+pub(super) fn json_reply(answer: &Answer, lang: Lang) -> warp::reply::Response {
     let translated;
     let answer = if lang == Lang::En {
         answer

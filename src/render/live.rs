@@ -189,18 +189,22 @@ impl Templates {
         set.render(&opts.template, &ctx)
     }
 
-    /// The locale's templates with `name` set to `text`, checked like a saved edit would be.
+    /// The locale's templates with `name` set to `text` (removed when `None`), checked like a
+    /// saved edit would be.
     pub fn candidate(
         &self,
         locale: &str,
         name: &str,
-        text: &str,
+        text: Option<&str>,
     ) -> Result<LocaleSet, TemplateError> {
         let set = self
             .locale(locale)
             .ok_or_else(|| TemplateError::Unavailable(locale.to_string()))?;
         let mut sources = set.sources().clone();
-        sources.insert(name.to_string(), Source::file(text));
+        match text {
+            Some(text) => sources.insert(name.to_string(), Source::file(text)),
+            None => sources.remove(name),
+        };
         LocaleSet::compile(set.locale.clone(), sources, &self.links).map_err(|(_, e)| e)
     }
 

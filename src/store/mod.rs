@@ -3,6 +3,7 @@
 
 pub mod postgres;
 pub mod sqlite;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use async_trait::async_trait;
 
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
+pub use templates::{TemplateVersion, TemplateVersions};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -291,7 +293,7 @@ pub trait MailQueue: Send + Sync {
 /// The outbox (deliveries and their attempts) and the health of its storage; every backend keeps
 /// the mail queue beside it ([`MailQueue`]) in the same database.
 #[async_trait]
-pub trait Store: MailQueue {
+pub trait Store: MailQueue + TemplateVersions {
     /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
     /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
     /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.

@@ -44,6 +44,10 @@ pub struct PgStore {
 }
 
 impl PgStore {
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects and runs the migrations (start-up needs the database). Later, while the
     /// database is unreachable, every use fails at once (POSTs answer 503) and the pool
     /// reconnects by itself when it is back.

@@ -41,6 +41,10 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
         private_files(path)?;
         // The file exists now (private_files): a connection opened later, after the file was
