@@ -80,7 +80,11 @@ impl App {
     /// they did not).
     pub async fn sync_templates(&self) -> Result<(), StoreError> {
         let newest = self.store.newest_template_version().await?;
-        if newest == self.templates_seen.load(std::sync::atomic::Ordering::Acquire) {
+        if newest
+            == self
+                .templates_seen
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
             return Ok(());
         }
         let versions = self.store.current_templates().await?;
@@ -258,7 +262,12 @@ impl App {
             .store
             .save_template(locale, name, Some(text), note, now_ms())
             .await?;
-        tracing::info!(locale, template = name, version = id, "template saved in the console");
+        tracing::info!(
+            locale,
+            template = name,
+            version = id,
+            "template saved in the console"
+        );
         self.sync_templates().await?;
         Ok(id)
     }
@@ -270,10 +279,7 @@ impl App {
         name: &str,
         version: i64,
     ) -> Result<i64, EditorError> {
-        let history = self
-            .store
-            .template_history(locale, name, i64::MAX)
-            .await?;
+        let history = self.store.template_history(locale, name, i64::MAX).await?;
         let Some(old) = history.into_iter().find(|v| v.id == version) else {
             return Err(EditorError::Invalid(format!(
                 "Template {name} of {locale} has no version {version}"
@@ -313,7 +319,12 @@ impl App {
             .store
             .save_template(locale, name, None, check_note(note)?, now_ms())
             .await?;
-        tracing::info!(locale, template = name, version = id, "console template version withdrawn");
+        tracing::info!(
+            locale,
+            template = name,
+            version = id,
+            "console template version withdrawn"
+        );
         self.sync_templates().await?;
         Ok(id)
     }
@@ -379,7 +390,9 @@ fn variables(set: &LocaleSet, links: &crate::settings::Links) -> Vec<String> {
 /// `path:line:column: what`; empty when every template renders every sample.
 pub fn check_folder(dir: &std::path::Path, links: &crate::settings::Links) -> Vec<String> {
     let locales = match folder::locales(dir) {
-        Ok(l) if l.is_empty() => return vec![TemplateError::NoLocales(dir.to_path_buf()).to_string()],
+        Ok(l) if l.is_empty() => {
+            return vec![TemplateError::NoLocales(dir.to_path_buf()).to_string()]
+        }
         Ok(l) => l,
         Err(e) => return vec![e.to_string()],
     };
@@ -416,12 +429,19 @@ pub fn check_folder(dir: &std::path::Path, links: &crate::settings::Links) -> Ve
 impl App {
     /// `templates export DIR`: writes every locale's serving templates (console versions
     /// included) and its `locale.toml` under `dir`; returns the files written.
-    pub fn export_templates(&self, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    pub fn export_templates(
+        &self,
+        dir: &std::path::Path,
+    ) -> std::io::Result<Vec<std::path::PathBuf>> {
         let mut written = Vec::new();
         for (locale, set) in &self.templates.current().locales {
             let to = dir.join(locale);
             std::fs::create_dir_all(&to)?;
-            let words = self.templates.dir().join(locale).join(crate::render::LOCALE_FILE);
+            let words = self
+                .templates
+                .dir()
+                .join(locale)
+                .join(crate::render::LOCALE_FILE);
             let target = to.join(crate::render::LOCALE_FILE);
             std::fs::copy(&words, &target)?;
             written.push(target);

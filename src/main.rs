@@ -264,7 +264,9 @@ async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
     let lang = settings.server.language;
     let say = |text: &str| tr(lang, text);
     if let TemplatesCommand::Check { dir } = &action {
-        let dir = dir.clone().unwrap_or_else(|| settings.templates.dir.clone());
+        let dir = dir
+            .clone()
+            .unwrap_or_else(|| settings.templates.dir.clone());
         let problems = torrow_hooks::editor::check_folder(&dir, &settings.links);
         for problem in &problems {
             eprintln!("{}", say(problem));

@@ -1029,3 +1029,74 @@ async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted(
     assert!(output.contains("new POSTs are refused (503)"), "{output}");
     assert!(output.contains("put the file back"), "{output}");
 }
+
+#[test]
+fn templates_check_names_file_line_and_column_and_export_writes_the_live_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("mine");
+    for locale in ["ru-RU", "en-US"] {
+        let to = folder.join(locale);
+        std::fs::create_dir_all(&to).unwrap();
+        for file in std::fs::read_dir(root().join("templates").join(locale)).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, to.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    // A good folder passes.
+    let out = command(dir.path(), &[])
+        .args(["templates", "check"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A broken reminder and a runaway loop: exit 1, each with file:line:column.
+    std::fs::write(
+        folder.join("ru-RU/reminder.txt.tera"),
+        "Привет\n  {{ order_number }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("en-US/loops.txt.tera"),
+        "{% for i in range(end=500) %}{% for j in range(end=500) %}{% endfor %}{% endfor %}",
+    )
+    .unwrap();
+    let out = command(dir.path(), &[])
+        .args(["templates", "check"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let errors = String::from_utf8_lossy(&out.stderr);
+    let reminder = folder.join("ru-RU/reminder.txt.tera").display().to_string();
+    assert!(errors.contains(&format!("{reminder}:2:")), "{errors}");
+    assert!(
+        errors.contains("loops.txt.tera:1:") && errors.contains("render budget"),
+        "{errors}"
+    );
+
+    let out = command(dir.path(), &[])
+        .args(["templates", "export"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = std::fs::read_to_string(dir.path().join("out/ru-RU/staff.txt.tera")).unwrap();
+    assert_eq!(
+        exported,
+        std::fs::read_to_string(root().join("templates/ru-RU/staff.txt.tera")).unwrap()
+    );
+    let out = command(dir.path(), &[])
+        .args(["templates", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("reminder") && list.contains("file"), "{list}");
+}

@@ -310,7 +310,11 @@ fn unavailable(e: crate::store::StoreError, lang: Lang) -> Response {
     )
 }
 
-pub(super) async fn read_json<T, S, B>(app: &App, length: Option<u64>, stream: S) -> Result<T, Answer>
+pub(super) async fn read_json<T, S, B>(
+    app: &App,
+    length: Option<u64>,
+    stream: S,
+) -> Result<T, Answer>
 where
     T: serde::de::DeserializeOwned,
     S: futures_util::Stream<Item = Result<B, warp::Error>> + Unpin,

@@ -15,8 +15,8 @@ use crate::hook::{Kind, Outcome};
 use crate::i18n::{self, Lang};
 
 mod api;
-mod templates;
 mod console;
+mod templates;
 
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let with_app = {

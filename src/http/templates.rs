@@ -51,15 +51,16 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .map(|accept: Option<String>, app: Arc<App>| language(&app, accept.as_deref()));
     let body = || warp::header::optional::<u64>("content-length").and(warp::body::stream());
     // Every call: the admin token first, then the app and the caller's language.
-    let admin = bearer
-        .and(lang)
-        .and(with_app)
-        .and_then(|token, lang: Lang, app: Arc<App>| async move {
-            match authorize(&app, token, lang) {
-                Ok(()) => Ok::<_, warp::Rejection>(Ok((app, lang))),
-                Err(denied) => Ok(Err(denied)),
-            }
-        });
+    let admin =
+        bearer
+            .and(lang)
+            .and(with_app)
+            .and_then(|token, lang: Lang, app: Arc<App>| async move {
+                match authorize(&app, token, lang) {
+                    Ok(()) => Ok::<_, warp::Rejection>(Ok((app, lang))),
+                    Err(denied) => Ok(Err(denied)),
+                }
+            });
 
     let list = warp::get()
         .and(warp::path!("api" / "templates"))
@@ -99,89 +100,99 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path!("api" / "templates" / String / String / "try"))
         .and(body())
         .and(admin.clone())
-        .then(|locale: String, name: String, length, stream, allowed| async move {
-            let (app, lang): (Arc<App>, Lang) = match allowed {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            let asked: Tried = match read_json(&app, length, stream).await {
-                Ok(a) => a,
-                Err(answer) => return json_reply(&answer, lang),
-            };
-            let event = asked.event.map(|e| e.to_string().into_bytes());
-            match app.template_try(&locale, &name, &asked.source, event.as_deref()) {
-                Ok(tried) => warp::reply::json(&tried).into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
+        .then(
+            |locale: String, name: String, length, stream, allowed| async move {
+                let (app, lang): (Arc<App>, Lang) = match allowed {
+                    Ok(a) => a,
+                    Err(denied) => return denied,
+                };
+                let asked: Tried = match read_json(&app, length, stream).await {
+                    Ok(a) => a,
+                    Err(answer) => return json_reply(&answer, lang),
+                };
+                let event = asked.event.map(|e| e.to_string().into_bytes());
+                match app.template_try(&locale, &name, &asked.source, event.as_deref()) {
+                    Ok(tried) => warp::reply::json(&tried).into_response(),
+                    Err(e) => refused(e, lang),
+                }
+            },
+        );
 
     let save = warp::put()
         .and(warp::path!("api" / "templates" / String / String))
         .and(body())
         .and(admin.clone())
-        .then(|locale: String, name: String, length, stream, allowed| async move {
-            let (app, lang): (Arc<App>, Lang) = match allowed {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            let asked: Saved = match read_json(&app, length, stream).await {
-                Ok(a) => a,
-                Err(answer) => return json_reply(&answer, lang),
-            };
-            match app
-                .template_save(&locale, &name, &asked.source, &asked.note)
-                .await
-            {
-                Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                    .into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
+        .then(
+            |locale: String, name: String, length, stream, allowed| async move {
+                let (app, lang): (Arc<App>, Lang) = match allowed {
+                    Ok(a) => a,
+                    Err(denied) => return denied,
+                };
+                let asked: Saved = match read_json(&app, length, stream).await {
+                    Ok(a) => a,
+                    Err(answer) => return json_reply(&answer, lang),
+                };
+                match app
+                    .template_save(&locale, &name, &asked.source, &asked.note)
+                    .await
+                {
+                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
+                        .into_response(),
+                    Err(e) => refused(e, lang),
+                }
+            },
+        );
 
     let restore = warp::post()
-        .and(warp::path!("api" / "templates" / String / String / "restore"))
+        .and(warp::path!(
+            "api" / "templates" / String / String / "restore"
+        ))
         .and(body())
         .and(admin.clone())
-        .then(|locale: String, name: String, length, stream, allowed| async move {
-            let (app, lang): (Arc<App>, Lang) = match allowed {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            let asked: Restored = match read_json(&app, length, stream).await {
-                Ok(a) => a,
-                Err(answer) => return json_reply(&answer, lang),
-            };
-            match app.template_restore(&locale, &name, asked.version).await {
-                Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                    .into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
+        .then(
+            |locale: String, name: String, length, stream, allowed| async move {
+                let (app, lang): (Arc<App>, Lang) = match allowed {
+                    Ok(a) => a,
+                    Err(denied) => return denied,
+                };
+                let asked: Restored = match read_json(&app, length, stream).await {
+                    Ok(a) => a,
+                    Err(answer) => return json_reply(&answer, lang),
+                };
+                match app.template_restore(&locale, &name, asked.version).await {
+                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
+                        .into_response(),
+                    Err(e) => refused(e, lang),
+                }
+            },
+        );
 
     let withdraw = warp::delete()
         .and(warp::path!("api" / "templates" / String / String))
         .and(body())
         .and(admin)
-        .then(|locale: String, name: String, length: Option<u64>, stream, allowed| async move {
-            let (app, lang): (Arc<App>, Lang) = match allowed {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            let asked: Withdrawn = if length.unwrap_or(0) == 0 {
-                Withdrawn::default()
-            } else {
-                match read_json(&app, length, stream).await {
+        .then(
+            |locale: String, name: String, length: Option<u64>, stream, allowed| async move {
+                let (app, lang): (Arc<App>, Lang) = match allowed {
                     Ok(a) => a,
-                    Err(answer) => return json_reply(&answer, lang),
+                    Err(denied) => return denied,
+                };
+                let asked: Withdrawn = if length.unwrap_or(0) == 0 {
+                    Withdrawn::default()
+                } else {
+                    match read_json(&app, length, stream).await {
+                        Ok(a) => a,
+                        Err(answer) => return json_reply(&answer, lang),
+                    }
+                };
+                let note = asked.note.unwrap_or_else(|| "use the file".to_string());
+                match app.template_withdraw(&locale, &name, &note).await {
+                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
+                        .into_response(),
+                    Err(e) => refused(e, lang),
                 }
-            };
-            let note = asked.note.unwrap_or_else(|| "use the file".to_string());
-            match app.template_withdraw(&locale, &name, &note).await {
-                Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                    .into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
+            },
+        );
 
     list.or(show)
         .unify()

@@ -21,5 +21,6 @@ mod operator;
 mod render;
 mod shared_outbox;
 mod telegram;
+mod templates;
 mod wappi;
 mod wazzup24;
