@@ -1,11 +1,13 @@
-//! The operator console: one page at `GET /` (and `/console`) with its script and style, all
-//! embedded in the binary. It talks only to `/api/…` of the same origin.
+//! The operator console: the page at `GET /` (and `/console`) and the template editor at
+//! `/console/templates`, with their scripts and style, all embedded in the binary. It talks only to `/api/…` of the same origin.
 
 use warp::{filters::BoxedFilter, Filter, Reply};
 
 const PAGE: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
 const STYLE: &str = include_str!("console/console.css");
+const EDITOR: &str = include_str!("console/templates.html");
+const EDITOR_SCRIPT: &str = include_str!("console/templates.js");
 
 /// No inline script or style, nothing from elsewhere, no framing, no form posts, no referrer.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -22,9 +24,19 @@ pub fn routes() -> BoxedFilter<(warp::reply::Response,)> {
     let style = warp::get()
         .and(warp::path!("console" / "console.css"))
         .map(|| asset(STYLE, "text/css; charset=utf-8"));
+    let editor = warp::get()
+        .and(warp::path!("console" / "templates"))
+        .map(|| asset(EDITOR, "text/html; charset=utf-8"));
+    let editor_script = warp::get()
+        .and(warp::path!("console" / "templates.js"))
+        .map(|| asset(EDITOR_SCRIPT, "text/javascript; charset=utf-8"));
     page.or(script)
         .unify()
         .or(style)
+        .unify()
+        .or(editor)
+        .unify()
+        .or(editor_script)
         .unify()
         .with(warp::reply::with::header("content-security-policy", POLICY))
         .with(warp::reply::with::header("referrer-policy", "no-referrer"))

@@ -30,6 +30,8 @@ pub enum Kind {
     Locale,
     /// An IANA time zone name, or `participant`.
     Timezone,
+    /// A template name (`message`, `reminder`…).
+    Template,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -140,6 +142,12 @@ pub const COMMON: &[Param] = &[
         "Hide the contact information (default true)",
     )
     .kind(Kind::Flag(true)),
+    Param::optional(
+        "template",
+        "Шаблон сообщения: message (запись), changed, reminder, cancelled, payment, staff или свой",
+        "Message template: message (a booking), changed, reminder, cancelled, payment, staff or your own",
+    )
+    .kind(Kind::Template),
     Param::optional(
         "date_locales",
         "Язык и формат дат: папка в templates/ (ru-RU, en-US)",

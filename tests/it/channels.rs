@@ -13,7 +13,7 @@ async fn api_channels_lists_every_channel_with_its_parameters() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(common.len(), 18, "{common:?}");
+    assert_eq!(common.len(), 19, "{common:?}");
     assert!(common.contains(&"hide_contact_info") && common.contains(&"errorEmail"));
     let channels = body["channels"].as_array().unwrap();
     let names: Vec<&str> = channels

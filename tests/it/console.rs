@@ -381,3 +381,144 @@ async fn replay_a_dead_delivery_with_the_admin_token() {
         .await;
     browser.client.clone().close().await.unwrap();
 }
+
+/// The template editor: break the reminder and see the error with its line, fix it and watch the
+/// preview follow, save with a note, restore the previous version, see the history.
+#[tokio::test]
+#[cfg_attr(
+    not(chromium),
+    ignore = "Chromium/ChromeDriver not installed (apt-get install chromium chromium-driver; .ci/run does)"
+)]
+async fn edit_preview_save_and_restore_a_template_in_russian() {
+    const ADMIN: &str = "editor-admin-7c1d";
+    let app = spawn(&format!("[server]\nadmin_token = \"{ADMIN}\"\n")).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/console/templates", app.base))
+        .await
+        .unwrap();
+    let language = browser.wait("//button[@id='language']").await;
+    if language.text().await.unwrap() == "Русский" {
+        language.click().await.unwrap();
+    }
+    browser
+        .wait("//input[@id='admin-token']")
+        .await
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
+    browser.button("Открыть").await.click().await.unwrap();
+    browser
+        .wait("//button[@aria-label='Изменить ru-RU/reminder']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let source = browser
+        .wait("//textarea[@id=//label[normalize-space(.)='Шаблон']/@for]")
+        .await;
+    browser
+        .wait("//*[@aria-label='Предпросмотр шаблона']//*[contains(., 'напоминаем')]")
+        .await;
+
+    // Broken: the error names its line; nothing can be saved.
+    source.clear().await.unwrap();
+    source
+        .send_keys("Напоминаем\n{{ order_number }")
+        .await
+        .unwrap();
+    browser
+        .wait("//ul[@id='errors']/li[contains(., 'строка 2')]")
+        .await;
+    // Fixed: the preview follows.
+    source.clear().await.unwrap();
+    source
+        .send_keys("Ждём вас: {{ case_type_name }} {{ order_number }}, {{ start }}")
+        .await
+        .unwrap();
+    browser
+        .wait("//*[@aria-label='Предпросмотр шаблона']//*[@class='bubble'][contains(., 'Ждём вас: запись №180')]")
+        .await;
+    assert!(browser
+        .client
+        .find_all(Locator::XPath("//ul[@id='errors']/li"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Saved with a note; it serves at once.
+    let note = browser.wait("//input[@id='note']").await;
+    note.send_keys("короче").await.unwrap();
+    browser.button("Сохранить").await.click().await.unwrap();
+    browser
+        .wait("//*[@id='save-result'][contains(., 'Сохранено: версия')]")
+        .await;
+    let text = app
+        .sent_text("template=reminder", &fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(text, "Ждём вас: запись №180, 08.05.2024 11:15");
+
+    // A second version, then restore the first from the history.
+    let source = browser.wait("//textarea[@id='source']").await;
+    source.clear().await.unwrap();
+    source
+        .send_keys("Вторая версия {{ order_number }}")
+        .await
+        .unwrap();
+    browser
+        .wait("//*[@class='bubble'][contains(., 'Вторая версия №180')]")
+        .await;
+    browser
+        .wait("//input[@id='note']")
+        .await
+        .send_keys("вторая")
+        .await
+        .unwrap();
+    browser.button("Сохранить").await.click().await.unwrap();
+    browser
+        .wait("//*[@aria-label='История']//li[contains(., 'вторая')]")
+        .await;
+    browser
+        .wait("//*[@aria-label='История']//button[@aria-label='Восстановить: короче']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait("//*[@aria-label='История']//li[contains(., 'restored version')]")
+        .await;
+    browser
+        .wait("//*[@aria-label='История']//button[@aria-label='Сравнить с предыдущей: вторая']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait("//pre[@id='diff'][contains(., '+ Вторая версия')]")
+        .await;
+    let text = app
+        .sent_text(
+            "template=reminder&message=again",
+            &fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(text, "Ждём вас: запись №180, 08.05.2024 11:15");
+
+    browser
+        .client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .unwrap();
+    let shot = browser.client.screenshot().await.unwrap();
+    assert!(shot.starts_with(b"\x89PNG"));
+    // The README's picture: written to docs/ on request, to target/ otherwise.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        root.join("docs/templates.png")
+    } else {
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        root.join("target/templates.png")
+    };
+    std::fs::write(target, &shot).unwrap();
+}

@@ -5,7 +5,7 @@
 
 const TEXTS = {
   ru: {
-    title: "Уведомления Torrow", language: "English",
+    title: "Уведомления Torrow", language: "English", templates_link: "Шаблоны",
     builder: "Ссылка для WebHook в Torrow",
     builder_hint: "Выберите канал, заполните поля — ссылка ниже обновляется сама. Скопируйте её в Torrow: услуга → Общие настройки → Интеграции → WebHook.",
     paste: "Уже есть ссылка? Вставьте её, и форма заполнится", paste_apply: "Разобрать",
@@ -32,7 +32,7 @@ const TEXTS = {
     unreachable: "Сервис не ответил: ",
   },
   en: {
-    title: "Torrow notifications", language: "Русский",
+    title: "Torrow notifications", language: "Русский", templates_link: "Templates",
     builder: "Hook URL for Torrow's WebHook",
     builder_hint: "Pick a channel and fill in the fields: the URL below follows. Paste it into Torrow: service → General settings → Integrations → WebHook.",
     paste: "Have a URL already? Paste it to fill the form", paste_apply: "Read it",
@@ -110,6 +110,11 @@ function field(p) {
     else if (p.kind === "locale") {
       input = el("select", { id, name: p.name }, el("option", { value: "", "data-t": "default_locale" }));
       for (const l of facts.locales) input.append(el("option", { value: l, text: l }));
+    } else if (p.kind === "template") {
+      input = el("select", { id, name: p.name }, el("option", { value: "", text: "message" }));
+      const names = new Set(Object.values(facts.templates || {}).flat());
+      names.delete("message");
+      for (const n of [...names].sort()) input.append(el("option", { value: n, text: n }));
     } else if (p.kind === "timezone") {
       input = el("input", { id, name: p.name, type: "text", list: "zones", autocomplete: "off" });
     } else {
@@ -180,7 +185,7 @@ function applyPasted() {
     const p = currentParams().find((q) => q.name === k);
     const input = p && control(k);
     if (p && p.kind === "flag" && /^(true|false)$/i.test(v)) input.checked = v.toLowerCase() === "true";
-    else if (p && p.kind === "locale" && v.trim()) {
+    else if (p && (p.kind === "locale" || p.kind === "template") && v.trim()) {
       if (![...input.options].some((o) => o.value === v.trim())) input.append(el("option", { value: v.trim(), text: v.trim() }));
       input.value = v.trim();
     } else if (p && p.kind !== "flag") input.value = v;
