@@ -38,7 +38,9 @@ fn real_sample_parses_and_renders_the_spec_layout() {
     );
     let options = Options::parse(&query, &env, &mut Report::default()).unwrap();
     let text = templates.render(&event, &options).unwrap();
-    let expected = "Вы записаны на услугу
+    // The SPEC layout, after the greeting that issue 19 asks of the shipped template.
+    let expected = "Здравствуйте, fsdfsdf!
+Вы записаны на услугу
 
 Запись №180
 Услуга: Назначить встречу
