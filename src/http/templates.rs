@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 use warp::{filters::BoxedFilter, Filter, Reply};
 
-use super::api::{authorize, read_json};
-use super::{accept_language, json_reply, language, Answer};
+use super::api::authorize;
+use super::{accept_language, json_reply, language, read_whole, Answer};
 use crate::app::App;
 use crate::editor::EditorError;
 use crate::i18n::Lang;
@@ -36,12 +36,17 @@ struct Restored {
     version: i64,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Withdrawn {
     #[serde(default)]
     note: Option<String>,
 }
+
+/// The admin's app and language, or the refusal to answer with.
+type Allowed = Result<(Arc<App>, Lang), Response>;
+/// The same with the request's JSON body read.
+type AllowedWith<T> = Result<(Arc<App>, Lang, T), Response>;
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let with_app = warp::any().map(move || app.clone());
@@ -49,97 +54,99 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let lang = accept_language()
         .and(with_app.clone())
         .map(|accept: Option<String>, app: Arc<App>| language(&app, accept.as_deref()));
-    let body = || warp::header::optional::<u64>("content-length").and(warp::body::stream());
     // Every call: the admin token first, then the app and the caller's language.
-    let admin =
-        bearer
-            .and(lang)
-            .and(with_app)
-            .and_then(|token, lang: Lang, app: Arc<App>| async move {
-                match authorize(&app, token, lang) {
-                    Ok(()) => Ok::<_, warp::Rejection>(Ok((app, lang))),
-                    Err(denied) => Ok(Err(denied)),
+    let admin = bearer
+        .and(lang)
+        .and(with_app)
+        .map(|token, lang: Lang, app: Arc<App>| -> Allowed {
+            authorize(&app, token, lang).map(|()| (app, lang))
+        });
+    // A call with a JSON body: allowed, then read (an empty body reads as `{}`).
+    fn with_body<T: serde::de::DeserializeOwned + Send>(
+        admin: impl Filter<Extract = (Allowed,), Error = warp::Rejection> + Clone + Send,
+    ) -> impl Filter<Extract = (AllowedWith<T>,), Error = warp::Rejection> + Clone {
+        admin
+            .and(warp::header::optional::<u64>("content-length"))
+            .and(warp::body::stream())
+            .then(|allowed: Allowed, length: Option<u64>, stream| async move {
+                let (app, lang) = allowed?;
+                let asked = match read_whole(&app, length, stream).await {
+                    Ok(body) => {
+                        let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+                        serde_json::from_slice(body).map_err(|e| {
+                            Answer::error(
+                                400,
+                                format!("The request body is not the JSON expected here: {e}"),
+                                "",
+                            )
+                        })
+                    }
+                    Err(answer) => Err(answer),
+                };
+                match asked {
+                    Ok(asked) => Ok((app, lang, asked)),
+                    Err(answer) => Err(json_reply(&answer, lang)),
                 }
-            });
+            })
+    }
 
     let list = warp::get()
         .and(warp::path!("api" / "templates"))
         .and(admin.clone())
-        .map(|allowed: Result<(Arc<App>, Lang), Response>| match allowed {
-            Ok((app, _)) => {
-                let list = app.template_list();
-                let overrides = app.templates.overrides();
-                warp::reply::json(&serde_json::json!({
-                    "templates": list,
-                    "locales": app.templates.locale_names(),
-                    "default_locale": app.settings.templates.default_locale,
-                    "console_versions": overrides.iter().filter(|o| o.source.is_some()).map(|o| serde_json::json!({
-                        "locale": o.locale, "name": o.name, "version": o.version, "saved_at": o.saved_at,
-                    })).collect::<Vec<_>>(),
-                }))
-                .into_response()
-            }
+        .map(|allowed: Allowed| match allowed {
+            Ok((app, _)) => warp::reply::json(&serde_json::json!({
+                "templates": app.template_list(),
+                "locales": app.templates.locale_names(),
+                "default_locale": app.settings.templates.default_locale,
+            }))
+            .into_response(),
             Err(denied) => denied,
         });
 
     let show = warp::get()
         .and(warp::path!("api" / "templates" / String / String))
         .and(admin.clone())
-        .then(|locale: String, name: String, allowed| async move {
-            let (app, lang): (Arc<App>, Lang) = match allowed {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            match app.template_show(&locale, &name).await {
-                Ok(shown) => warp::reply::json(&shown).into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
-
-    let try_text = warp::post()
-        .and(warp::path!("api" / "templates" / String / String / "try"))
-        .and(body())
-        .and(admin.clone())
         .then(
-            |locale: String, name: String, length, stream, allowed| async move {
-                let (app, lang): (Arc<App>, Lang) = match allowed {
+            |locale: String, name: String, allowed: Allowed| async move {
+                let (app, lang) = match allowed {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                let asked: Tried = match read_json(&app, length, stream).await {
-                    Ok(a) => a,
-                    Err(answer) => return json_reply(&answer, lang),
-                };
-                let event = asked.event.map(|e| e.to_string().into_bytes());
-                match app.template_try(&locale, &name, &asked.source, event.as_deref()) {
-                    Ok(tried) => warp::reply::json(&tried).into_response(),
+                match app.template_show(&locale, &name).await {
+                    Ok(shown) => warp::reply::json(&shown).into_response(),
                     Err(e) => refused(e, lang),
                 }
             },
         );
 
+    let try_text = warp::post()
+        .and(warp::path!("api" / "templates" / String / String / "try"))
+        .and(with_body::<Tried>(admin.clone()))
+        .map(|locale: String, name: String, asked: Result<_, Response>| {
+            let (app, lang, asked): (Arc<App>, Lang, Tried) = match asked {
+                Ok(a) => a,
+                Err(denied) => return denied,
+            };
+            let event = asked.event.map(|e| e.to_string().into_bytes());
+            match app.template_try(&locale, &name, &asked.source, event.as_deref()) {
+                Ok(tried) => warp::reply::json(&tried).into_response(),
+                Err(e) => refused(e, lang),
+            }
+        });
+
     let save = warp::put()
         .and(warp::path!("api" / "templates" / String / String))
-        .and(body())
-        .and(admin.clone())
+        .and(with_body::<Saved>(admin.clone()))
         .then(
-            |locale: String, name: String, length, stream, allowed| async move {
-                let (app, lang): (Arc<App>, Lang) = match allowed {
+            |locale: String, name: String, asked: Result<_, Response>| async move {
+                let (app, lang, asked): (Arc<App>, Lang, Saved) = match asked {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                let asked: Saved = match read_json(&app, length, stream).await {
-                    Ok(a) => a,
-                    Err(answer) => return json_reply(&answer, lang),
-                };
-                match app
+                let saved = app
                     .template_save(&locale, &name, &asked.source, &asked.note)
-                    .await
-                {
-                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                        .into_response(),
-                    Err(e) => refused(e, lang),
-                }
+                    .await;
+                versioned(saved, lang)
             },
         );
 
@@ -147,50 +154,31 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path!(
             "api" / "templates" / String / String / "restore"
         ))
-        .and(body())
-        .and(admin.clone())
+        .and(with_body::<Restored>(admin.clone()))
         .then(
-            |locale: String, name: String, length, stream, allowed| async move {
-                let (app, lang): (Arc<App>, Lang) = match allowed {
+            |locale: String, name: String, asked: Result<_, Response>| async move {
+                let (app, lang, asked): (Arc<App>, Lang, Restored) = match asked {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                let asked: Restored = match read_json(&app, length, stream).await {
-                    Ok(a) => a,
-                    Err(answer) => return json_reply(&answer, lang),
-                };
-                match app.template_restore(&locale, &name, asked.version).await {
-                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                        .into_response(),
-                    Err(e) => refused(e, lang),
-                }
+                versioned(
+                    app.template_restore(&locale, &name, asked.version).await,
+                    lang,
+                )
             },
         );
 
     let withdraw = warp::delete()
         .and(warp::path!("api" / "templates" / String / String))
-        .and(body())
-        .and(admin)
+        .and(with_body::<Withdrawn>(admin))
         .then(
-            |locale: String, name: String, length: Option<u64>, stream, allowed| async move {
-                let (app, lang): (Arc<App>, Lang) = match allowed {
+            |locale: String, name: String, asked: Result<_, Response>| async move {
+                let (app, lang, asked): (Arc<App>, Lang, Withdrawn) = match asked {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                let asked: Withdrawn = if length.unwrap_or(0) == 0 {
-                    Withdrawn::default()
-                } else {
-                    match read_json(&app, length, stream).await {
-                        Ok(a) => a,
-                        Err(answer) => return json_reply(&answer, lang),
-                    }
-                };
                 let note = asked.note.unwrap_or_else(|| "use the file".to_string());
-                match app.template_withdraw(&locale, &name, &note).await {
-                    Ok(version) => warp::reply::json(&serde_json::json!({ "version": version }))
-                        .into_response(),
-                    Err(e) => refused(e, lang),
-                }
+                versioned(app.template_withdraw(&locale, &name, &note).await, lang)
             },
         );
 
@@ -205,6 +193,16 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(withdraw)
         .unify()
         .boxed()
+}
+
+/// The version a save, restore or withdrawal made, or why not.
+fn versioned(result: Result<i64, EditorError>, lang: Lang) -> Response {
+    match result {
+        Ok(version) => {
+            warp::reply::json(&serde_json::json!({ "version": version })).into_response()
+        }
+        Err(e) => refused(e, lang),
+    }
 }
 
 /// An editor refusal as an answer: 404, 400, 422 with the positions, or 503.
