@@ -446,3 +446,42 @@ async fn include_reaches_only_the_same_locale_and_try_previews_every_sample() {
         "{tried}"
     );
 }
+
+#[tokio::test]
+async fn the_editor_answers_in_the_callers_language() {
+    let app = admin_app("").await;
+    let r = app
+        .http
+        .put(format!("{}/api/templates/ru-RU/reminder", app.base))
+        .bearer_auth(ADMIN)
+        .header("accept-language", "ru")
+        .json(&json!({"source": "Привет\n{{ order_number }", "note": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body: Value = r.json().await.unwrap();
+    let error = body["ErrorMessage"].as_str().unwrap();
+    assert!(
+        error.starts_with("Шаблон не сохранён: строка 2, позиция"),
+        "{error}"
+    );
+    let r = app
+        .http
+        .put(format!("{}/api/templates/ru-RU/reminder", app.base))
+        .bearer_auth(ADMIN)
+        .header("accept-language", "ru")
+        .json(&json!({"source": "Привет", "note": " "}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["ErrorMessage"]
+            .as_str()
+            .unwrap()
+            .starts_with("Напишите в одну строку"),
+        "{body}"
+    );
+}
