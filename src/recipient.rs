@@ -35,19 +35,29 @@ pub fn from_event(event: &CaseActionEvent, default_region: &str) -> Result<Strin
     normalize(raw, default_region).ok_or_else(|| RecipientError::Invalid(raw.to_string()))
 }
 
+/// The trimmed value of the participant's contact field named `field` ("" when there is none).
+pub fn field_value<'e>(event: &'e CaseActionEvent, field: &str) -> &'e str {
+    event
+        .participant()
+        .and_then(|p| p.contact_information.as_ref())
+        .and_then(|info| {
+            info.fields
+                .iter()
+                .find(|f| f.name.as_deref().map(str::trim) == Some(field.trim()))
+        })
+        .and_then(|f| f.value.as_deref())
+        .map(str::trim)
+        .unwrap_or("")
+}
+
 /// The value of the participant's contact field named `field` when it is a Telegram-style numeric
 /// id (digits, perhaps with a leading `-` for groups), else `None`.
 pub fn from_field(event: &CaseActionEvent, field: &str) -> Option<String> {
-    let value = event
-        .participant()?
-        .contact_information
-        .as_ref()?
-        .fields
-        .iter()
-        .find(|f| f.name.as_deref().map(str::trim) == Some(field.trim()))?
-        .value
-        .as_deref()?
-        .trim();
+    numeric_id(field_value(event, field))
+}
+
+/// `value` when it is a numeric id (digits, perhaps with a leading `-` for groups).
+pub fn numeric_id(value: &str) -> Option<String> {
     let digits = value.strip_prefix('-').unwrap_or(value);
     let numeric =
         !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit());

@@ -1110,3 +1110,60 @@ fn templates_check_names_file_line_and_column_and_export_writes_the_live_version
     let list = String::from_utf8_lossy(&out.stdout);
     assert!(list.contains("reminder") && list.contains("file"), "{list}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vk_token_is_never_in_logs_answers_or_mails() {
+    const VK_TOKEN: &str = "vk1.a.Qw8eR5tY2uI9oP3aS6dF1gH4jK7lZ0x";
+    let dir = tempfile::tempdir().unwrap();
+    let vk = MockServer::start().await;
+    // The worst case: VK repeats the token in its own error text.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "error": {"error_code": 5, "error_msg": format!("User authorization failed: {VK_TOKEN}")}
+        })))
+        .mount(&vk)
+        .await;
+    let mut service = Service::start(
+        dir.path(),
+        &[
+            ("HOOKS_VK__BASE_URL", vk.uri()),
+            ("HOOKS_LOG__FORMAT", "json".to_string()),
+            ("HOOKS_LOG__LEVEL", "debug".to_string()),
+        ],
+    );
+    let body = std::fs::read(fixture("booking-vk.json")).unwrap();
+    let http = reqwest::Client::new();
+    let hook = format!("vkToken={VK_TOKEN}&vkFieldName=VK&errorEmail=op%40example.com");
+    let mut answers = String::new();
+    for request in [
+        http.get(format!("{}/webhook/vk?{hook}", service.base)),
+        http.post(format!("{}/webhook/vk?{hook}", service.base))
+            .body(body.clone()),
+        http.post(format!("{}/preview/vk?{hook}", service.base))
+            .body(body.clone()),
+    ] {
+        answers.push_str(&request.send().await.unwrap().text().await.unwrap());
+    }
+    service.kill();
+    let logs = service.output.lock().unwrap().clone();
+    assert!(
+        logs.contains("\"delivery_id\""),
+        "the JSON logs were captured: {logs}"
+    );
+    assert!(answers.contains("VK error 5"), "{answers}");
+    for (name, text) in [("logs", &logs), ("answers", &answers)] {
+        assert!(!text.contains(VK_TOKEN), "token in {name}: {text}");
+        assert!(
+            !text.contains(&VK_TOKEN[..16]),
+            "token part in {name}: {text}"
+        );
+    }
+    let mails: String = std::fs::read_dir(dir.path().join("mail"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!mails.contains(VK_TOKEN));
+}

@@ -6,6 +6,7 @@ pub mod green_api;
 pub mod log;
 pub mod provider;
 pub mod telegram;
+pub mod vk;
 pub mod wappi;
 pub mod wazzup24;
 
@@ -91,6 +92,10 @@ pub enum Failure {
     /// Worth another try, but not before this long: the provider said so (`Retry-After`).
     #[error("{0}")]
     RetryAfter(String, std::time::Duration),
+    /// The URL names something this channel cannot send through (a Wappi profile of a messenger
+    /// with no API, say): permanent, and check mode answers Wrong parameters.
+    #[error("{0}")]
+    Unusable(String),
     /// The provider answered 2xx, but the answer was too large or broke off: a send is taken
     /// as done ([`sent_unless_unread`]); a look-up is worth another try.
     #[error("{0}")]
@@ -99,7 +104,10 @@ pub enum Failure {
 
 impl Failure {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Failure::Permanent(_) | Failure::Refused(_))
+        !matches!(
+            self,
+            Failure::Permanent(_) | Failure::Refused(_) | Failure::Unusable(_)
+        )
     }
 }
 
@@ -120,6 +128,12 @@ pub trait Channel: Send + Sync {
     /// How the recipient is found: a phone (the default) or a contact field.
     fn recipient_rule(&self, _route: &Route) -> RecipientRule {
         RecipientRule::Phone
+    }
+    /// The recipient in the value of its contact field ([`RecipientRule::ContactField`]); the
+    /// default takes a numeric id. `Err` says how to fix it ("" when the plain "No <what> in
+    /// field <name>" says enough).
+    fn read_contact(&self, value: &str) -> Result<String, String> {
+        crate::recipient::numeric_id(value).ok_or_else(String::new)
     }
     /// What a route sends through, for reports and logs (`cascade <id>`); never a secret.
     fn target(&self, route: &Route) -> String;
@@ -251,6 +265,7 @@ impl Registry {
             Arc::new(telegram::Telegram::new(sections.take("telegram")?)?),
             Arc::new(wazzup24::Wazzup24::new(sections.take("wazzup24")?)?),
             Arc::new(green_api::GreenApi::new(sections.take("green_api")?)?),
+            Arc::new(vk::Vk::new(sections.take("vk")?)?),
         ];
         let declared: BTreeMap<String, declared::Declaration> = sections.take("channels")?;
         sections.finish()?;

@@ -238,7 +238,7 @@ impl Delivery {
                 provider_id: sent.provider_id,
                 warning: sent.warning,
             },
-            Err(Failure::Permanent(error)) => Outcome::Failed { error },
+            Err(Failure::Permanent(error) | Failure::Unusable(error)) => Outcome::Failed { error },
             Err(Failure::Refused(error)) => Outcome::Refused { error },
             Err(
                 failure @ (Failure::Retryable(_) | Failure::RetryAfter(..) | Failure::Unread(_)),

@@ -203,6 +203,9 @@ impl App {
                 report.warnings.extend(warnings);
                 Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
             }
+            Err(crate::channel::Failure::Unusable(error)) => {
+                Outcome::refused(Kind::WrongParameters, error, &report.warning_message())
+            }
             Err(failure) => {
                 let mut error = failure.to_string();
                 if failure.is_retryable() {
@@ -399,9 +402,13 @@ impl App {
                     )
                 })?
             }
-            (RecipientRule::ContactField { name, what }, _) => recipient::from_field(&event, &name)
-                .ok_or_else(|| {
-                    let error = format!("No {what} in field <{}>", params::quote(&name));
+            (RecipientRule::ContactField { name, what }, _) => channel
+                .read_contact(recipient::field_value(&event, &name))
+                .map_err(|why| {
+                    let mut error = format!("No {what} in field <{}>", params::quote(&name));
+                    if !why.is_empty() {
+                        error = format!("{error}: {why}");
+                    }
                     refuse(
                         Outcome::refused(Kind::UnusableEvent, error, &warnings),
                         "No recipient",

@@ -20,8 +20,11 @@ async fn api_channels_lists_every_channel_with_its_parameters() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["green-api", "log", "telegram", "wappi", "wazzup24"]);
-    let wappi = &channels[3];
+    assert_eq!(
+        names,
+        ["green-api", "log", "telegram", "vk", "wappi", "wazzup24"]
+    );
+    let wappi = &channels[4];
     assert!(wappi["title"].as_str().unwrap().starts_with("Wappi"));
     let token = wappi["params"]
         .as_array()

@@ -183,7 +183,7 @@ async fn unknown_channel_is_404_with_the_known_ones() {
     assert_eq!(code, 404);
     assert_eq!(
         body,
-        serde_json::json!({"Status": "Wrong parameters", "ErrorMessage": "unknown channel sms; known: green-api, log, telegram, wappi, wazzup24", "WarningMessage": ""})
+        serde_json::json!({"Status": "Wrong parameters", "ErrorMessage": "unknown channel sms; known: green-api, log, telegram, vk, wappi, wazzup24", "WarningMessage": ""})
     );
     let (code, body) = app.post("/webhook/sms", "{}").await;
     assert_eq!(code, 404);

@@ -22,5 +22,6 @@ mod render;
 mod shared_outbox;
 mod telegram;
 mod templates;
+mod vk;
 mod wappi;
 mod wazzup24;

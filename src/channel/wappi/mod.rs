@@ -12,8 +12,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 mod answer;
+mod platform;
 
 use answer::{classify, name_target, transport_failure, Expect};
+use platform::{not_a_messenger, Platform};
 
 use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
@@ -24,31 +26,6 @@ use serde::{Deserialize, Serialize};
 const PLATFORM_CACHE_LIMIT: usize = 4096;
 /// Characters of a provider's answer kept in an error.
 pub(super) const DETAIL_LIMIT: usize = 300;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Platform {
-    WhatsApp,
-    Telegram,
-    Max,
-}
-
-impl Platform {
-    fn from_status(value: &Value) -> Platform {
-        match value.get("platform").and_then(Value::as_str).unwrap_or("") {
-            "tg" => Platform::Telegram,
-            p if p.eq_ignore_ascii_case("max") => Platform::Max,
-            _ => Platform::WhatsApp,
-        }
-    }
-
-    fn prefix(self) -> &'static str {
-        match self {
-            Platform::WhatsApp => "api",
-            Platform::Telegram => "tapi",
-            Platform::Max => "maxapi",
-        }
-    }
-}
 
 /// Where a URL sends: a cascade or a single profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,11 +200,15 @@ impl Wappi {
                 Expect::Key("authorized"),
             )
             .await?;
-        self.remember(profile, Platform::from_status(&status));
+        match Platform::from_status(&status) {
+            Ok(platform) => self.remember(profile, platform),
+            Err(code) => return Err(Failure::Unusable(not_a_messenger(profile, &code))),
+        }
         Ok(status)
     }
 
     fn remember(&self, profile: &str, platform: Platform) {
+        // (Only profiles this service can send to are remembered.)
         let mut cache = self.platforms.lock().expect("platform cache lock");
         if cache.len() >= PLATFORM_CACHE_LIMIT {
             let ttl = self.platform_ttl;
