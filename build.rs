@@ -4,6 +4,7 @@
 //! `cfg(sample_event)`: `TORROW_SAMPLE_EVENT` names the real Torrow sample (set by `.ci/run`).
 //! `cfg(postgres)`: a PostgreSQL server (`/usr/lib/postgresql/<version>/bin/initdb`).
 //! `cfg(systemd_analyze)`: `systemd-analyze` can check the shipped systemd unit.
+//! `cfg(nginx)`: Debian's nginx and openssl, to run the shipped nginx config.
 
 use std::path::Path;
 
@@ -12,6 +13,8 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(sample_event)");
     println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     println!("cargo::rustc-check-cfg=cfg(postgres)");
+    println!("cargo::rustc-check-cfg=cfg(nginx)");
+    println!("cargo::rerun-if-changed=/usr/sbin");
     // Installing a package changes /usr/bin; cargo then runs this again.
     println!("cargo::rerun-if-changed=/usr/bin");
     println!("cargo::rerun-if-env-changed=CHROMEDRIVER");
@@ -32,6 +35,9 @@ fn main() {
         .unwrap_or(false);
     if postgres {
         println!("cargo::rustc-cfg=postgres");
+    }
+    if Path::new("/usr/sbin/nginx").exists() && Path::new("/usr/bin/openssl").exists() {
+        println!("cargo::rustc-cfg=nginx");
     }
     if Path::new("/usr/bin/systemd-analyze").exists() {
         println!("cargo::rustc-cfg=systemd_analyze");

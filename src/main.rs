@@ -68,6 +68,8 @@ enum Command {
         id: String,
     },
     /// Send dead or failed deliveries again (a running service picks them up at once).
+    /// Sends a test email to ADDRESS through mail.smtp_url and explains a failure.
+    TestMail { address: String },
     /// The message templates: list, check a folder, export the live versions.
     Templates {
         #[command(subcommand)]
@@ -109,6 +111,21 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> ExitCode {
     let lang = settings.server.language;
     let say = |text: &str| tr(lang, text);
+    // A command that reads the outbox must read the service's, never start an empty one.
+    let looks_up = matches!(
+        &command,
+        Command::Deliveries { .. }
+            | Command::Show { .. }
+            | Command::Replay { .. }
+            | Command::Templates {
+                action: TemplatesCommand::List | TemplatesCommand::Export { .. }
+            }
+    );
+    if looks_up {
+        if let Err(e) = outbox_exists(&settings) {
+            return fail(e);
+        }
+    }
     match command {
         Command::Serve => serve(settings).await,
         Command::Render {
@@ -203,6 +220,22 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             }
         }
         Command::Templates { action } => templates(action, settings).await,
+        Command::TestMail { address } => {
+            let app = match App::build(settings).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            match app.mailer.send_test(&address).await {
+                Ok(done) => {
+                    println!("{}", say(&done));
+                    ExitCode::SUCCESS
+                }
+                Err(why) => {
+                    eprintln!("torrow-hooks: {}", say(&why));
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
                 eprintln!("torrow-hooks: {}", say("give a DeliveryId or --all-dead"));
@@ -317,6 +350,24 @@ async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
         },
         TemplatesCommand::Check { .. } => unreachable!("handled above"),
     }
+}
+
+/// The SQLite outbox the settings name exists (PostgreSQL is not looked at here).
+fn outbox_exists(settings: &Settings) -> anyhow::Result<()> {
+    let delivery = &settings.delivery;
+    if delivery.postgres_url().is_some() {
+        return Ok(());
+    }
+    let path = delivery.sqlite_path();
+    if path.exists() {
+        return Ok(());
+    }
+    let shown = std::path::absolute(&path).unwrap_or(path);
+    anyhow::bail!(
+        "no outbox at {} (delivery.database): these are not the service's settings; give them with --config, e.g. torrow-hooks --config {} deliveries",
+        shown.display(),
+        torrow_hooks::settings::SYSTEM_SETTINGS
+    )
 }
 
 async fn serve(settings: Settings) -> ExitCode {

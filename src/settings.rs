@@ -184,8 +184,13 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
 #[error("bad settings: {0}. Settings are the built-in defaults, then Settings.toml in the working directory (or --config PATH), then HOOKS_<SECTION>__<KEY> variables")]
 pub struct SettingsError(String);
 
+/// The settings file of a server set up as docs/deploy.md says, read when no other is given.
+pub const SYSTEM_SETTINGS: &str = "/etc/torrow-hooks/Settings.toml";
+
 impl Settings {
     /// Defaults, then `path` (or `Settings.toml` in the working directory when it exists), then env.
+    /// The settings: the built-in defaults, then `path` (`--config`), else `./Settings.toml`,
+    /// else [`SYSTEM_SETTINGS`], then `HOOKS_*` variables.
     pub fn load(path: Option<&std::path::Path>) -> Result<Self, SettingsError> {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         match path {
@@ -199,6 +204,10 @@ impl Settings {
             Some(p) => figment = figment.merge(Toml::file_exact(absolute(p))),
             None if std::path::Path::new("Settings.toml").is_file() => {
                 figment = figment.merge(Toml::file_exact(absolute("Settings.toml".as_ref())))
+            }
+            // A server set up as docs/deploy.md says: the unit and the CLI read the same file.
+            None if std::path::Path::new(SYSTEM_SETTINGS).is_file() => {
+                figment = figment.merge(Toml::file_exact(SYSTEM_SETTINGS))
             }
             None => {}
         }

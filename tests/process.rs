@@ -1167,3 +1167,72 @@ async fn the_vk_token_is_never_in_logs_answers_or_mails() {
         .unwrap_or_default();
     assert!(!mails.contains(VK_TOKEN));
 }
+
+#[test]
+fn a_lookup_never_creates_an_empty_outbox_and_names_the_path_it_looked_at() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["deliveries"],
+        vec!["show", "some-id"],
+        vec!["replay", "--all-dead"],
+        vec!["templates", "list"],
+    ] {
+        let out = command(dir.path(), &[]).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        let path = dir.path().join("hooks.sqlite").display().to_string();
+        assert!(
+            said.contains(&format!("no outbox at {path}")) && said.contains("--config"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            !dir.path().join("hooks.sqlite").exists(),
+            "{args:?} created an outbox"
+        );
+    }
+}
+
+#[test]
+fn test_mail_writes_a_file_without_smtp_and_explains_an_smtp_that_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path(), &[])
+        .args(["test-mail", "you@example.com"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("written as a file"));
+    let mails: Vec<_> = std::fs::read_dir(dir.path().join("mail"))
+        .unwrap()
+        .collect();
+    assert_eq!(mails.len(), 1);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = command(
+        dir.path(),
+        &[
+            (
+                "HOOKS_MAIL__SMTP_URL",
+                format!("smtp://user%40example.com:secret@127.0.0.1:{closed}"),
+            ),
+            ("HOOKS_SERVER__LANGUAGE", "ru".to_string()),
+        ],
+    )
+    .args(["test-mail", "you@example.com"])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("не удаётся подключиться к SMTP-серверу"),
+        "{said}"
+    );
+    assert!(!said.contains("secret"), "{said}");
+}

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use chrono_tz::Tz;
 
 pub mod fence;
+mod test_mail;
 
 pub use fence::CredentialsId;
 use fence::{Fence, Verdict};

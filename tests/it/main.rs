@@ -12,6 +12,7 @@ mod conformance;
 mod console;
 mod declared;
 mod delivery;
+mod deploy;
 mod docs;
 mod green_api;
 mod hardening;
