@@ -13,7 +13,7 @@ pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
     let _ = writeln!(
         out,
         "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
-        h("CREATED (UTC)"),
+        h("CREATED"),
         h("STATE"),
         h("ATTEMPTS"),
         h("CHANNEL"),
@@ -31,7 +31,7 @@ pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
         let _ = writeln!(
             out,
             "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
-            d.created_at,
+            local(&d.created_at, &d.timezone),
             d.state,
             d.attempts,
             d.channel,
@@ -59,13 +59,13 @@ pub fn delivery(d: &Shown, lang: Lang) -> String {
             &format!("{} after {} attempt(s)", l.state, l.attempts),
         ),
     );
-    line("Created", l.created_at.clone());
+    line("Created", local(&l.created_at, &l.timezone));
     let next = if l.state == "pending" {
         "Next try"
     } else {
         "Updated"
     };
-    line(next, d.next_attempt_at.clone());
+    line(next, local(&d.next_attempt_at, &l.timezone));
     line("Channel", format!("{} ({})", l.channel, d.target));
     line("Recipient", l.recipient.clone());
     if let Some(order) = &l.order {
@@ -91,7 +91,9 @@ pub fn delivery(d: &Shown, lang: Lang) -> String {
             let _ = writeln!(
                 out,
                 "  {:>3}  {}  {:<6}{error}",
-                a.number, a.ended_at, a.outcome
+                a.number,
+                local(&a.ended_at, &l.timezone),
+                a.outcome
             );
         }
     }
@@ -107,6 +109,11 @@ pub fn delivery(d: &Shown, lang: Lang) -> String {
         let _ = writeln!(out, "  {text_line}");
     }
     out
+}
+
+/// An RFC 3339 time in the order's zone, as the failure emails write it (`2024-05-08 11:15 MSK`).
+fn local(rfc3339: &str, zone: &str) -> String {
+    crate::mail::local_time(rfc3339, zone.parse().ok())
 }
 
 fn one_line(text: &str, max: usize) -> String {

@@ -141,6 +141,16 @@ pub enum CaseKind {
     Order,
 }
 
+impl CaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseKind::Booking => "booking",
+            CaseKind::Event => "event",
+            CaseKind::Order => "order",
+        }
+    }
+}
+
 /// Why a body is not a usable event.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {

@@ -737,6 +737,7 @@ fn postgres_env(wappi: &MockServer, url: &str) -> Vec<(&'static str, String)> {
         ("HOOKS_TELEGRAM__TIMEOUT", "1s".to_string()),
         ("HOOKS_WAZZUP24__TIMEOUT", "1s".to_string()),
         ("HOOKS_GREEN_API__TIMEOUT", "300ms".to_string()),
+        ("HOOKS_VK__TIMEOUT", "1s".to_string()),
         ("HOOKS_GREEN_API__REPEAT_AFTER", "100ms".to_string()),
     ]);
     env
@@ -1088,6 +1089,20 @@ fn templates_check_names_file_line_and_column_and_export_writes_the_live_version
         "{errors}"
     );
 
+    // Export and list read the service's outbox: a service has run here first.
+    let out = command(dir.path(), &[])
+        .args([
+            "check",
+            "--url",
+            "http://hooks.example/webhook/log?errorEmail=a%40b.ru",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = command(dir.path(), &[])
         .args(["templates", "export"])
         .arg(dir.path().join("out"))

@@ -23,6 +23,8 @@ pub struct Listed {
     pub state: &'static str,
     pub attempts: i64,
     pub last_error: Option<String>,
+    /// The IANA zone of the order (its hook URL's), in which the CLI shows every time.
+    pub timezone: String,
 }
 
 /// One delivery in full: the list line, the text and every attempt.
@@ -72,11 +74,17 @@ fn listed(record: &Record) -> (Listed, Summary) {
         created_at: time(record.created_at),
         channel: record.channel.clone(),
         recipient: redact::phone(&record.recipient),
-        order: order.map(|o| o.number.clone()).filter(|n| !n.is_empty()),
+        order: order
+            .map(|o| o.number.trim_start_matches('№').trim().to_string())
+            .filter(|n| !n.is_empty()),
         service: order.map(|o| o.service.clone()).filter(|s| !s.is_empty()),
         state: record.state.as_str(),
         attempts: record.attempts,
         last_error: record.last_error.clone(),
+        timezone: order
+            .map(|o| o.timezone.clone())
+            .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
+            .unwrap_or_else(|| chrono_tz::Europe::Moscow.name().to_string()),
     };
     (listed, summary)
 }

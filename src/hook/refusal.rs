@@ -44,6 +44,11 @@ impl App {
             start: start_in(&event, zone),
             order_id: redact::cut(event.case().id.as_deref().unwrap_or_default(), 64),
             timezone: zone.name().to_string(),
+            kind: event.kind().as_str().to_string(),
+            client_name: redact::cut(&crate::render::context::client_name(&event), 100),
+            client_phone: crate::recipient::raw_phone(&event)
+                .map(|p| redact::cut(p.trim(), 40))
+                .unwrap_or_default(),
         };
         let report = FailureReport::refused(
             refusal.what,
@@ -89,6 +94,11 @@ pub(super) fn order_summary(event: &CaseActionEvent, options: &Options) -> Order
         start: start_in(event, zone),
         order_id: event.case().id.clone().unwrap_or_default(),
         timezone: zone.name().to_string(),
+        kind: event.kind().as_str().to_string(),
+        client_name: crate::redact::cut(&crate::render::context::client_name(event), 100),
+        client_phone: crate::recipient::raw_phone(event)
+            .map(|p| crate::redact::cut(p.trim(), 40))
+            .unwrap_or_default(),
     }
 }
 

@@ -43,9 +43,31 @@ pub struct OrderSummary {
     /// The IANA zone the hook URL shows times in (reports give their own time in it too).
     #[serde(default)]
     pub timezone: String,
+    /// `booking`, `order` or `event`, so that a report names the case as the operator does.
+    #[serde(default)]
+    pub kind: String,
+    /// The client's name and phone as written in the booking form: the operator reads the
+    /// report to call the client ("" when the form has none).
+    #[serde(default)]
+    pub client_name: String,
+    #[serde(default)]
+    pub client_phone: String,
 }
 
-/// One failure, as the operator will read it. Holds no token and no full phone number.
+impl OrderSummary {
+    /// «booking №180» / «order №557» / «event participation №42»: the case as the operator names it.
+    pub fn named(&self) -> String {
+        let number = format!("№{}", self.number.trim_start_matches('№').trim());
+        match self.kind.as_str() {
+            "booking" => format!("booking {number}"),
+            "event" => format!("event participation {number}"),
+            _ => format!("order {number}"),
+        }
+    }
+}
+
+/// One failure, as the operator will read it. Holds no token; the client's phone is in full only
+/// in the order's contact facts (the email goes to the operator, who may call the client).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailureReport {
     pub time: String,
@@ -380,11 +402,7 @@ pub fn compose(reports: &[FailureReport], more: i64, lang: Lang) -> (String, Str
         [one] if more == 0 => {
             let what = tr(lang, &one.what);
             match &one.order {
-                Some(o) => format!(
-                    "[torrow-hooks] {what} for order {} ({})",
-                    o.number.trim_start_matches('№'),
-                    one.channel
-                ),
+                Some(o) => format!("[torrow-hooks] {what}: {} ({})", o.named(), one.channel),
                 None => format!("[torrow-hooks] {what} ({})", one.channel),
             }
         }
@@ -426,7 +444,13 @@ fn describe(r: &FailureReport, lang: Lang) -> Vec<String> {
         format!("Channel: {} ({})", r.channel, r.target),
     ];
     if let Some(o) = &r.order {
-        lines.push(format!("Order: {} (id {})", o.number, o.order_id));
+        lines.push(format!("Case: {} (id {})", o.named(), o.order_id));
+        if !o.client_name.is_empty() {
+            lines.push(format!("Client: {}", o.client_name));
+        }
+        if !o.client_phone.is_empty() {
+            lines.push(format!("Client's phone: {}", o.client_phone));
+        }
         if !o.service.is_empty() {
             lines.push(format!("Service: {}", o.service));
         }

@@ -319,7 +319,8 @@ const FULL_NAME: i64 = 1;
 const LAST_NAME: i64 = 2;
 const FIRST_NAME: i64 = 3;
 
-fn client_name(event: &CaseActionEvent) -> String {
+/// The client's full name (contact field type 1, else first and last name), or "".
+pub fn client_name(event: &CaseActionEvent) -> String {
     let Some(info) = event
         .participant()
         .and_then(|p| p.contact_information.as_ref())

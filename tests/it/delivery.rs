@@ -73,10 +73,17 @@ async fn permanent_failure_is_not_retried_and_mailed_once() {
     assert_eq!(mail.to, vec!["op@example.com"]);
     assert_eq!(
         mail.subject(),
-        "[torrow-hooks] Delivery failed for order 180 (wappi)"
+        "[torrow-hooks] Delivery failed: booking №180 (wappi)"
     );
     assert!(
-        mail.data.contains("Order: №180 (id case-180)"),
+        mail.data.contains("Case: booking №180 (id case-180)"),
+        "{}",
+        mail.data
+    );
+    // The operator reads whom to call: the client's name and phone as the form has them.
+    assert!(mail.data.contains("Client: fsdfsdf"), "{}", mail.data);
+    assert!(
+        mail.data.contains("Client's phone: +7 (911) 999-88-77"),
         "{}",
         mail.data
     );
@@ -205,7 +212,7 @@ async fn throttled_failures_go_out_as_one_digest() {
     let first = next_mail(&mut mails).await;
     assert_eq!(
         first.subject(),
-        "[torrow-hooks] No recipient for order 8 (log)"
+        "[torrow-hooks] No recipient: booking №8 (log)"
     );
     assert!(first
         .data
@@ -247,7 +254,7 @@ async fn wrong_parameters_on_post_are_mailed() {
     let mail = next_mail(&mut mails).await;
     assert!(
         mail.subject()
-            .starts_with("[torrow-hooks] Wrong parameters for order 180"),
+            .starts_with("[torrow-hooks] Wrong parameters: booking №180"),
         "{}",
         mail.subject()
     );

@@ -281,11 +281,46 @@ pub struct Mail {
 }
 
 impl Mail {
-    pub fn subject(&self) -> &str {
-        self.data
-            .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or("")
+    /// The Subject header, unfolded, with its RFC 2047 words (`=?utf-8?b?…?=`) decoded.
+    pub fn subject(&self) -> String {
+        use base64::Engine;
+        let mut lines = self.data.lines();
+        let Some(first) = lines.find_map(|l| l.strip_prefix("Subject: ")) else {
+            return String::new();
+        };
+        let mut raw = first.to_string();
+        for more in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+            raw.push_str(more);
+        }
+        raw.split(' ')
+            .map(|word| {
+                let lower = word.to_ascii_lowercase();
+                match lower
+                    .strip_prefix("=?utf-8?b?")
+                    .and_then(|w| w.strip_suffix("?="))
+                {
+                    Some(_) => {
+                        let encoded = &word[10..word.len() - 2];
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(encoded)
+                            .unwrap_or_default();
+                        (String::from_utf8_lossy(&bytes).into_owned(), true)
+                    }
+                    None => (word.to_string(), false),
+                }
+            })
+            .fold(
+                (String::new(), false),
+                |(mut out, last_encoded), (word, encoded)| {
+                    // Adjacent encoded words join without the space between them (RFC 2047).
+                    if !out.is_empty() && !(last_encoded && encoded) {
+                        out.push(' ');
+                    }
+                    out.push_str(&word);
+                    (out, encoded)
+                },
+            )
+            .0
     }
 }
 
