@@ -313,7 +313,7 @@ impl Mail {
                 (String::new(), false),
                 |(mut out, last_encoded), (word, encoded)| {
                     // Adjacent encoded words join without the space between them (RFC 2047).
-                    if !out.is_empty() && !(last_encoded && encoded) {
+                    if !(out.is_empty() || last_encoded && encoded) {
                         out.push(' ');
                     }
                     out.push_str(&word);
