@@ -209,6 +209,10 @@ impl Options {
         let (timezone, timezone_is_default) = match q.get("timezone") {
             None | Some("") => (TimeZoneChoice::Fixed(DEFAULT_TZ), true),
             Some("participant") => (TimeZoneChoice::Participant, false),
+            // Moscow time by its everyday name: MSK, МСК, Мск.
+            Some(v) if ["msk", "мск"].contains(&v.trim().to_lowercase().as_str()) => {
+                (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
+            }
             Some(v) => match v.parse::<Tz>() {
                 Ok(tz) => (TimeZoneChoice::Fixed(tz), tz == DEFAULT_TZ),
                 Err(_) => {

@@ -116,7 +116,8 @@ pub fn build(
     let end = case.end_date.as_deref().and_then(parse_time);
     let start_local = start.map(|s| tz.from_utc_datetime(&s.naive_utc()));
     let timezone_name = opts.timezone_name.clone().unwrap_or_else(|| {
-        if opts.timezone_is_default {
+        // Moscow time reads the same however it was chosen (default, MSK, or the participant's).
+        if opts.timezone_is_default || tz == chrono_tz::Europe::Moscow {
             locale.default_timezone_name.clone()
         } else {
             zone_abbreviation(tz, start.unwrap_or_else(chrono::Utc::now))

@@ -411,3 +411,30 @@ async fn the_shipped_message_greets_the_client_by_name_in_each_locale() {
         .await;
     assert!(text.starts_with("x\n"), "{text}");
 }
+
+/// Moscow time reads «Мск» however it was chosen: by default, as MSK/МСК, or as the participant's
+/// own zone; MSK is not taken for MST.
+#[tokio::test]
+async fn moscow_time_is_named_alike_and_msk_means_moscow() {
+    let app = spawn("").await;
+    let mut moscow: serde_json::Value =
+        serde_json::from_slice(&fixture("booking-one-resource.json")).unwrap();
+    moscow["CaseParticipants"]["ParticipantTimeZone"] = "Europe/Moscow".into();
+    let body = serde_json::to_vec(&moscow).unwrap();
+    for (n, zone) in ["participant", "MSK", "%D0%9C%D0%A1%D0%9A", "msk"]
+        .iter()
+        .enumerate()
+    {
+        let text = app
+            .sent_text(&format!("timezone={zone}&message=m{n}"), &body)
+            .await;
+        assert!(
+            text.contains("\nВремя: 08.05.2024 11:15 (Мск)\n"),
+            "{zone}: {text}"
+        );
+    }
+    let (code, body) = app
+        .get("/webhook/log?timezone=MSK&errorEmail=a%40b.ru")
+        .await;
+    assert_eq!(code, 200, "{body}");
+}
