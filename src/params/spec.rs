@@ -11,6 +11,9 @@ pub struct Param {
     /// A credential: masked in logs, answers, stored summaries and emails.
     pub secret: bool,
     pub help: Help,
+    /// A former name, still accepted: the console shows it only when a pasted URL has it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub legacy: bool,
     /// How the console asks for it.
     #[serde(flatten)]
     pub kind: Kind,
@@ -48,7 +51,15 @@ impl Param {
             required: false,
             secret: false,
             help: Help { ru, en },
+            legacy: false,
             kind: Kind::Text,
+        }
+    }
+
+    pub const fn legacy(self) -> Param {
+        Param {
+            legacy: true,
+            ..self
         }
     }
 

@@ -522,3 +522,124 @@ async fn edit_preview_save_and_restore_a_template_in_russian() {
     };
     std::fs::write(target, &shot).unwrap();
 }
+
+/// At desktop width the sticky preview never covers the deliveries; at 390 px the page is no
+/// wider than the screen, even with the deliveries table filled; the check's warnings are a list,
+/// each once; errorEmail sits with the channel's access fields; a former name has no field until
+/// a pasted URL has it.
+#[tokio::test]
+#[cfg_attr(
+    not(chromium),
+    ignore = "Chromium/ChromeDriver not installed (apt-get install chromium chromium-driver; .ci/run does)"
+)]
+async fn nothing_covers_anything_at_desktop_and_phone_width() {
+    const ADMIN: &str = "layout-admin-41d2";
+    let app = spawn(&format!("[server]\nadmin_token = \"{ADMIN}\"\n")).await;
+    for n in 0..12 {
+        app.sent_text(
+            &format!("message=layout{n}&errorEmail=op%40example.com"),
+            &fixture("booking-one-resource.json"),
+        )
+        .await;
+    }
+    let browser = Browser::start().await;
+    browser.client.goto(&app.base).await.unwrap();
+    browser
+        .wait("//select[@id='channel']/option[@value='wappi']")
+        .await;
+    // errorEmail is in the channel's fieldset; apiTokenInstance (a former name) is hidden.
+    let layout = browser
+        .client
+        .execute(
+            r#"const email = document.querySelector("[data-param='errorEmail']");
+               const legacy = document.querySelector("[data-param='apiTokenInstance']");
+               return [email.closest('fieldset').id, legacy === null || legacy.hidden];"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    // (The default channel may not be wappi; pick it to see its fields.)
+    let select = browser.wait("//select[@id='channel']").await;
+    select.select_by_value("wappi").await.unwrap();
+    let layout2 = browser
+        .client
+        .execute(
+            r#"const legacy = document.querySelector("[data-param='apiTokenInstance']");
+               return [document.querySelector("[data-param='errorEmail']").closest('fieldset').id, legacy.hidden];"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout[0], "channel-params", "{layout:?}");
+    assert_eq!(layout2, json!(["channel-params", true]), "{layout2:?}");
+
+    // The check: warnings as a list, each once.
+    browser.button("Проверить").await.click().await.unwrap();
+    browser.wait("//*[@id='check-result']//ul/li").await;
+    let items = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('#check-result li')].map(li => li.textContent);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let items: Vec<String> = serde_json::from_value(items).unwrap();
+    let unique: std::collections::BTreeSet<&String> = items.iter().collect();
+    assert_eq!(unique.len(), items.len(), "each once: {items:?}");
+
+    // The deliveries, filled.
+    browser
+        .wait("//input[@id='admin-token']")
+        .await
+        .send_keys(ADMIN)
+        .await
+        .unwrap();
+    browser.button("Показать").await.click().await.unwrap();
+    browser
+        .wait("//table[@id='delivery-list']//tbody/tr[12]")
+        .await;
+
+    let overlaps = r#"
+        const a = document.getElementById('preview').getBoundingClientRect();
+        const b = document.getElementById('deliveries').getBoundingClientRect();
+        return !(a.bottom <= b.top || b.bottom <= a.top || a.right <= b.left || b.right <= a.left);"#;
+    browser.client.set_window_size(1280, 720).await.unwrap();
+    for y in (0..40).map(|i| i * 100) {
+        browser
+            .client
+            .execute(&format!("window.scrollTo(0, {y});"), vec![])
+            .await
+            .unwrap();
+        let covered = browser.client.execute(overlaps, vec![]).await.unwrap();
+        assert_eq!(
+            covered,
+            json!(false),
+            "the preview covers the deliveries at scroll {y}"
+        );
+    }
+
+    browser.client.set_window_size(390, 844).await.unwrap();
+    let widths = browser
+        .client
+        .execute(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let widths: Vec<i64> = serde_json::from_value(widths).unwrap();
+    assert!(
+        widths[0] <= widths[1],
+        "the page is wider than the screen: {widths:?}"
+    );
+    for y in [0, 800, 1600, 100000] {
+        browser
+            .client
+            .execute(&format!("window.scrollTo(0, {y});"), vec![])
+            .await
+            .unwrap();
+        let covered = browser.client.execute(overlaps, vec![]).await.unwrap();
+        assert_eq!(covered, json!(false), "at 390 px, scroll {y}");
+    }
+}

@@ -253,7 +253,8 @@ impl Channel for Wappi {
                 "Прежнее имя apiToken (принимается с предупреждением)",
                 "Former name of apiToken (accepted with a warning)",
             )
-            .secret(),
+            .secret()
+            .legacy(),
             Param::optional(
                 "cascadeId",
                 "Каскад Wappi: несколько мессенджеров по очереди (или profileId)",

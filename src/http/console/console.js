@@ -123,13 +123,17 @@ function field(p) {
     box.append(label, input);
   }
   box.append(el("p", { class: "field-message", role: "alert", hidden: true }));
+  // A former name gets a field only when a pasted URL has it.
+  if (p.legacy) box.hidden = true;
   return box;
 }
 
+// The channel's access fields, then errorEmail (where failures about that access are mailed).
 function showChannelFields() {
   const set = $("channel-params");
-  set.querySelectorAll(".field").forEach((f) => f.remove());
-  for (const p of currentChannel().params) set.append(field(p));
+  set.querySelectorAll(".field:not([data-param='errorEmail'])").forEach((f) => f.remove());
+  const email = set.querySelector("[data-param='errorEmail']");
+  for (const p of currentChannel().params) set.insertBefore(field(p), email);
   applyLanguage();
 }
 
@@ -188,7 +192,10 @@ function applyPasted() {
     else if (p && (p.kind === "locale" || p.kind === "template") && v.trim()) {
       if (![...input.options].some((o) => o.value === v.trim())) input.append(el("option", { value: v.trim(), text: v.trim() }));
       input.value = v.trim();
-    } else if (p && p.kind !== "flag") input.value = v;
+    } else if (p && p.kind !== "flag") {
+      input.value = v;
+      input.closest(".field").hidden = false;
+    }
     else extras.push(enc(k) + "=" + enc(v));
   }
   $("extra").value = extras.join("&");
@@ -205,22 +212,33 @@ function clearMessages() {
 const mentions = (text, name) =>
   new RegExp("(^|[^A-Za-z0-9_])" + name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + "($|[^A-Za-z0-9_])").test(text);
 
+// One line per message part; a part already shown there is not repeated.
 function addFieldMessage(box, text, kind) {
+  if ([...box.children].some((line) => line.textContent === text)) return;
   box.hidden = false;
   box.classList.add(kind);
-  box.textContent = box.textContent ? box.textContent + " " + text : text;
+  box.append(el("span", { class: "line", text }));
 }
 
 // Puts each part of a message next to every field it names.
 function attribute(message, kind) {
   if (!message) return;
   const extraNames = $("extra").value.split("&").map((kv) => { try { return decodeURIComponent(kv.split("=")[0]); } catch (_) { return kv; } });
-  for (const part of message.split("; ")) {
+  for (const part of parts(message)) {
     for (const p of currentParams()) {
       if (mentions(part, p.name)) addFieldMessage(document.querySelector(`[data-param="${CSS.escape(p.name)}"] .field-message`), part, kind);
     }
     if (extraNames.some((n) => n && mentions(part, n))) addFieldMessage($("extra-message"), part, kind);
   }
+}
+
+// The parts of an answer's message, each once.
+const parts = (message) => [...new Set((message || "").split("; ").map((s) => s.trim()).filter(Boolean))];
+
+function messageList(label, message) {
+  const list = el("ul", { class: "message-list" });
+  for (const part of parts(message)) list.append(el("li", { text: part }));
+  return [el("p", {}, el("b", { text: label })), list];
 }
 
 async function runCheck() {
@@ -238,8 +256,8 @@ async function runCheck() {
   out.textContent = "";
   out.className = a.Status === "Success" ? "success" : "error";
   out.append(el("strong", { class: "status", text: headline }));
-  if (a.ErrorMessage) out.append(el("p", {}, el("b", { text: t("errors") + ": " }), a.ErrorMessage));
-  if (a.WarningMessage) out.append(el("p", {}, el("b", { text: t("warnings") + ": " }), a.WarningMessage));
+  if (a.ErrorMessage) out.append(...messageList(t("errors") + ":", a.ErrorMessage));
+  if (a.WarningMessage) out.append(...messageList(t("warnings") + ":", a.WarningMessage));
   attribute(a.ErrorMessage, "error");
   attribute(a.WarningMessage, "warning");
 }
@@ -282,7 +300,7 @@ async function runPreview() {
     $("preview-recipient").textContent = a.Recipient || "—";
     problem.hidden = !a.WarningMessage;
     problem.className = "note";
-    problem.textContent = a.WarningMessage || "";
+    problem.replaceChildren(...parts(a.WarningMessage).map((w) => el("span", { class: "line", text: w })));
   } else {
     $("preview-text").textContent = "";
     $("preview-recipient").textContent = "—";
@@ -375,7 +393,7 @@ async function start() {
   for (const c of channels) $("channel").append(el("option", { value: c.name, text: c.name }));
   $("channel").value = channels.some((c) => c.name === "wappi") ? "wappi" : channels[0].name;
   for (const s of facts.samples.concat(["own"])) $("sample").append(el("option", { value: s }));
-  for (const p of common) $("common-params").append(field(p));
+  for (const p of common) (p.name === "errorEmail" ? $("channel-params") : $("common-params")).append(field(p));
   showChannelFields();
 
   $("channel").addEventListener("change", () => { showChannelFields(); changed(); });
