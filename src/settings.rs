@@ -143,6 +143,10 @@ pub struct Mail {
     pub throttle: Duration,
     pub max_new_addresses_per_hour: u32,
     pub max_reports_per_email: u32,
+    /// A delivery still failing this long after it was accepted is reported once, before it is
+    /// given up; zero: only failed and given-up deliveries are reported.
+    #[serde(with = "humantime_serde")]
+    pub warn_after: Duration,
     /// Addresses (or `@domain`s) that may get reports about any hook, even one without
     /// credentials of its own (`log`) or whose credentials no provider has accepted yet.
     pub allowed_addresses: Vec<String>,

@@ -321,7 +321,7 @@ impl Delivery {
             error = %self.channels.stored_secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
             "delivery attempt"
         );
-        if matches!(state, State::Failed | State::Dead) {
+        if matches!(state, State::Failed | State::Dead) || self.still_failing(&record, now).await {
             self.report(&record).await;
         }
         drop(slot);
@@ -331,6 +331,23 @@ impl Delivery {
             self.wake.notify_one();
         }
         record
+    }
+
+    /// A delivery still pending `mail.warn_after` after it was accepted, not reported as such
+    /// yet: it is reported once (the outbox keeps the mark, for every instance).
+    async fn still_failing(&self, record: &Record, now: i64) -> bool {
+        let warn_after = self.mailer.warn_after.as_millis() as i64;
+        if warn_after == 0 || record.state != State::Pending || now < record.created_at + warn_after
+        {
+            return false;
+        }
+        match self.store.claim_warning(&record.id, now).await {
+            Ok(first) => first,
+            Err(e) => {
+                tracing::warn!(error = %e, delivery_id = %record.id, "cannot mark the early failure report; it is not sent");
+                false
+            }
+        }
     }
 
     async fn report(&self, record: &Record) {

@@ -122,10 +122,10 @@ impl FailureReport {
         query: String,
         order: Option<OrderSummary>,
     ) -> FailureReport {
-        let what = if record.state == State::Dead {
-            "Delivery given up (still failing at the maximum age)"
-        } else {
-            "Delivery failed"
+        let what = match record.state {
+            State::Dead => "Delivery given up (still failing at the maximum age)",
+            State::Pending | State::Sending => "Delivery still failing (it is being retried)",
+            _ => "Delivery failed",
         };
         FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
@@ -157,6 +157,8 @@ pub struct Mailer {
     throttle: Duration,
     max_new_addresses_per_hour: u32,
     max_reports_per_email: u32,
+    /// `mail.warn_after`.
+    pub warn_after: Duration,
     language: Lang,
     wake: Notify,
     /// Who may be mailed at all.
@@ -188,6 +190,7 @@ impl Mailer {
             throttle: settings.throttle,
             max_new_addresses_per_hour: settings.max_new_addresses_per_hour,
             max_reports_per_email: settings.max_reports_per_email,
+            warn_after: settings.warn_after,
             language,
             wake: Notify::new(),
             fence,

@@ -317,6 +317,9 @@ pub trait Store: MailQueue + TemplateVersions {
     async fn ping(&self) -> StoreResult<()>;
     /// Writes the heartbeat row and commits it: the outbox takes writes.
     async fn probe(&self, now: i64) -> StoreResult<()>;
+    /// Takes the right to report delivery `id` as still failing: `true` once per delivery, on
+    /// every instance together.
+    async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool>;
     /// What is wrong with the storage, when its connections may not notice (SQLite: the file was
     /// removed, replaced or truncated, or a write failed for lack of space or permission).
     async fn fault(&self) -> Option<StorageFault>;
@@ -387,6 +390,8 @@ pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
 
 /// SQL that both databases read alike (placeholders `$1`, `$2`… in the order they first appear).
 pub(crate) mod sql {
+    pub const CLAIM_WARNING: &str = "UPDATE deliveries SET warned_at = $2 \
+         WHERE id = $1 AND warned_at IS NULL RETURNING id";
     pub const PROBE: &str = "INSERT INTO heartbeat (id, at) VALUES (1, $1) \
         ON CONFLICT (id) DO UPDATE SET at = excluded.at";
     pub const VOUCH: &str = "INSERT INTO vouched_credentials (id, last_seen) VALUES ($1, $2) \
@@ -423,6 +428,15 @@ where
             .fetch_one(self.0)
             .await?;
         Ok(sqlx::Row::get(&row, 0))
+    }
+
+    pub async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let row = sqlx::query::<DB>(sql::CLAIM_WARNING)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(self.0)
+            .await?;
+        Ok(row.is_some())
     }
 
     pub async fn probe(&self, now: i64) -> StoreResult<()> {

@@ -133,6 +133,51 @@ async fn dead_after_max_age_is_mailed() {
     assert!(mails.try_recv().is_err(), "exactly one email");
 }
 
+/// A delivery still failing after `mail.warn_after` is reported once, while it is retried.
+async fn a_delivery_still_failing_after_warn_after_is_reported_once() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&wappi)
+        .await;
+    let (smtp, mut mails) = smtp_listener().await;
+    let app = spawn(&format!(
+        "{}[mail]\nsmtp_url = \"{smtp}\"\nwarn_after = \"150ms\"\n[delivery]\nmax_age = \"1h\"\nretry_schedule = [\"30ms\"]\n",
+        wappi_url(&wappi)
+    ))
+    .await;
+    let (code, body) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    let id = body["DeliveryId"].as_str().unwrap();
+    let mail = next_mail(&mut mails).await;
+    assert!(
+        mail.subject()
+            .starts_with("[torrow-hooks] Delivery still failing (it is being retried)"),
+        "{}",
+        mail.subject()
+    );
+    assert!(
+        mail.data.contains(&format!("Delivery id: {id}")),
+        "{}",
+        mail.data
+    );
+    let now = app.record(id).await.attempts;
+    // Several more failing attempts: none is reported again.
+    let later = app.wait_for(id, |r| r.attempts >= now + 5).await;
+    assert_eq!(later.state, State::Pending);
+    let queued = app
+        .running
+        .app
+        .store
+        .unsent_mail("op@example.com", 10)
+        .await
+        .unwrap();
+    assert!(queued.items.is_empty(), "reported again: {queued:?}");
+    assert!(mails.try_recv().is_err(), "exactly one email");
+}
+
 async fn the_same_post_is_sent_once() {
     let (_wappi, app) = service_with_wappi_sending(2).await;
     let mut ids = Vec::new();
@@ -378,6 +423,7 @@ crate::support::on_both_backends!(
     retries_until_sent,
     permanent_failure_is_not_retried_and_mailed_once,
     dead_after_max_age_is_mailed,
+    a_delivery_still_failing_after_warn_after_is_reported_once,
     the_same_post_is_sent_once,
     a_repeated_post_of_a_failed_delivery_says_how_to_send_it_again,
     the_same_post_at_the_same_instant_is_sent_once,

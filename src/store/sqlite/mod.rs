@@ -218,6 +218,10 @@ impl Store for SqliteStore {
         Shared(&self.pool).count_pending().await
     }
 
+    async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool> {
+        Shared(&self.pool).claim_warning(id, now).await
+    }
+
     async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM deliveries WHERE ?1 IS NULL OR state = ?1 \
