@@ -55,8 +55,15 @@ impl App {
             ),
             None => Arc::new(SqliteStore::open(&delivery.sqlite_path(), delivery.fsync).await?),
         };
-        let mailer =
-            Arc::new(Mailer::new(&settings.mail, settings.server.language, store.clone()).await?);
+        let mailer = Arc::new(
+            Mailer::new(
+                &settings.mail,
+                settings.server.language,
+                &settings.server.public_url,
+                store.clone(),
+            )
+            .await?,
+        );
         let delivery = Arc::new(Delivery::new(
             store.clone(),
             channels.clone(),

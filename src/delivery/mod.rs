@@ -21,7 +21,7 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::channel::{Failure, Outgoing, Registry};
-use crate::mail::{FailureReport, Mailer, OrderSummary};
+use crate::mail::{Advice, FailureReport, Mailer, OrderSummary};
 use crate::redact;
 use crate::settings;
 use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
@@ -150,7 +150,7 @@ impl Delivery {
         metrics::counter!("hooks_deliveries_total", "channel" => record.channel.clone(), "outcome" => "failed")
             .increment(1);
         tracing::warn!(delivery_id = %record.id, error = record.last_error.as_deref().unwrap_or(""), "stored as failed: no message could be made");
-        self.report(&record).await;
+        self.report(&record, Advice::FixTemplate).await;
         Ok(record)
     }
 
@@ -321,8 +321,17 @@ impl Delivery {
             error = %self.channels.stored_secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
             "delivery attempt"
         );
-        if matches!(state, State::Failed | State::Dead) || self.still_failing(&record, now).await {
-            self.report(&record).await;
+        let advice = match &outcome {
+            Outcome::Refused { .. } => Some(Advice::CheckCredentials),
+            Outcome::Failed { .. } => Some(Advice::FixAndResend),
+            Outcome::Dead { .. } => Some(Advice::ProviderDown),
+            Outcome::Retry { .. } if self.still_failing(&record, now).await => {
+                Some(Advice::StillRetried)
+            }
+            _ => None,
+        };
+        if let Some(advice) = advice {
+            self.report(&record, advice).await;
         }
         drop(slot);
         // The worker needs to look again only when the next due time moved or a slot it was
@@ -350,7 +359,7 @@ impl Delivery {
         }
     }
 
-    async fn report(&self, record: &Record) {
+    async fn report(&self, record: &Record, advice: Advice) {
         let Some(address) = record.error_email.as_deref() else {
             return;
         };
@@ -362,6 +371,7 @@ impl Delivery {
             summary.target,
             summary.query,
             summary.order,
+            advice,
         );
         let credentials = self.mailer.credentials(&record.channel, &secrets);
         self.mailer

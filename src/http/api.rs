@@ -94,7 +94,11 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 Err(problem) => return json_reply(&Answer::error(400, problem, ""), lang),
             };
             match app.delivery.list(state, limit).await {
-                Ok(list) => {
+                Ok(mut list) => {
+                    // Errors in the reader's language (the provider's own words stay as they are).
+                    for d in &mut list {
+                        d.last_error = d.last_error.take().map(|e| crate::i18n::tr(lang, &e));
+                    }
                     warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
                 }
                 Err(e) => unavailable(e, lang),
@@ -111,7 +115,14 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 return denied;
             }
             match app.delivery.show(&id).await {
-                Ok(Some(shown)) => warp::reply::json(&shown).into_response(),
+                Ok(Some(mut shown)) => {
+                    let listed = &mut shown.listed;
+                    listed.last_error = listed.last_error.take().map(|e| crate::i18n::tr(lang, &e));
+                    for a in &mut shown.attempts_made {
+                        a.error = a.error.take().map(|e| crate::i18n::tr(lang, &e));
+                    }
+                    warp::reply::json(&shown).into_response()
+                }
                 Ok(None) => not_found(&id, lang),
                 Err(e) => unavailable(e, lang),
             }

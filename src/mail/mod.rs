@@ -66,6 +66,52 @@ impl OrderSummary {
     }
 }
 
+/// What the operator can do about a report, in one plain sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// The provider refused the credentials (401/403).
+    CheckCredentials,
+    /// A permanent refusal: the reason names what to fix.
+    FixAndResend,
+    /// Still failing at the maximum age: the provider did not take it in time.
+    ProviderDown,
+    /// Still failing after `mail.warn_after`, and still retried.
+    StillRetried,
+    /// The hook URL's parameters.
+    FixUrl,
+    /// No usable recipient in the event.
+    AddRecipientField,
+    /// The template could not make a message.
+    FixTemplate,
+    /// The message is longer than the messenger takes.
+    ShortenMessage,
+}
+
+impl Advice {
+    pub fn text(self) -> &'static str {
+        match self {
+            Advice::CheckCredentials => "check the token and the payment in the provider's cabinet, then send the delivery again",
+            Advice::FixAndResend => "fix what the reason names, then send the delivery again",
+            Advice::ProviderDown => "the provider did not take the message in time: once it works again, send the delivery again",
+            Advice::StillRetried => "nothing to do yet: it is being retried, and if the provider stays down, it is reported again when given up",
+            Advice::FixUrl => "correct the hook URL in Torrow (the console checks it for you)",
+            Advice::AddRecipientField => "the booking form needs the client's phone (or the field the hook URL names): add it in Torrow",
+            Advice::FixTemplate => "mend the template (the console's template editor shows the error), then send the delivery again",
+            Advice::ShortenMessage => "shorten message or sign_text, or hide parts of the message in the hook URL",
+        }
+    }
+
+    /// The advice for a POST refused before it was stored, by what went wrong.
+    pub fn for_refusal(what: &str) -> Advice {
+        match what {
+            "No recipient" => Advice::AddRecipientField,
+            "Template failed" => Advice::FixTemplate,
+            "Message too long" => Advice::ShortenMessage,
+            _ => Advice::FixUrl,
+        }
+    }
+}
+
 /// One failure, as the operator will read it. Holds no token; the client's phone is in full only
 /// in the order's contact facts (the email goes to the operator, who may call the client).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -85,6 +131,9 @@ pub struct FailureReport {
     pub recipient: Option<String>,
     /// The text that was not delivered.
     pub text: Option<String>,
+    /// What to do about it, in one sentence ([`Advice::text`]).
+    #[serde(default)]
+    pub advice: String,
 }
 
 impl FailureReport {
@@ -109,6 +158,7 @@ impl FailureReport {
             order: Some(order),
             recipient: None,
             text: None,
+            advice: Advice::for_refusal(what).text().to_string(),
         }
     }
 
@@ -121,6 +171,7 @@ impl FailureReport {
         target: String,
         query: String,
         order: Option<OrderSummary>,
+        advice: Advice,
     ) -> FailureReport {
         let what = match record.state {
             State::Dead => "Delivery given up (still failing at the maximum age)",
@@ -138,6 +189,7 @@ impl FailureReport {
             order,
             recipient: Some(crate::redact::phone(&record.recipient)),
             text: Some(secrets.scrub(&record.text)).filter(|t| !t.is_empty()),
+            advice: advice.text().to_string(),
         }
     }
 }
@@ -159,6 +211,8 @@ pub struct Mailer {
     max_reports_per_email: u32,
     /// `mail.warn_after`.
     pub warn_after: Duration,
+    /// `server.public_url`, when set: reports link each delivery in the console.
+    console: Option<String>,
     language: Lang,
     wake: Notify,
     /// Who may be mailed at all.
@@ -169,6 +223,7 @@ impl Mailer {
     pub async fn new(
         settings: &settings::Mail,
         language: Lang,
+        public_url: &str,
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Self> {
         let fence = Fence::load(store.as_ref(), &settings.allowed_addresses)
@@ -191,6 +246,9 @@ impl Mailer {
             max_new_addresses_per_hour: settings.max_new_addresses_per_hour,
             max_reports_per_email: settings.max_reports_per_email,
             warn_after: settings.warn_after,
+            console: Some(public_url.trim().trim_end_matches('/'))
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
             language,
             wake: Notify::new(),
             fence,
@@ -366,7 +424,7 @@ impl Mailer {
             .iter()
             .filter_map(|i| serde_json::from_str(&i.report).ok())
             .collect();
-        let (subject, body) = compose(&reports, more, self.language);
+        let (subject, body) = compose(&reports, more, self.language, self.console.as_deref());
         let to = Mailbox::new(None, to);
         let message = Message::builder()
             .from(self.from.clone())
@@ -399,7 +457,12 @@ fn never_deliverable(e: &anyhow::Error) -> bool {
 
 /// Subject and body of one email holding `reports` (one report, or a digest of several) and
 /// counting `more` reports that are not listed, in `lang`.
-pub fn compose(reports: &[FailureReport], more: i64, lang: Lang) -> (String, String) {
+pub fn compose(
+    reports: &[FailureReport],
+    more: i64,
+    lang: Lang,
+    console: Option<&str>,
+) -> (String, String) {
     let total = reports.len() as i64 + more;
     let subject = match reports {
         [one] if more == 0 => {
@@ -422,7 +485,7 @@ pub fn compose(reports: &[FailureReport], more: i64, lang: Lang) -> (String, Str
         if reports.len() > 1 {
             body.push(tr(lang, &format!("=== {} of {} ===", i + 1, reports.len())));
         }
-        body.extend(describe(r, lang));
+        body.extend(describe(r, lang, console));
         body.push(String::new());
     }
     if more > 0 {
@@ -438,14 +501,17 @@ pub fn compose(reports: &[FailureReport], more: i64, lang: Lang) -> (String, Str
 
 /// The lines about one report. Every time is in the order's zone, written one way
 /// (`2024-05-08 11:15 MSK`); the undelivered text is quoted as it is.
-fn describe(r: &FailureReport, lang: Lang) -> Vec<String> {
+fn describe(r: &FailureReport, lang: Lang, console: Option<&str>) -> Vec<String> {
     let zone = r.order.as_ref().and_then(|o| o.timezone.parse::<Tz>().ok());
     let mut lines = vec![
         format!("What failed: {}", r.what),
         format!("Why: {}", r.why),
-        format!("When: {}", local_time(&r.time, zone)),
-        format!("Channel: {} ({})", r.channel, r.target),
     ];
+    if !r.advice.is_empty() {
+        lines.push(format!("What to do: {}", r.advice));
+    }
+    lines.push(format!("When: {}", local_time(&r.time, zone)));
+    lines.push(format!("Channel: {} ({})", r.channel, r.target));
     if let Some(o) = &r.order {
         lines.push(format!("Case: {} (id {})", o.named(), o.order_id));
         if !o.client_name.is_empty() {
@@ -468,6 +534,9 @@ fn describe(r: &FailureReport, lang: Lang) -> Vec<String> {
         lines.push(format!(
             "Delivery id: {id} (resend with: torrow-hooks replay {id})"
         ));
+        if let Some(base) = console {
+            lines.push(format!("In the console: {base}/console?delivery={id}"));
+        }
     }
     lines.push(format!("Hook parameters: {}", r.query));
     let mut lines: Vec<String> = lines.iter().map(|l| tr(lang, l)).collect();

@@ -350,7 +350,7 @@ async fn replay_a_dead_delivery_with_the_admin_token() {
     browser.button("Показать").await.click().await.unwrap();
     browser
         .wait(&format!(
-            "//tr[@data-id='{id}']/td[contains(@class, 'state') and .='dead']"
+            "//tr[@data-id='{id}']/td[contains(@class, 'state') and .='прекращено']"
         ))
         .await;
     browser
@@ -376,7 +376,7 @@ async fn replay_a_dead_delivery_with_the_admin_token() {
     browser.button("Показать").await.click().await.unwrap();
     browser
         .wait(&format!(
-            "//tr[@data-id='{id}']/td[contains(@class, 'state') and .='sent']"
+            "//tr[@data-id='{id}']/td[contains(@class, 'state') and .='отправлено']"
         ))
         .await;
     browser.client.clone().close().await.unwrap();

@@ -58,7 +58,7 @@ async fn permanent_failure_is_not_retried_and_mailed_once() {
         .await;
     let (smtp, mut mails) = smtp_listener().await;
     let app = spawn(&format!(
-        "{}[mail]\nsmtp_url = \"{smtp}\"\n",
+        "{}[mail]\nsmtp_url = \"{smtp}\"\n[server]\npublic_url = \"https://hooks.example.com/\"\n",
         wappi_url(&wappi)
     ))
     .await;
@@ -91,6 +91,21 @@ async fn permanent_failure_is_not_retried_and_mailed_once() {
         "Wappi refused the apiToken <…97b3> for cascade <c0ffee> (HTTP 401): Unauthorized"
     ));
     assert!(mail.data.contains("Recipient: 7911*****77"));
+    // One plain sentence of what to do, and the delivery in the console.
+    assert!(
+        mail.data
+            .contains("What to do: check the token and the payment in the provider's cabinet"),
+        "{}",
+        mail.data
+    );
+    let id = body["DeliveryId"].as_str().unwrap();
+    assert!(
+        mail.data.contains(&format!(
+            "In the console: https://hooks.example.com/console?delivery={id}"
+        )),
+        "{}",
+        mail.data
+    );
     assert!(
         mail.data.contains("Hello\n\nЗапись №180"),
         "the undelivered text: {}",

@@ -24,6 +24,9 @@ const TEXTS = {
     deliveries_hint: "Нужен токен администратора (server.admin_token). Он хранится только на этой странице, пока она открыта.",
     deliveries_off: "Список доставок выключен: задайте server.admin_token в настройках сервиса.",
     admin_token: "Токен администратора (admin_token)", state: "Состояние (state)", state_any: "любое",
+    hook_url: "Ссылка для Torrow (Hook URL)", open_wanted: "Введите токен администратора и нажмите «Показать», чтобы открыть доставку ",
+    st_pending: "ожидает", st_sending: "отправляется", st_sent: "отправлено", st_failed: "не удалось", st_dead: "прекращено",
+    st_retry: "повтор",
     show: "Показать", open: "Открыть", nothing: "Доставок нет",
     col_time: "Время", col_channel: "Канал", col_recipient: "Получатель", col_order: "Заказ",
     col_state: "Состояние", col_attempts: "Попытки", col_error: "Ошибка",
@@ -51,6 +54,9 @@ const TEXTS = {
     deliveries_hint: "Needs the admin token (server.admin_token). It is kept only in this page while it is open.",
     deliveries_off: "The delivery list is off: set server.admin_token in the service's settings.",
     admin_token: "Admin token (admin_token)", state: "State (state)", state_any: "any",
+    hook_url: "Hook URL", open_wanted: "Enter the admin token and press Show to open delivery ",
+    st_pending: "pending", st_sending: "sending", st_sent: "sent", st_failed: "failed", st_dead: "dead",
+    st_retry: "retry",
     show: "Show", open: "Open", nothing: "No deliveries",
     col_time: "Time", col_channel: "Channel", col_recipient: "Recipient", col_order: "Order",
     col_state: "State", col_attempts: "Attempts", col_error: "Error",
@@ -329,12 +335,15 @@ async function loadDeliveries() {
   problem.hidden = list.length > 0;
   problem.textContent = list.length ? "" : t("nothing");
   table.hidden = list.length === 0;
+  // A link from a failure email: /console?delivery=<id> opens that delivery once the list loads.
+  const wanted = new URLSearchParams(location.search).get("delivery");
+  if (wanted && !shownDelivery) openDelivery(wanted);
   for (const d of list) {
     const open = el("button", { type: "button", "aria-label": t("open") + " " + d.id, text: t("open") });
     open.addEventListener("click", () => openDelivery(d.id));
     rows.append(el("tr", { "data-id": d.id },
       el("td", { text: when(d.created_at) }), el("td", { text: d.channel }), el("td", { text: d.recipient }),
-      el("td", { text: d.order || "" }), el("td", { class: "state " + d.state, text: d.state }),
+      el("td", { text: d.order ? "№" + d.order : "" }), el("td", { class: "state " + d.state, text: t("st_" + d.state) }),
       el("td", { text: String(d.attempts) }), el("td", { text: d.last_error || "" }), el("td", {}, open)));
   }
 }
@@ -347,12 +356,12 @@ async function openDelivery(id) {
   shownDelivery = d.id;
   box.hidden = false;
   $("detail-id").textContent = d.id;
-  $("detail-facts").textContent = [when(d.created_at), d.channel, d.target, d.recipient, d.state].filter(Boolean).join(" · ");
+  $("detail-facts").textContent = [when(d.created_at), d.channel, d.target, d.recipient, t("st_" + d.state)].filter(Boolean).join(" · ");
   $("detail-text").textContent = d.text;
   const list = $("detail-attempts");
   list.textContent = "";
   for (const a of d.attempts_made) {
-    list.append(el("li", { text: `${t("attempt")} ${a.number} · ${when(a.ended_at)} · ${a.outcome}` + (a.error ? ` · ${a.error}` : "") }));
+    list.append(el("li", { text: `${t("attempt")} ${a.number} · ${when(a.ended_at)} · ${t("st_" + a.outcome)}` + (a.error ? ` · ${a.error}` : "") }));
   }
   $("replay").hidden = !d.can_replay;
   $("replay-status").textContent = "";
@@ -419,6 +428,12 @@ async function start() {
   });
   applyLanguage();
   changed();
+  const wanted = new URLSearchParams(location.search).get("delivery");
+  if (wanted) {
+    $("deliveries-problem").hidden = false;
+    $("deliveries-problem").textContent = t("open_wanted") + wanted;
+    $("deliveries").scrollIntoView();
+  }
 }
 
 document.addEventListener("DOMContentLoaded", start);
