@@ -267,6 +267,11 @@ fn console_facts(app: &App) -> serde_json::Value {
         "templates": app.templates.current().catalogue,
         "default_locale": app.settings.templates.default_locale,
         "timezones": zones,
+        // Russia's zones by their Russian names with the offset from Moscow, first in the list.
+        "russian_zones": crate::params::zones::russian_names()
+            .into_iter()
+            .map(|(zone, label)| serde_json::json!({ "zone": zone, "label": label }))
+            .collect::<Vec<_>>(),
         "samples": SAMPLES.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "admin": admin_token(app).is_some(),
     })

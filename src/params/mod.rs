@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use crate::recipient;
 
 pub mod spec;
+pub mod zones;
 
 pub use spec::{Param, COMMON};
 

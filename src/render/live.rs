@@ -232,7 +232,10 @@ impl Templates {
     /// Reloads the locale folders whose files changed (looked at most once per `check_interval`).
     fn reload_if_changed(&self) {
         let changed: BTreeSet<String> = {
-            let mut watch = self.watch.lock().expect("template watch lock");
+            // Another request looking already is enough: never queue behind it.
+            let Ok(mut watch) = self.watch.try_lock() else {
+                return;
+            };
             if watch.0.elapsed() < self.check_interval {
                 return;
             }

@@ -571,6 +571,16 @@ async fn nothing_covers_anything_at_desktop_and_phone_width() {
         .await
         .unwrap();
     assert_eq!(layout[0], "channel-params", "{layout:?}");
+    // Russia's zones by Russian name with their offset from Moscow.
+    let label = browser
+        .client
+        .execute(
+            "return document.querySelector(\"#zones option[value='Asia/Yekaterinburg']\").label;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(label, json!("Екатеринбург (МСК+2)"));
     assert_eq!(layout2, json!(["channel-params", true]), "{layout2:?}");
 
     // The check: warnings as a list, each once.

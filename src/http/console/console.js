@@ -397,7 +397,13 @@ async function start() {
   common = ch.json.common;
   facts = f.json;
   const zones = el("datalist", { id: "zones" }, el("option", { value: "participant" }));
-  for (const z of facts.timezones) zones.append(el("option", { value: z }));
+  // Russia's zones first, by Russian name with МСК±N; then every other IANA zone.
+  const russian = new Set();
+  for (const r of facts.russian_zones || []) {
+    zones.append(el("option", { value: r.zone, label: r.label }));
+    russian.add(r.zone);
+  }
+  for (const z of facts.timezones) if (!russian.has(z)) zones.append(el("option", { value: z }));
   document.body.append(zones);
   for (const c of channels) $("channel").append(el("option", { value: c.name, text: c.name }));
   $("channel").value = channels.some((c) => c.name === "wappi") ? "wappi" : channels[0].name;
