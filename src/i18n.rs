@@ -62,6 +62,52 @@ pub fn tr(lang: Lang, text: &str) -> String {
     }
 }
 
+/// «7 символов»: a count of characters with the word the count needs (Russian plural rules:
+/// 1 символ, 2 символа, 5 символов, 21 символ, 11 символов).
+pub fn characters(lang: Lang, n: usize) -> String {
+    match lang {
+        Lang::En if n == 1 => "1 character".to_string(),
+        Lang::En => format!("{n} characters"),
+        Lang::Ru => {
+            let word = match (n % 10, n % 100) {
+                (_, 11..=14) => "символов",
+                (1, _) => "символ",
+                (2..=4, _) => "символа",
+                _ => "символов",
+            };
+            format!("{n} {word}")
+        }
+    }
+}
+
+/// Every `(N characters)` of a masked query (the length that stands for a hidden free text), in
+/// `lang`.
+pub fn character_counts(lang: Lang, text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('(') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let tail = &after[digits..];
+        let count = after[..digits].parse::<usize>().ok();
+        match (count, tail.strip_prefix(" characters)")) {
+            (Some(n), Some(remaining)) if digits > 0 => {
+                out.push('(');
+                out.push_str(&characters(lang, n));
+                out.push(')');
+                rest = remaining;
+            }
+            _ => {
+                out.push('(');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// `tr` for an optional text.
 pub fn tr_opt(lang: Lang, text: Option<String>) -> Option<String> {
     text.map(|t| tr(lang, &t))
@@ -212,6 +258,29 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn russian_plurals_of_characters() {
+        for (n, ru) in [
+            (1, "1 символ"),
+            (2, "2 символа"),
+            (4, "4 символа"),
+            (5, "5 символов"),
+            (7, "7 символов"),
+            (11, "11 символов"),
+            (14, "14 символов"),
+            (21, "21 символ"),
+            (22, "22 символа"),
+            (111, "111 символов"),
+        ] {
+            assert_eq!(characters(Lang::Ru, n), ru);
+        }
+        assert_eq!(characters(Lang::En, 1), "1 character");
+        assert_eq!(
+            character_counts(Lang::Ru, "a=(1 characters)&message=(7 characters)&x=(y)"),
+            "a=(1 символ)&message=(7 символов)&x=(y)"
+        );
+    }
 
     #[test]
     fn the_catalogue_loads_and_translates_with_values() {

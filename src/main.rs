@@ -110,6 +110,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, settings: Settings) -> ExitCode {
     let lang = settings.server.language;
+    let _ = LANG.set(lang);
     let say = |text: &str| tr(lang, text);
     // A command that reads the outbox must read the service's, never start an empty one.
     let looks_up = matches!(
@@ -373,11 +374,18 @@ fn outbox_exists(settings: &Settings) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> ExitCode {
     telemetry::init_logs(&settings.log);
     telemetry::init_metrics();
+    let lang = settings.server.language;
     let running = match torrow_hooks::start(settings).await {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    println!("torrow-hooks listening on http://{}", running.addr);
+    println!(
+        "{}",
+        tr(
+            lang,
+            &format!("torrow-hooks listening on http://{}", running.addr)
+        )
+    );
     tracing::info!(addr = %running.addr, "listening");
     let signal = match stop_signal() {
         Ok(signal) => signal,
@@ -449,7 +457,11 @@ fn exit_with(outcome: Outcome, lang: Lang) -> ExitCode {
     }
 }
 
+/// The operator's language, once the settings are read (errors before that stay in English).
+static LANG: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
+
 fn fail(e: anyhow::Error) -> ExitCode {
-    eprintln!("torrow-hooks: {e:#}");
+    let lang = LANG.get().copied().unwrap_or(Lang::En);
+    eprintln!("torrow-hooks: {}", tr(lang, &format!("{e:#}")));
     ExitCode::from(1)
 }

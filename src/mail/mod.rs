@@ -538,7 +538,10 @@ fn describe(r: &FailureReport, lang: Lang, console: Option<&str>) -> Vec<String>
             lines.push(format!("In the console: {base}/console?delivery={id}"));
         }
     }
-    lines.push(format!("Hook parameters: {}", r.query));
+    lines.push(format!(
+        "Hook parameters: {}",
+        crate::i18n::character_counts(lang, &r.query)
+    ));
     let mut lines: Vec<String> = lines.iter().map(|l| tr(lang, l)).collect();
     if let Some(text) = &r.text {
         lines.push(String::new());
