@@ -51,7 +51,7 @@ struct Args {
     /// and in the server; the server keeps at most `server.max_connections` open).
     #[arg(long, default_value_t = 2000)]
     idle: usize,
-    /// Child mode (internal): baseline | wappi | hooks.
+    /// Child mode (internal): baseline | wappi | relay | hooks.
     #[arg(long, hide = true)]
     serve: Option<String>,
     /// Child mode (internal): the Wappi stand-in's address, for `--serve hooks`.
@@ -109,6 +109,23 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     let base_rss = baseline.usage().0;
     drop(baseline);
 
+    // The relay (read the body, one outbound POST) against a stand-in of its own.
+    let relay_wappi = Server::start("wappi", &[], &log("relay-wappi"))?;
+    let relay = Server::start("relay", &["--wappi", &relay_wappi.addr], &log("relay"))?;
+    let relayed = Request::post(at(&relay, POST_QUERY), &event);
+    closed_loop("warm-up", &relay, relayed.clone(), args, 1).await?;
+    let relay_post = closed_loop(
+        "relay: read the body, one POST out",
+        &relay,
+        relayed,
+        args,
+        args.seconds,
+    )
+    .await?;
+    let relay_rss = relay.usage().0;
+    drop(relay);
+    drop(relay_wappi);
+
     let wappi = Server::start("wappi", &[], &log("wappi"))?;
     let hooks_dir = dir.display().to_string();
     let mut hooks_args = vec!["--wappi", &wappi.addr, "--dir", &hooks_dir];
@@ -139,7 +156,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         ("torrow-hooks POST → wappi", post.clone(), 1),
     ];
     let chosen = |name: &str| args.only.as_ref().is_none_or(|only| name.contains(only));
-    let mut rows = vec![(base_get, None), (base_post, None)];
+    let mut rows = vec![(base_get, None), (base_post, None), (relay_post, Some(1))];
     for (name, request, baseline) in scenarios {
         if chosen(name) {
             let figures = closed_loop(name, &hooks, request, args, args.seconds).await?;
@@ -170,12 +187,25 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     // Each torrow-hooks row carries the index of its baseline row, for the ratio.
     let rows: Vec<_> = rows
         .into_iter()
-        .map(|(f, b)| {
-            let rss = if b.is_some() { hooks_rss } else { base_rss };
+        .enumerate()
+        .map(|(i, (f, b))| {
+            let rss = match (i, b) {
+                (2, _) => relay_rss,
+                (_, Some(_)) => hooks_rss,
+                _ => base_rss,
+            };
             (f, b, rss)
         })
         .collect();
     report(&rows);
+    // The durable path against the least work the job needs (issue targets: ≥ 0.5).
+    let relay_rps = rows[2].0.rps();
+    for (f, _, _) in rows
+        .iter()
+        .filter(|(f, _, _)| f.name.starts_with("torrow-hooks POST"))
+    {
+        println!("{}: {:.3} of the relay", f.name, f.rps() / relay_rps);
+    }
     if let Some(a) = &abused {
         println!(
             "\n{abuse_name}, {} idle connections held open (the server keeps at most server.max_connections):",

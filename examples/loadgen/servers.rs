@@ -42,6 +42,34 @@ pub async fn serve(kind: &str, args: &Args) -> anyhow::Result<()> {
                 });
             listen(count.or(send), any).await?
         }
+        "relay" => {
+            // The least work the job needs: read the body, make one POST to the stand-in, answer.
+            let wappi = args.wappi.clone().expect("--wappi");
+            let client = reqwest::Client::new();
+            let url = format!("http://{wappi}/csender/cascade/send");
+            let relay = warp::post()
+                .and(warp::body::bytes())
+                .then(move |body: bytes::Bytes| {
+                    let (client, url) = (client.clone(), url.clone());
+                    async move {
+                        let message = serde_json::json!({
+                            "recipient": "79119998877",
+                            "body": format!("{} bytes", body.len()),
+                            "cascade_id": "relay",
+                        });
+                        match client.post(&url).json(&message).send().await {
+                            Ok(r) if r.status().is_success() => {
+                                warp::reply::with_status("ok", warp::http::StatusCode::OK)
+                            }
+                            _ => warp::reply::with_status(
+                                "failed",
+                                warp::http::StatusCode::BAD_GATEWAY,
+                            ),
+                        }
+                    }
+                });
+            listen(relay, any).await?
+        }
         "hooks" => {
             let dir = args.dir.as_deref().expect("--dir");
             let wappi = args.wappi.as_deref().expect("--wappi");

@@ -47,6 +47,9 @@ impl FileWatch {
 
     /// The file at the path is not the one the connections hold, or is cut short.
     pub(super) fn fault(&self) -> Option<StorageFault> {
+        // The largest size seen *before* this look: a size another thread recorded while this
+        // `stat` was under way may be larger than what this one saw, and is no sign of a cut.
+        let seen_before = self.largest.load(Ordering::SeqCst);
         let meta = match std::fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -57,19 +60,21 @@ impl FileWatch {
         if (meta.dev(), meta.ino()) != self.opened {
             return Some(StorageFault::Replaced(self.shown()));
         }
-        if self.truncated(meta.len()) {
+        if self.truncated(seen_before, meta.len()) {
             return Some(StorageFault::Truncated(self.shown()));
         }
         None
     }
 
-    /// Smaller than it has been, or than a header (then and ever after).
-    fn truncated(&self, len: u64) -> bool {
-        let largest = self.largest.fetch_max(len, Ordering::Relaxed);
-        if len < largest || len < HEADER {
-            self.truncated.store(true, Ordering::Relaxed);
+    /// Smaller than it was before this look (`seen_before`), or than a header: then and ever
+    /// after. Comparing with the largest size seen *now* would take a look that raced with a
+    /// growth for a cut (a 503 under load, found by the loadgen).
+    fn truncated(&self, seen_before: u64, len: u64) -> bool {
+        self.largest.fetch_max(len, Ordering::SeqCst);
+        if len < seen_before || len < HEADER {
+            self.truncated.store(true, Ordering::SeqCst);
         }
-        self.truncated.load(Ordering::Relaxed)
+        self.truncated.load(Ordering::SeqCst)
     }
 
     /// Whether a checkpoint may write the database file: it is still the one opened and whole.
@@ -102,6 +107,22 @@ impl FileWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_look_that_raced_with_a_growth_is_no_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        let _store = crate::store::SqliteStore::open(&path, false).await.unwrap();
+        let watch = FileWatch::new(&path).unwrap();
+        let size = std::fs::metadata(&path).unwrap().len();
+        // This look began before the file grew; another look has recorded the growth since.
+        let seen_before = watch.largest.load(Ordering::SeqCst);
+        watch.largest.fetch_max(size * 4, Ordering::SeqCst);
+        assert!(!watch.truncated(seen_before, size));
+        assert!(!watch.truncated.load(Ordering::SeqCst));
+        // A real cut (smaller than before the look) is still seen.
+        assert!(watch.truncated(size * 4, size));
+    }
 
     #[tokio::test]
     async fn removal_replacement_and_truncation_are_seen() {
