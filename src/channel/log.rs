@@ -1,9 +1,10 @@
 //! The `log` channel: appends each message as one JSON line to `log_sink.path`. No credentials.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 
 use super::{Channel, Failure, Outgoing, Route, Sent};
 use crate::params::{Param, Query, Report};
@@ -32,7 +33,8 @@ impl Default for Settings {
 pub struct LogChannel {
     path: PathBuf,
     max_bytes: u64,
-    write: tokio::sync::Mutex<()>,
+    /// One append at a time (a rotation must not split a line).
+    write: Arc<Mutex<()>>,
 }
 
 impl LogChannel {
@@ -40,24 +42,33 @@ impl LogChannel {
         LogChannel {
             path: settings.path,
             max_bytes: settings.max_bytes.max(1),
-            write: tokio::sync::Mutex::new(()),
+            write: Arc::new(Mutex::new(())),
         }
     }
+}
 
-    /// Moves a sink that has reached `max_bytes` aside to `<path>.1`.
-    async fn rotate_if_full(&self) -> std::io::Result<()> {
-        match tokio::fs::metadata(&self.path).await {
-            Ok(meta) if meta.len() >= self.max_bytes => {
-                let old = PathBuf::from(format!("{}.1", self.path.display()));
-                tokio::fs::rename(&self.path, &old).await?;
-                tracing::info!(sink = %self.path.display(), "log sink rotated to {}", old.display());
-                Ok(())
-            }
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
+/// Appends one line to the sink, moving a sink that has reached `max_bytes` aside to
+/// `<path>.1` first. The file is opened for each line, so a sink moved away or removed by
+/// someone else is simply begun anew. Blocking: run on the blocking pool, in one hop.
+fn append(path: &Path, max_bytes: u64, line: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
     }
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() >= max_bytes => {
+            let old = PathBuf::from(format!("{}.1", path.display()));
+            std::fs::rename(path, &old)?;
+            tracing::info!(sink = %path.display(), "log sink rotated to {}", old.display());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(line)
 }
 
 #[async_trait]
@@ -101,25 +112,19 @@ impl Channel for LogChannel {
         });
         let mut bytes = serde_json::to_vec(&line).expect("a JSON value serializes");
         bytes.push(b'\n');
-        let _guard = self.write.lock().await;
-        let io = |e: std::io::Error| {
+        let (path, max_bytes, lock) = (self.path.clone(), self.max_bytes, self.write.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            append(&path, max_bytes, &bytes)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+        written.map_err(|e| {
             Failure::Retryable(format!(
                 "cannot write the log sink {}: {e}",
                 self.path.display()
             ))
-        };
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        self.rotate_if_full().await.map_err(io)?;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await
-            .map_err(io)?;
-        file.write_all(&bytes).await.map_err(io)?;
-        file.flush().await.map_err(io)?;
+        })?;
         tracing::info!(
             channel = "log",
             recipient = %redact::phone(message.recipient),
