@@ -50,12 +50,6 @@ pub fn field_value<'e>(event: &'e CaseActionEvent, field: &str) -> &'e str {
         .unwrap_or("")
 }
 
-/// The value of the participant's contact field named `field` when it is a Telegram-style numeric
-/// id (digits, perhaps with a leading `-` for groups), else `None`.
-pub fn from_field(event: &CaseActionEvent, field: &str) -> Option<String> {
-    numeric_id(field_value(event, field))
-}
-
 /// `value` when it is a numeric id (digits, perhaps with a leading `-` for groups).
 pub fn numeric_id(value: &str) -> Option<String> {
     let digits = value.strip_prefix('-').unwrap_or(value);

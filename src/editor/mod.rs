@@ -133,7 +133,7 @@ impl App {
                     name: name.clone(),
                     serving: source.origin.clone(),
                     has_file: self.templates.file_source(locale, name).is_some(),
-                    problem: self.templates.problem(locale, name),
+                    problem: serving.problem(locale, name),
                 });
             }
         }

@@ -163,7 +163,7 @@ impl App {
         // An honest check and preview: say when the template's newest edit is not the one served.
         if let Some(problem) = options
             .as_ref()
-            .and_then(|o| self.templates.problem(&o.locale, &o.template))
+            .and_then(|o| serving.problem(&o.locale, &o.template))
         {
             report.warn(problem);
         }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use super::folder::{self, Fingerprint, DEFAULT_TEMPLATE};
+use super::folder::{self, Fingerprint};
 use super::set::{LocaleSet, Origin, Source};
 use super::{context, TemplateError};
 use crate::event::CaseActionEvent;
@@ -37,6 +37,38 @@ pub struct Serving {
     problems: BTreeMap<(String, String), String>,
     /// Locale → its template names.
     pub catalogue: Catalogue,
+}
+
+impl Serving {
+    /// Why template `name` of `locale` is not serving its newest text, if it is not (the
+    /// locale's own file counts too).
+    pub fn problem(&self, locale: &str, name: &str) -> Option<String> {
+        let serving = self;
+        let locale_wide = serving.problems.get(&(locale.to_string(), String::new()));
+        let own = serving
+            .problems
+            .get(&(locale.to_string(), name.to_string()));
+        let served = serving
+            .locales
+            .get(locale)
+            .and_then(|set| set.source(name))
+            .map(|s| match &s.origin {
+                Origin::File => "the previous text is in use".to_string(),
+                Origin::Console { version, .. } => {
+                    format!("console version {version} is in use")
+                }
+            })
+            .unwrap_or_else(|| "it is not available".to_string());
+        match (locale_wide, own) {
+            (Some(why), _) => Some(format!(
+                "the templates of {locale} were edited but refused, so an older version is in use: {why}"
+            )),
+            (None, Some(why)) => Some(format!(
+                "the newest text of template {name} ({locale}) was refused, so {served}: {why}"
+            )),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The live template store.
@@ -123,34 +155,9 @@ impl Templates {
         self.current().locales.get(name).cloned()
     }
 
-    /// Why template `name` of `locale` is not serving its newest text, if it is not (the
-    /// locale's own file counts too).
+    /// Why template `name` of `locale` is not serving its newest text, if it is not.
     pub fn problem(&self, locale: &str, name: &str) -> Option<String> {
-        let serving = self.current();
-        let locale_wide = serving.problems.get(&(locale.to_string(), String::new()));
-        let own = serving
-            .problems
-            .get(&(locale.to_string(), name.to_string()));
-        let served = serving
-            .locales
-            .get(locale)
-            .and_then(|set| set.source(name))
-            .map(|s| match &s.origin {
-                Origin::File => "the previous text is in use".to_string(),
-                Origin::Console { version, .. } => {
-                    format!("console version {version} is in use")
-                }
-            })
-            .unwrap_or_else(|| "it is not available".to_string());
-        match (locale_wide, own) {
-            (Some(why), _) => Some(format!(
-                "the templates of {locale} were edited but refused, so an older version is in use: {why}"
-            )),
-            (None, Some(why)) => Some(format!(
-                "the newest text of template {name} ({locale}) was refused, so {served}: {why}"
-            )),
-            (None, None) => None,
-        }
+        self.current().problem(locale, name)
     }
 
     /// Every refused edit: `locale` or `locale/name` → why.
@@ -392,9 +399,4 @@ fn catalogue(locales: &BTreeMap<String, Arc<LocaleSet>>) -> Catalogue {
         .iter()
         .map(|(l, set)| (l.clone(), set.names().map(str::to_string).collect()))
         .collect()
-}
-
-/// The template a request names, or the default.
-pub fn default_template() -> String {
-    DEFAULT_TEMPLATE.to_string()
 }

@@ -98,21 +98,27 @@ impl LocaleSet {
             };
             return Err((name, error));
         }
+        let events = samples::events();
         for name in set.sources.keys() {
-            set.check_samples(name, links)
+            set.check_samples(name, &events, links)
                 .map_err(|e| (name.clone(), e))?;
         }
         Ok(set)
     }
 
     /// Renders `name` on every sample event, in full and in the phone-only form.
-    fn check_samples(&self, name: &str, links: &Links) -> Result<(), TemplateError> {
-        for (sample, event) in samples::events() {
+    fn check_samples(
+        &self,
+        name: &str,
+        events: &[(&'static str, crate::event::CaseActionEvent)],
+        links: &Links,
+    ) -> Result<(), TemplateError> {
+        for (sample, event) in events {
             for phone in [false, true] {
                 let mut opts = samples::options("", phone);
                 opts.template = name.to_string();
                 let ctx = context::build(
-                    &event,
+                    event,
                     &opts,
                     &self.locale,
                     links,
