@@ -8,6 +8,7 @@ use crate::mail::Mailer;
 use crate::render::Templates;
 use crate::settings::Settings;
 use crate::store::{PgOptions, PgStore, SqliteStore, Store};
+use crate::t;
 
 pub struct App {
     pub settings: Settings,
@@ -28,14 +29,16 @@ impl App {
             settings.templates.check_interval,
             &settings.links,
         )
-        .map_err(|e| anyhow::anyhow!("templates: {e}"))?
+        .map_err(|e| t!("settings-key-error", key = "templates", why = e.text()))?
         .with_max_resource_lines(settings.render.max_resource_lines);
         let default_locale = &settings.templates.default_locale;
         if templates.locale(default_locale).is_none() {
-            anyhow::bail!(
-                "templates.default_locale: no folder {default_locale} under {}",
-                settings.templates.dir.display()
-            );
+            return Err(t!(
+                "settings-no-default-locale",
+                locale = default_locale.as_str(),
+                dir = settings.templates.dir.display().to_string()
+            )
+            .into());
         }
         let channels = Arc::new(Registry::new(&settings)?);
         check_lease(&settings.delivery, &channels)?;
@@ -81,7 +84,7 @@ impl App {
         };
         app.sync_templates()
             .await
-            .map_err(|e| anyhow::anyhow!("templates saved in the console: {e}"))?;
+            .map_err(|e| t!("settings-console-templates", why = e.to_string()))?;
         Ok(Arc::new(app))
     }
 

@@ -4,23 +4,32 @@
 use std::fmt::Write;
 
 use crate::delivery::lookup::{Listed, Shown};
-use crate::i18n::{tr, Lang};
+use crate::i18n::{Lang, Text};
+use crate::store::State;
+use crate::t;
+
+/// A state's name in `lang` (`failed` → «не удалось»).
+fn state_word(state: &str, lang: Lang) -> String {
+    State::named(state)
+        .map(|s| s.text().render(lang))
+        .unwrap_or_else(|| state.to_string())
+}
 
 /// One line per delivery: time, state, attempts, channel, recipient, order, id, last error.
 pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
     let mut out = String::new();
-    let h = |label: &str| tr(lang, label);
+    let h = |label: Text| label.render(lang);
     let _ = writeln!(
         out,
-        "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
-        h("CREATED"),
-        h("STATE"),
-        h("ATTEMPTS"),
-        h("CHANNEL"),
-        h("RECIPIENT"),
-        h("ORDER"),
+        "{:<20}  {:<12}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
+        h(t!("cli-created")),
+        h(t!("cli-state")),
+        h(t!("cli-attempts")),
+        h(t!("cli-channel")),
+        h(t!("cli-recipient")),
+        h(t!("cli-order")),
         "ID",
-        h("LAST ERROR")
+        h(t!("cli-last-error"))
     );
     for d in list {
         let order = d
@@ -30,15 +39,15 @@ pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{:<20}  {:<9}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
+            "{:<20}  {:<12}  {:>8}  {:<10}  {:<13}  {:<8}  {:<36}  {}",
             local(&d.created_at, &d.timezone),
-            d.state,
+            state_word(d.state, lang),
             d.attempts,
             d.channel,
             d.recipient,
             order,
             d.id,
-            one_line(&tr(lang, d.last_error.as_deref().unwrap_or("")), 80)
+            one_line(d.last_error.as_deref().unwrap_or(""), 80)
         );
     }
     out
@@ -48,52 +57,57 @@ pub fn deliveries_table(list: &[Listed], lang: Lang) -> String {
 pub fn delivery(d: &Shown, lang: Lang) -> String {
     let l = &d.listed;
     let mut out = String::new();
-    let mut line = |label: &str, value: String| {
-        let _ = writeln!(out, "{:<11}{value}", tr(lang, label));
+    let mut line = |label: Text, value: String| {
+        let _ = writeln!(out, "{:<11}{value}", label.render(lang));
     };
-    line("Delivery", l.id.clone());
+    line(t!("cli-delivery"), l.id.clone());
     line(
-        "State",
-        tr(
-            lang,
-            &format!("{} after {} attempt(s)", l.state, l.attempts),
-        ),
+        t!("cli-state-2"),
+        t!(
+            "cli-state-after-n-attempt-s",
+            state = state_word(l.state, lang),
+            n = l.attempts
+        )
+        .render(lang),
     );
-    line("Created", local(&l.created_at, &l.timezone));
+    line(t!("cli-created-2"), local(&l.created_at, &l.timezone));
     let next = if l.state == "pending" {
-        "Next try"
+        t!("cli-next-try")
     } else {
-        "Updated"
+        t!("cli-updated")
     };
     line(next, local(&d.next_attempt_at, &l.timezone));
-    line("Channel", format!("{} ({})", l.channel, d.target));
-    line("Recipient", l.recipient.clone());
+    line(t!("cli-channel-2"), format!("{} ({})", l.channel, d.target));
+    line(t!("cli-recipient-2"), l.recipient.clone());
     if let Some(order) = &l.order {
         let service = l.service.as_deref().unwrap_or("");
-        line("Order", format!("№{order} {service}"));
+        line(t!("cli-order-2"), format!("№{order} {service}"));
     }
     if let Some(id) = &d.provider_id {
-        line("Provider", tr(lang, &format!("message {id}")));
+        line(
+            t!("cli-provider"),
+            t!("cli-message-id", id = id).render(lang),
+        );
     }
     if d.attempts_made.is_empty() {
         if let Some(error) = &l.last_error {
-            line("Error", tr(lang, error));
+            line(t!("cli-error"), error.clone());
         }
     }
     if !d.attempts_made.is_empty() {
-        let _ = writeln!(out, "{}", tr(lang, "Attempts"));
+        let _ = writeln!(out, "{}", t!("cli-attempts-2").render(lang));
         for a in &d.attempts_made {
             let error = a
                 .error
                 .as_deref()
-                .map(|e| format!("  {}", tr(lang, e)))
+                .map(|e| format!("  {e}"))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {:>3}  {}  {:<6}{error}",
                 a.number,
                 local(&a.ended_at, &l.timezone),
-                a.outcome
+                outcome_word(&a.outcome, lang)
             );
         }
     }
@@ -101,14 +115,22 @@ pub fn delivery(d: &Shown, lang: Lang) -> String {
         let _ = writeln!(
             out,
             "{}",
-            tr(lang, &format!("Send again: torrow-hooks replay {}", l.id))
+            t!("cli-send-again-torrow-hooks-replay", id = l.id.as_str()).render(lang)
         );
     }
-    let _ = writeln!(out, "{}", tr(lang, "Text"));
+    let _ = writeln!(out, "{}", t!("cli-text").render(lang));
     for text_line in d.text.lines() {
         let _ = writeln!(out, "  {text_line}");
     }
     out
+}
+
+/// An attempt's outcome (`sent`, `retry`, `failed`, `dead`) in `lang`.
+fn outcome_word(outcome: &str, lang: Lang) -> String {
+    match outcome {
+        "retry" => t!("outcome-retry").render(lang),
+        other => state_word(other, lang),
+    }
 }
 
 /// An RFC 3339 time in the order's zone, as the failure emails write it (`2024-05-08 11:15 MSK`).

@@ -162,6 +162,17 @@ pub enum EventError {
     NoCaseItem,
 }
 
+impl EventError {
+    /// The error in the reader's words.
+    pub fn text(&self) -> crate::i18n::Text {
+        match self {
+            EventError::Empty => crate::t!("param-request-body-empty-expected-torrow"),
+            EventError::Json(why) => crate::t!("param-request-body-valid-json-torrow", why = why),
+            EventError::NoCaseItem => crate::t!("param-event-has-caseitem-order-caseactionevent"),
+        }
+    }
+}
+
 /// Participant states that mean the participation was cancelled.
 const CANCELLED_PARTICIPANT: i64 = 3;
 /// Case states that mean the case was cancelled or rejected.

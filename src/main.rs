@@ -2,105 +2,24 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+mod args;
+
+use args::{Command, TemplatesCommand};
 use torrow_hooks::{
     cli,
     hook::{Kind, Outcome},
     http::Answer,
-    i18n::{tr, Lang},
+    i18n::{error_text, Lang, Text},
     store::State,
-    telemetry, App, Settings,
+    t, telemetry, App, Settings,
 };
 
-#[derive(Parser)]
-#[command(
-    name = "torrow-hooks",
-    version,
-    about = "Torrow WebHook notifications through Wappi and other channels"
-)]
-struct Cli {
-    /// Settings file (default: Settings.toml in the working directory, if present).
-    #[arg(long, global = true)]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the server (the default).
-    Serve,
-    /// Print the message (and recipient) a hook URL would send for an event; sends nothing.
-    Render {
-        /// The hook URL as given to Torrow: http(s)://<host>/webhook/<channel>?<parameters>.
-        /// A bare query string needs --channel.
-        #[arg(long, value_name = "HOOK_URL")]
-        url: String,
-        /// The channel, when --url is only a query string.
-        #[arg(long)]
-        channel: Option<String>,
-        /// A Torrow event (JSON file).
-        #[arg(long)]
-        event: PathBuf,
-    },
-    /// Check a hook URL (parameters and credentials) and print the JSON answer.
-    Check {
-        /// The hook URL as given to Torrow: http(s)://<host>/webhook/<channel>?<parameters>.
-        /// A bare query string needs --channel.
-        #[arg(long, value_name = "HOOK_URL")]
-        url: String,
-        /// The channel, when --url is only a query string.
-        #[arg(long)]
-        channel: Option<String>,
-    },
-    /// List recent deliveries, newest first (recipients masked).
-    Deliveries {
-        /// Only deliveries in this state: pending, sending, sent, failed or dead.
-        #[arg(long)]
-        state: Option<String>,
-        /// How many at most (up to 500).
-        #[arg(long, default_value_t = 20)]
-        limit: i64,
-    },
-    /// Show one delivery: state, every attempt with its time and error, the text.
-    Show {
-        /// The DeliveryId (from an answer, a failure email or `deliveries`).
-        id: String,
-    },
-    /// Send dead or failed deliveries again (a running service picks them up at once).
-    /// Sends a test email to ADDRESS through mail.smtp_url and explains a failure.
-    TestMail { address: String },
-    /// The message templates: list, check a folder, export the live versions.
-    Templates {
-        #[command(subcommand)]
-        action: TemplatesCommand,
-    },
-    Replay {
-        /// The DeliveryId to send again.
-        id: Option<String>,
-        /// Every dead delivery.
-        #[arg(long, conflicts_with = "id")]
-        all_dead: bool,
-    },
-}
-
-#[derive(Subcommand)]
-enum TemplatesCommand {
-    /// Every template of every locale, and where its text comes from (file or console).
-    List,
-    /// Checks a templates folder against the built-in samples without starting the service
-    /// (default: templates.dir); exits 1 with file:line:column for each problem.
-    Check { dir: Option<PathBuf> },
-    /// Writes the live templates (console versions included) as files under DIR.
-    Export { dir: PathBuf },
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = args::parse(early_language());
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("torrow-hooks: {e}");
+            eprintln!("torrow-hooks: {}", e.text().render(early_language()));
             return ExitCode::from(1);
         }
     };
@@ -111,7 +30,7 @@ fn main() -> ExitCode {
 async fn run(command: Command, settings: Settings) -> ExitCode {
     let lang = settings.server.language;
     let _ = LANG.set(lang);
-    let say = |text: &str| tr(lang, text);
+    let say = |text: Text| text.render(lang);
     // A command that reads the outbox must read the service's, never start an empty one.
     let looks_up = matches!(
         &command,
@@ -136,7 +55,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         } => {
             let (channel, query) = match split_url(&url, channel) {
                 Ok(parts) => parts,
-                Err(e) => return usage(&say(&e)),
+                Err(e) => return usage(&say(e)),
             };
             let app = match App::build(settings).await {
                 Ok(app) => app,
@@ -148,9 +67,12 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             match app.render_for_cli(&channel, &query, &body) {
                 Ok((recipient, text, warnings)) => {
-                    println!("{}", say(&format!("Recipient: {recipient}")));
+                    println!(
+                        "{}",
+                        say(t!("mail-recipient-recipient", recipient = recipient))
+                    );
                     if !warnings.is_empty() {
-                        println!("{}", say(&format!("Warnings: {warnings}")));
+                        println!("{}", say(t!("cli-warnings-warnings", warnings = warnings)));
                     }
                     println!();
                     println!("{text}");
@@ -162,7 +84,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
         Command::Check { url, channel } => {
             let (channel, query) = match split_url(&url, channel) {
                 Ok(parts) => parts,
-                Err(e) => return usage(&say(&e)),
+                Err(e) => return usage(&say(e)),
             };
             let app = match App::build(settings).await {
                 Ok(app) => app,
@@ -177,7 +99,11 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Some((_, Some(state))) => Some(state),
                 Some((s, None)) => {
                     eprintln!(
-                        "torrow-hooks: no state {s:?}: use pending, sending, sent, failed or dead"
+                        "torrow-hooks: {}",
+                        say(t!(
+                            "cli-state-name-use-pending-sending",
+                            name = format!("{s:?}")
+                        ))
                     );
                     return ExitCode::from(2);
                 }
@@ -186,9 +112,9 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
-            match app.delivery.list(state, limit).await {
+            match app.delivery.list(state, limit, lang).await {
                 Ok(list) if list.is_empty() => {
-                    println!("{}", say("No deliveries."));
+                    println!("{}", say(t!("cli-deliveries")));
                     ExitCode::SUCCESS
                 }
                 Ok(list) => {
@@ -203,7 +129,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
-            match app.delivery.show(&id).await {
+            match app.delivery.show(&id, lang).await {
                 Ok(Some(shown)) => {
                     print!("{}", cli::delivery(&shown, lang));
                     ExitCode::SUCCESS
@@ -211,8 +137,9 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(None) => {
                     eprintln!(
                         "torrow-hooks: {}",
-                        say(&format!(
-                            "no delivery {id:?} (see `torrow-hooks deliveries`)"
+                        say(t!(
+                            "cli-delivery-id-see-torrow-hooks",
+                            id = format!("{id:?}")
                         ))
                     );
                     ExitCode::from(1)
@@ -228,18 +155,18 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             };
             match app.mailer.send_test(&address).await {
                 Ok(done) => {
-                    println!("{}", say(&done));
+                    println!("{}", say(done));
                     ExitCode::SUCCESS
                 }
                 Err(why) => {
-                    eprintln!("torrow-hooks: {}", say(&why));
+                    eprintln!("torrow-hooks: {}", say(why));
                     ExitCode::from(1)
                 }
             }
         }
         Command::Replay { id, all_dead } => {
             if id.is_none() && !all_dead {
-                eprintln!("torrow-hooks: {}", say("give a DeliveryId or --all-dead"));
+                eprintln!("torrow-hooks: {}", say(t!("cli-give-deliveryid-all-dead")));
                 return ExitCode::from(2);
             }
             let app = match App::build(settings).await {
@@ -256,35 +183,33 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                         Some(id) => match app.store.get(&id).await {
                             Ok(Some(r)) => eprintln!(
                                 "torrow-hooks: {}",
-                                say(&format!(
-                                    "delivery {id} is {}: only dead or failed deliveries are sent again",
-                                    r.state.as_str()
+                                say(t!(
+                                    "cli-delivery-id-state-only-dead",
+                                    id = id.as_str(),
+                                    state = r.state.text()
                                 ))
                             ),
                             _ => eprintln!(
                                 "torrow-hooks: {}",
-                                say(&format!(
-                                    "no delivery {id:?} (see `torrow-hooks deliveries`)"
+                                say(t!(
+                                    "cli-delivery-id-see-torrow-hooks",
+                                    id = format!("{id:?}")
                                 ))
                             ),
                         },
-                        None => eprintln!(
-                            "torrow-hooks: {}",
-                            say("no dead delivery to send again")
-                        ),
+                        None => {
+                            eprintln!("torrow-hooks: {}", say(t!("cli-dead-delivery-send-again")))
+                        }
                     }
                     ExitCode::from(1)
                 }
                 Ok(ids) => {
                     for id in &ids {
-                        println!("{}", say(&format!("{id}: queued to be sent again")));
+                        println!("{}", say(t!("cli-id-queued-sent-again", id = id.as_str())));
                     }
                     println!(
                         "{}",
-                        say(&format!(
-                            "{} queued; a running service sends them at its next look at the outbox (delivery.poll_interval). Follow with `torrow-hooks show <id>`.",
-                            ids.len()
-                        ))
+                        say(t!("cli-n-queued-running-service-sends", n = ids.len()))
                     );
                     ExitCode::SUCCESS
                 }
@@ -296,21 +221,21 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
 
 async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
     let lang = settings.server.language;
-    let say = |text: &str| tr(lang, text);
+    let say = |text: Text| text.render(lang);
     if let TemplatesCommand::Check { dir } = &action {
         let dir = dir
             .clone()
             .unwrap_or_else(|| settings.templates.dir.clone());
         let problems = torrow_hooks::editor::check_folder(&dir, &settings.links);
-        for problem in &problems {
+        for problem in problems.iter().cloned() {
             eprintln!("{}", say(problem));
         }
         if problems.is_empty() {
             println!(
                 "{}",
-                say(&format!(
-                    "{}: every template renders every sample",
-                    dir.display()
+                say(t!(
+                    "editor-dir-every-template-renders-every",
+                    dir = dir.display().to_string()
                 ))
             );
             return ExitCode::SUCCESS;
@@ -323,19 +248,20 @@ async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
     };
     match action {
         TemplatesCommand::List => {
-            for t in app.template_list() {
-                let origin = match t.serving {
-                    torrow_hooks::render::Origin::File => say("file"),
-                    torrow_hooks::render::Origin::Console { version, saved_at } => say(&format!(
-                        "edited in the console on {} (version {version})",
-                        chrono::DateTime::from_timestamp_millis(saved_at)
+            for listed in app.template_list(lang) {
+                let origin = match listed.serving {
+                    torrow_hooks::render::Origin::File => say(t!("editor-file")),
+                    torrow_hooks::render::Origin::Console { version, saved_at } => say(t!(
+                        "editor-edited-console-date-version-version",
+                        date = chrono::DateTime::from_timestamp_millis(saved_at)
                             .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                            .unwrap_or_default()
+                            .unwrap_or_default(),
+                        version = version
                     )),
                 };
-                println!("{:<8} {:<20} {origin}", t.locale, t.name);
-                if let Some(problem) = t.problem {
-                    println!("         {}", say(&problem));
+                println!("{:<8} {:<20} {origin}", listed.locale, listed.name);
+                if let Some(problem) = listed.problem {
+                    println!("         {problem}");
                 }
             }
             ExitCode::SUCCESS
@@ -364,11 +290,12 @@ fn outbox_exists(settings: &Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     let shown = std::path::absolute(&path).unwrap_or(path);
-    anyhow::bail!(
-        "no outbox at {} (delivery.database): these are not the service's settings; give them with --config, e.g. torrow-hooks --config {} deliveries",
-        shown.display(),
-        torrow_hooks::settings::SYSTEM_SETTINGS
+    Err(t!(
+        "deploy-outbox-at-path-delivery-database",
+        path = shown.display().to_string(),
+        file = torrow_hooks::settings::SYSTEM_SETTINGS
     )
+    .into())
 }
 
 async fn serve(settings: Settings) -> ExitCode {
@@ -381,10 +308,11 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     println!(
         "{}",
-        tr(
-            lang,
-            &format!("torrow-hooks listening on http://{}", running.addr)
+        t!(
+            "deploy-torrow-hooks-listening-http-addr",
+            addr = running.addr.to_string()
         )
+        .render(lang)
     );
     tracing::info!(addr = %running.addr, "listening");
     let signal = match stop_signal() {
@@ -413,7 +341,7 @@ fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 
 /// `https://host/webhook/wappi?a=b` → (`wappi`, `a=b`). A bare query (`a=b`, `?a=b`) needs
 /// `--channel`; a URL whose path names no channel is refused, never guessed.
-fn split_url(url: &str, channel: Option<String>) -> Result<(String, String), String> {
+fn split_url(url: &str, channel: Option<String>) -> Result<(String, String), Text> {
     let url = url.trim();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let named = path
@@ -422,8 +350,10 @@ fn split_url(url: &str, channel: Option<String>) -> Result<(String, String), Str
         .nth(1)
         .filter(|c| !c.is_empty());
     match (named, channel) {
-        (Some(named), Some(given)) if named != given => Err(format!(
-            "--url names the channel {named:?} but --channel says {given:?}"
+        (Some(named), Some(given)) if named != given => Err(t!(
+            "cli-url-names-channel-but-channel",
+            a = format!("{named:?}"),
+            b = format!("{given:?}")
         )),
         (Some(named), _) => Ok((named.to_string(), query.to_string())),
         (None, Some(given)) if !path.contains('/') => {
@@ -432,10 +362,9 @@ fn split_url(url: &str, channel: Option<String>) -> Result<(String, String), Str
             Ok((given, query.trim_start_matches('?').to_string()))
         }
         (None, Some(given)) => Ok((given, query.to_string())),
-        (None, None) => Err(format!(
-            "--url needs the whole hook URL, e.g. https://hooks.example.com/webhook/wappi?cascadeId=…&apiToken=…, \
-             or a query string with --channel <name>; got {:?}",
-            torrow_hooks::params::quote(url)
+        (None, None) => Err(t!(
+            "cli-url-needs-whole-hook-url",
+            url = format!("{:?}", torrow_hooks::params::quote(url))
         )),
     }
 }
@@ -449,7 +378,7 @@ fn usage(message: &str) -> ExitCode {
 /// parameters, 1 on anything else.
 fn exit_with(outcome: Outcome, lang: Lang) -> ExitCode {
     let kind = outcome.kind;
-    println!("{}", Answer::from(outcome).translated(lang).to_json());
+    println!("{}", Answer::from(outcome).to_json(lang));
     match kind {
         k if k.is_success() => ExitCode::SUCCESS,
         Kind::WrongParameters | Kind::UnknownChannel => ExitCode::from(2),
@@ -457,11 +386,37 @@ fn exit_with(outcome: Outcome, lang: Lang) -> ExitCode {
     }
 }
 
-/// The operator's language, once the settings are read (errors before that stay in English).
+/// The operator's language before the command line is read: `server.language` of the settings
+/// file the command line names (or the default one), else of `HOOKS_SERVER__LANGUAGE`, else
+/// Russian.
+fn early_language() -> Lang {
+    let mut args = std::env::args_os().skip(1);
+    let mut config = None;
+    while let Some(arg) = args.next() {
+        let arg = arg.to_string_lossy().into_owned();
+        if arg == "--config" {
+            config = args.next().map(PathBuf::from);
+        } else if let Some(path) = arg.strip_prefix("--config=") {
+            config = Some(PathBuf::from(path));
+        }
+    }
+    if let Ok(settings) = Settings::load(config.as_deref()) {
+        return settings.server.language;
+    }
+    match std::env::var("HOOKS_SERVER__LANGUAGE")
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("en") => Lang::En,
+        _ => Lang::default(),
+    }
+}
+
+/// The operator's language, once the settings are read.
 static LANG: std::sync::OnceLock<Lang> = std::sync::OnceLock::new();
 
 fn fail(e: anyhow::Error) -> ExitCode {
-    let lang = LANG.get().copied().unwrap_or(Lang::En);
-    eprintln!("torrow-hooks: {}", tr(lang, &format!("{e:#}")));
+    let lang = LANG.get().copied().unwrap_or_default();
+    eprintln!("torrow-hooks: {}", error_text(&e, lang));
     ExitCode::from(1)
 }

@@ -16,6 +16,18 @@ pub enum RecipientError {
     Missing,
 }
 
+impl RecipientError {
+    /// The error in the reader's words.
+    pub fn text(&self) -> crate::i18n::Text {
+        match self {
+            RecipientError::Invalid(value) => {
+                crate::t!("param-valid-phone-number-event-value", value = value)
+            }
+            RecipientError::Missing => crate::t!("param-phone-number-event-contact-field"),
+        }
+    }
+}
+
 /// The raw phone text of the event's participant: the first non-empty field of type 7, then 8, then 9.
 pub fn raw_phone(event: &CaseActionEvent) -> Option<&str> {
     let fields = &event.participant()?.contact_information.as_ref()?.fields;

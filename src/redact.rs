@@ -144,6 +144,11 @@ impl Secrets {
     }
 
     /// `text` with every occurrence of a secret replaced by its mask.
+    /// [`Secrets::scrub`] for every piece of a text.
+    pub fn scrub_text(&self, text: &crate::i18n::Text) -> crate::i18n::Text {
+        text.map_verbatim(&|s| self.scrub(s))
+    }
+
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in self.values.iter().filter(|s| s.len() >= MIN_SCRUB_LEN) {

@@ -1,5 +1,7 @@
 //! Settings: built-in defaults (`Settings.toml` embedded) → a settings file → `HOOKS_*` env.
 
+use crate::i18n::Text;
+use crate::t;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use figment::{
@@ -184,9 +186,23 @@ fn durations<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D:
 }
 
 /// A settings file or value that cannot be used; the message names the key.
-#[derive(Debug, thiserror::Error)]
-#[error("bad settings: {0}. Settings are the built-in defaults, then Settings.toml in the working directory (or --config PATH), then HOOKS_<SECTION>__<KEY> variables")]
-pub struct SettingsError(String);
+#[derive(Debug)]
+pub struct SettingsError(Text);
+
+impl std::error::Error for SettingsError {}
+
+impl std::fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.text())
+    }
+}
+
+impl SettingsError {
+    /// The problem, in the operator's language when rendered.
+    pub fn text(&self) -> Text {
+        t!("settings-bad", why = &self.0)
+    }
+}
 
 /// The settings file of a server set up as docs/deploy.md says, read when no other is given.
 pub const SYSTEM_SETTINGS: &str = "/etc/torrow-hooks/Settings.toml";
@@ -199,10 +215,10 @@ impl Settings {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         match path {
             Some(p) if !p.exists() => {
-                return Err(SettingsError(format!(
-                    "the settings file {:?} given with --config does not exist (relative paths start at the working directory {:?})",
-                    p,
-                    std::env::current_dir().unwrap_or_default()
+                return Err(SettingsError(t!(
+                    "settings-file-missing",
+                    path = format!("{p:?}"),
+                    cwd = format!("{:?}", std::env::current_dir().unwrap_or_default())
                 )))
             }
             Some(p) => figment = figment.merge(Toml::file_exact(absolute(p))),
@@ -224,10 +240,9 @@ impl Settings {
     }
 
     fn extract(figment: Figment) -> Result<Self, SettingsError> {
-        let settings: Settings = figment.extract().map_err(|e| {
-            let errors: Vec<String> = e.into_iter().map(describe_error).collect();
-            SettingsError(errors.join("; "))
-        })?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError(Text::parts(e.into_iter().map(describe_error))))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -235,19 +250,19 @@ impl Settings {
     fn validate(&self) -> Result<(), SettingsError> {
         let mut problems = Vec::new();
         if self.delivery.retry_schedule.is_empty() {
-            problems.push("delivery.retry_schedule: needs at least one duration".to_string());
+            problems.push(t!("settings-retry-schedule-empty"));
         }
         if !(0.0..=1.0).contains(&self.delivery.jitter) {
-            problems.push(format!(
-                "delivery.jitter: must be between 0 and 1, not {}",
-                self.delivery.jitter
+            problems.push(t!(
+                "settings-jitter",
+                value = self.delivery.jitter.to_string()
             ));
         }
         if self.delivery.retention < self.delivery.dedup_window {
-            problems.push(format!(
-                "delivery.retention: {} is shorter than delivery.dedup_window ({}); a deleted delivery could be sent again",
-                humantime::format_duration(self.delivery.retention),
-                humantime::format_duration(self.delivery.dedup_window)
+            problems.push(t!(
+                "settings-retention-short",
+                retention = humantime::format_duration(self.delivery.retention).to_string(),
+                window = humantime::format_duration(self.delivery.dedup_window).to_string()
             ));
         }
         for (key, value) in [
@@ -259,19 +274,19 @@ impl Settings {
             ),
         ] {
             if value == 0 {
-                problems.push(format!("{key}: must be at least 1"));
+                problems.push(t!("settings-at-least-one", key = key));
             }
         }
         if self.delivery.postgres_url().is_some() && self.delivery.pool_size == 0 {
-            problems.push("delivery.pool_size: must be at least 1".to_string());
+            problems.push(t!("settings-at-least-one", key = "delivery.pool_size"));
         }
         if self.delivery.concurrency == 0 {
-            problems.push("delivery.concurrency: must be at least 1".to_string());
+            problems.push(t!("settings-at-least-one", key = "delivery.concurrency"));
         }
         if phonenumber::country::Id::from_str_ci(&self.phone.default_region).is_none() {
-            problems.push(format!(
-                "phone.default_region: unknown region {:?}",
-                self.phone.default_region
+            problems.push(t!(
+                "settings-unknown-region",
+                value = format!("{:?}", self.phone.default_region)
             ));
         }
         let public = self.server.public_url.trim();
@@ -281,21 +296,19 @@ impl Settings {
                     if ["http", "https"].contains(&url.scheme())
                         && url.query().is_none()
                         && url.fragment().is_none() => {}
-                _ => problems.push(format!(
-                    "server.public_url: give the address the service is reached at, such as \"https://hooks.example.com\", not {public:?}"
-                )),
+                _ => problems.push(t!("settings-public-url", value = format!("{public:?}"))),
             }
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            problems.push(format!(
-                "mail.from: not an email address {:?}",
-                self.mail.from
+            problems.push(t!(
+                "settings-mail-from",
+                value = format!("{:?}", self.mail.from)
             ));
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(SettingsError(problems.join("; ")))
+            Err(SettingsError(Text::parts(problems)))
         }
     }
 }
@@ -306,35 +319,47 @@ fn absolute(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// One settings problem: the key, where the value came from (file or variable), what is wrong.
-fn describe_error(e: figment::Error) -> String {
+fn describe_error(e: figment::Error) -> Text {
     use figment::error::Kind;
     let key = e.path.join(".");
     let source = e.metadata.as_ref().map(|m| match &m.source {
-        Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
-        _ if m.name.contains("environment") => format!(
-            " (from the variable HOOKS_{})",
-            e.path.join("__").to_uppercase()
-        ),
-        _ => String::new(),
+        Some(figment::Source::File(path)) => {
+            t!("settings-in-file", path = path.display().to_string())
+        }
+        _ if m.name.contains("environment") => {
+            t!(
+                "settings-from-variable",
+                name = e.path.join("__").to_uppercase()
+            )
+        }
+        _ => Text::default(),
     });
     let source = source.unwrap_or_default();
     let what = match &e.kind {
         Kind::UnknownField(field, known) => {
             let hint = closest_key(field, known.iter().copied())
-                .map(|k| format!(" (did you mean \"{k}\"?)"))
+                .map(|k| t!("settings-did-you-mean", key = k))
                 .unwrap_or_default();
-            format!(
-                "unknown key \"{field}\"{hint}; the keys here are: {}",
-                known.join(", ")
+            t!(
+                "settings-unknown-key",
+                field = field.as_str(),
+                hint = hint,
+                known = known.join(", ")
             )
         }
-        Kind::MissingField(field) => format!("the key \"{field}\" is missing"),
-        other => other.to_string().replace('`', "\""),
+        Kind::MissingField(field) => t!("settings-missing-key", field = field.as_ref()),
+        // figment's and serde's own words.
+        other => Text::verbatim(other.to_string().replace('`', "\"")),
     };
     if key.is_empty() {
-        format!("{what}{source}")
+        t!("settings-problem", what = what, source = source)
     } else {
-        format!("{key}{source}: {what}")
+        t!(
+            "settings-key-problem",
+            key = key,
+            source = source,
+            what = what
+        )
     }
 }
 

@@ -28,7 +28,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{provider, Channel, Failure, Outgoing, RecipientRule, Route, Sent};
+use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
+use crate::t;
 
 /// One `[channels.<name>]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -105,36 +107,44 @@ impl Declared {
             key("kind"),
             d.kind
         );
-        anyhow::ensure!(
-            !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || b == b'-'
-                    || b == b'_'),
-            "channels.{name}: a channel name is lower-case letters, digits, '-' or '_'"
-        );
-        let method: reqwest::Method =
-            d.method.to_ascii_uppercase().parse().map_err(|_| {
-                anyhow::anyhow!("{}: not an HTTP method {:?}", key("method"), d.method)
-            })?;
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(t!("settings-declared-name", name = name).into());
+        }
+        let method: reqwest::Method = d.method.to_ascii_uppercase().parse().map_err(|_| {
+            t!(
+                "settings-declared-method",
+                key = key("method"),
+                value = format!("{:?}", d.method)
+            )
+        })?;
         for secret in &d.secret_params {
-            anyhow::ensure!(
-                d.params.contains(secret),
-                "{}: {secret:?} is not in params",
-                key("secret_params")
-            );
+            if !d.params.contains(secret) {
+                return Err(t!(
+                    "settings-declared-secret",
+                    key = key("secret_params"),
+                    secret = format!("{secret:?}")
+                )
+                .into());
+            }
         }
         let recipient = match d.recipient.split_once(':') {
             None if d.recipient == "phone" => RecipientRule::Phone,
             Some(("field", field)) if !field.trim().is_empty() => RecipientRule::ContactField {
                 name: field.trim().to_string(),
-                what: "recipient",
+                what: t!("declared-recipient"),
             },
-            _ => anyhow::bail!(
-                "{}: \"phone\" or \"field:<contact field name>\", not {:?}",
-                key("recipient"),
-                d.recipient
-            ),
+            _ => {
+                return Err(t!(
+                    "settings-declared-recipient",
+                    key = key("recipient"),
+                    value = format!("{:?}", d.recipient)
+                )
+                .into())
+            }
         };
         let mut tera = tera::Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
@@ -150,14 +160,19 @@ impl Declared {
         );
         let mut add = |template: &str, source: &str, what: String| {
             tera.add_raw_template(template, source)
-                .map_err(|e| anyhow::anyhow!("{what}: {e}"))
+                .map_err(|e| t!("settings-key-error", key = what, why = e.to_string()))
         };
         add(URL, &d.url, key("url"))?;
         add(BODY, &d.body, key("body"))?;
         let headers: Vec<String> = d.headers.keys().cloned().collect();
         for (header, value) in &d.headers {
-            reqwest::header::HeaderName::from_bytes(header.as_bytes())
-                .map_err(|_| anyhow::anyhow!("{}: not a header name {header:?}", key("headers")))?;
+            reqwest::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                t!(
+                    "settings-declared-header-name",
+                    key = key("headers"),
+                    value = format!("{header:?}")
+                )
+            })?;
             add(
                 &format!("header:{header}"),
                 value,
@@ -220,11 +235,20 @@ impl Declared {
     }
 
     fn render(&self, template: &str, context: &Value) -> Result<String, Failure> {
-        let context = tera::Context::from_serialize(context)
-            .map_err(|e| Failure::Permanent(format!("{}: {e}", self.name)))?;
-        self.tera
-            .render(template, &context)
-            .map_err(|e| Failure::Permanent(format!("channels.{}.{template}: {e}", self.name)))
+        let context = tera::Context::from_serialize(context).map_err(|e| {
+            Failure::Permanent(t!(
+                "declared-render-failed",
+                place = self.name,
+                why = e.to_string()
+            ))
+        })?;
+        self.tera.render(template, &context).map_err(|e| {
+            Failure::Permanent(t!(
+                "declared-render-failed",
+                place = format!("channels.{}.{template}", self.name),
+                why = e.to_string()
+            ))
+        })
     }
 }
 
@@ -264,9 +288,18 @@ fn classify(answer: &provider::Answer, title: &str) -> Result<Sent, Failure> {
     let code = answer.status.as_u16();
     let detail = crate::redact::cut(answer.text().trim(), 200);
     let message = if detail.is_empty() {
-        format!("{title} answered HTTP {code}")
+        t!(
+            "channel-provider-answered-http-code",
+            provider = title,
+            code = code
+        )
     } else {
-        format!("{title} answered HTTP {code}: {detail}")
+        t!(
+            "channel-provider-answered-http-code-detail",
+            provider = title,
+            code = code,
+            detail = detail
+        )
     };
     Err(answer.failure(message, answer.retryable_status()))
 }
@@ -298,17 +331,17 @@ impl Channel for Declared {
                 Some(v) => {
                     values.insert(p.name.to_string(), Value::String(v.to_string()));
                 }
-                None => report.error(format!("Parameter <{}> is missing", p.name)),
+                None => report.error(t!("template-parameter-name-missing", name = p.name)),
             }
         }
         (report.errors.len() == before).then_some(Value::Object(values))
     }
 
-    fn target(&self, _route: &Route) -> String {
-        self.title.to_string()
+    fn target(&self, _route: &Route) -> Text {
+        Text::verbatim(self.title)
     }
 
-    async fn check(&self, _route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, _route: &Route) -> Result<Vec<Text>, Failure> {
         let Some(url) = &self.check_url else {
             return Ok(Vec::new());
         };
@@ -345,19 +378,21 @@ impl Channel for Declared {
         });
         let url = self.render(URL, &encoded)?;
         let parsed = reqwest::Url::parse(&url).map_err(|e| {
-            Failure::Permanent(format!(
-                "channels.{}.url made <{}>, not a URL: {e}",
-                self.name,
-                quote(&url)
+            Failure::Permanent(t!(
+                "declared-not-a-url",
+                name = self.name,
+                url = quote(&url),
+                why = e.to_string()
             ))
         })?;
         let mut request = self.http.request(self.method.clone(), parsed);
         for header in &self.headers {
             let value = self.render(&format!("header:{header}"), &plain)?;
             let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                Failure::Permanent(format!(
-                    "channels.{}.headers.{header} made a value with a line break or another control character; a header cannot carry it (check the values this hook URL puts into it)",
-                    self.name
+                Failure::Permanent(t!(
+                    "store-channels-name-headers-header-made",
+                    name = self.name,
+                    header = header
                 ))
             })?;
             request = request.header(header.as_str(), value);
@@ -373,9 +408,10 @@ impl Channel for Declared {
             let body = if self.json_body {
                 let body = self.render(BODY, &json_escaped(&plain))?;
                 if let Err(e) = serde_json::from_str::<Value>(&body) {
-                    return Err(Failure::Permanent(format!(
-                        "channels.{}.body did not make JSON ({e}): quote each value, or use json_encode",
-                        self.name
+                    return Err(Failure::Permanent(t!(
+                        "store-channels-name-body-did-make",
+                        name = self.name,
+                        error = e.to_string()
                     )));
                 }
                 body

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{Channel, Failure, Outgoing, Route, Sent};
+use crate::i18n::Text;
 use crate::params::{Param, Query, Report};
 use crate::redact;
+use crate::t;
 
 /// The `[log_sink]` section of the settings.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -89,11 +91,11 @@ impl Channel for LogChannel {
         Some(Route::Object(Default::default()))
     }
 
-    fn target(&self, _route: &Route) -> String {
-        format!("log sink {}", self.path.display())
+    fn target(&self, _route: &Route) -> Text {
+        t!("log-sink-path", path = self.path.display().to_string())
     }
 
-    async fn check(&self, _route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, _route: &Route) -> Result<Vec<Text>, Failure> {
         Ok(Vec::new())
     }
 
@@ -120,9 +122,10 @@ impl Channel for LogChannel {
         .await
         .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
         written.map_err(|e| {
-            Failure::Retryable(format!(
-                "cannot write the log sink {}: {e}",
-                self.path.display()
+            Failure::Retryable(t!(
+                "channel-cannot-write-log-sink-path",
+                path = self.path.display().to_string(),
+                why = e.to_string()
             ))
         })?;
         tracing::info!(

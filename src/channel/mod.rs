@@ -14,9 +14,11 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 
+use crate::i18n::Text;
 use crate::params::{Param, Query, Report, COMMON};
 use crate::redact::Secrets;
 use crate::settings::Settings;
+use crate::t;
 
 /// One message to deliver.
 #[derive(Debug, Clone)]
@@ -32,7 +34,7 @@ pub enum RecipientRule {
     /// The participant's phone (SPEC §4), or the `phone` parameter.
     Phone,
     /// The value of the participant's contact field `name`; `what` names it in errors.
-    ContactField { name: String, what: &'static str },
+    ContactField { name: String, what: Text },
 }
 
 /// A delivered message, with the provider's message id when it gave one.
@@ -40,7 +42,7 @@ pub enum RecipientRule {
 pub struct Sent {
     pub provider_id: Option<String>,
     /// Something worth recording about an accepted send (its answer could not be read, say).
-    pub warning: Option<String>,
+    pub warning: Option<Text>,
 }
 
 impl Sent {
@@ -56,12 +58,10 @@ impl Sent {
     pub fn unread() -> Self {
         Sent {
             provider_id: None,
-            warning: Some(UNREAD.to_string()),
+            warning: Some(t!("store-accepted-provider-answer-could-read")),
         }
     }
 }
-
-const UNREAD: &str = "accepted by the provider; its answer could not be read";
 
 /// The answer to a call that sends: a [`Failure::Unread`] (a 2xx whose answer could not be read)
 /// returns [`Sent::unread`] from the enclosing `send`, since the provider took the message; any
@@ -81,28 +81,40 @@ pub(crate) use sent_unless_unread;
 pub enum Failure {
     /// Trying again will not help (unknown cascade, refused recipient…).
     #[error("{0}")]
-    Permanent(String),
+    Permanent(Text),
     /// The provider refused the hook's credentials (401/403): permanent, and such a delivery is
     /// kept a day only, since anyone can make one with a made-up token.
     #[error("{0}")]
-    Refused(String),
+    Refused(Text),
     /// Worth another try later (timeouts, 5xx, 429…).
     #[error("{0}")]
-    Retryable(String),
+    Retryable(Text),
     /// Worth another try, but not before this long: the provider said so (`Retry-After`).
     #[error("{0}")]
-    RetryAfter(String, std::time::Duration),
+    RetryAfter(Text, std::time::Duration),
     /// The URL names something this channel cannot send through (a Wappi profile of a messenger
     /// with no API, say): permanent, and check mode answers Wrong parameters.
     #[error("{0}")]
-    Unusable(String),
+    Unusable(Text),
     /// The provider answered 2xx, but the answer was too large or broke off: a send is taken
     /// as done ([`sent_unless_unread`]); a look-up is worth another try.
     #[error("{0}")]
-    Unread(String),
+    Unread(Text),
 }
 
 impl Failure {
+    /// What went wrong, as a text for the operator.
+    pub fn into_text(self) -> Text {
+        match self {
+            Failure::Permanent(t)
+            | Failure::Refused(t)
+            | Failure::Retryable(t)
+            | Failure::RetryAfter(t, _)
+            | Failure::Unusable(t)
+            | Failure::Unread(t) => t,
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         !matches!(
             self,
@@ -130,15 +142,15 @@ pub trait Channel: Send + Sync {
         RecipientRule::Phone
     }
     /// The recipient in the value of its contact field ([`RecipientRule::ContactField`]); the
-    /// default takes a numeric id. `Err` says how to fix it ("" when the plain "No <what> in
+    /// default takes a numeric id. `Err` says how to fix it (`None` when the plain "No <what> in
     /// field <name>" says enough).
-    fn read_contact(&self, value: &str) -> Result<String, String> {
-        crate::recipient::numeric_id(value).ok_or_else(String::new)
+    fn read_contact(&self, value: &str) -> Result<String, Option<Text>> {
+        crate::recipient::numeric_id(value).ok_or(None)
     }
     /// What a route sends through, for reports and logs (`cascade <id>`); never a secret.
-    fn target(&self, route: &Route) -> String;
+    fn target(&self, route: &Route) -> Text;
     /// Verifies the credentials at the provider without sending; `Ok` carries warnings.
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure>;
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure>;
     /// Delivers one message.
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure>;
     /// The longest one attempt (check or send) can take: its provider timeout, and any pause
@@ -184,10 +196,11 @@ impl<'a> Sections<'a> {
                 .chain(e.path.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(".");
-            anyhow::anyhow!(
-                "bad settings: {key}: {}",
-                e.kind.to_string().replace('`', "\"")
-            )
+            anyhow::Error::from(t!(
+                "settings-bad-section-key",
+                key = key,
+                why = e.kind.to_string().replace('`', "\"")
+            ))
         })
     }
 
@@ -204,12 +217,15 @@ impl<'a> Sections<'a> {
                 continue;
             }
             let hint = crate::settings::closest_key(name, known.iter().copied())
-                .map(|k| format!(" (did you mean [{k}]?)"))
+                .map(|k| t!("settings-section-did-you-mean", name = k))
                 .unwrap_or_default();
-            anyhow::bail!(
-                "bad settings: unknown section [{name}]{hint}; the sections are: {}",
-                known.join(", ")
-            );
+            return Err(t!(
+                "settings-unknown-section",
+                name = name,
+                hint = hint,
+                known = known.join(", ")
+            )
+            .into());
         }
         Ok(())
     }
@@ -230,7 +246,7 @@ const SERVICE_SECTIONS: &[&str] = &[
 /// A provider's base URL from the settings, or an error naming its key.
 pub fn base_url(key: &str, url: &str) -> anyhow::Result<String> {
     reqwest::Url::parse(url)
-        .map_err(|_| anyhow::anyhow!("bad settings: {key}: not a URL {url:?}"))?;
+        .map_err(|_| t!("settings-not-a-url", key = key, url = format!("{url:?}")))?;
     Ok(url.trim_end_matches('/').to_string())
 }
 
@@ -244,8 +260,12 @@ pub fn to_route<T: serde::Serialize>(route: &T) -> Route {
 
 /// The channel's own struct from a route; a route it cannot read is a permanent failure.
 pub fn from_route<T: serde::de::DeserializeOwned>(route: &Route) -> Result<T, Failure> {
-    serde_json::from_value(route.clone())
-        .map_err(|e| Failure::Permanent(format!("the stored route cannot be read: {e}")))
+    serde_json::from_value(route.clone()).map_err(|e| {
+        Failure::Permanent(t!(
+            "channel-stored-route-cannot-read-why",
+            why = e.to_string()
+        ))
+    })
 }
 
 /// Channel names → channels.

@@ -1,6 +1,8 @@
 //! What every HTTP channel needs when it talks to a provider: a bounded read of the answer, and
 //! plain words for what went wrong on the way.
 
+use crate::i18n::Text;
+use crate::t;
 use reqwest::StatusCode;
 
 use super::Failure;
@@ -46,13 +48,17 @@ impl Answer {
     }
 
     /// `HTTP 200, text/html`: for "unexpected answer" messages.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self) -> Text {
         let kind = if self.content_type.is_empty() {
-            "no content type"
+            t!("channel-no-content-type")
         } else {
-            &self.content_type
+            Text::verbatim(&self.content_type)
         };
-        format!("HTTP {}, {kind}", self.status.as_u16())
+        t!(
+            "channel-http-code-kind",
+            code = self.status.as_u16(),
+            kind = kind
+        )
     }
 }
 
@@ -74,9 +80,10 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(|s| std::time::Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
     let too_large = || {
-        let why = format!(
-            "{provider} sent an answer too large to read (over {} KiB)",
-            MAX_ANSWER_BYTES / 1024
+        let why = t!(
+            "channel-provider-sent-answer-too-large",
+            provider = provider,
+            size = MAX_ANSWER_BYTES / 1024
         );
         if status.is_success() {
             Failure::Unread(why)
@@ -122,7 +129,7 @@ impl Answer {
 
     /// A failure with `message`: permanent, or retryable (after the provider's `Retry-After`,
     /// when it sent one).
-    pub fn failure(&self, message: String, retryable: bool) -> Failure {
+    pub fn failure(&self, message: Text, retryable: bool) -> Failure {
         match (retryable, self.retry_after) {
             (false, _) if matches!(self.status.as_u16(), 401 | 403) => Failure::Refused(message),
             (false, _) => Failure::Permanent(message),
@@ -135,10 +142,10 @@ impl Answer {
 /// A request that got no (whole) answer: always worth another try. The text names the cause
 /// (connection refused, DNS, TLS, timeout) and never the URL, which may hold a secret.
 pub fn transport(e: &reqwest::Error, provider: &str) -> Failure {
-    Failure::Retryable(format!("{provider} {}", transport_cause(e)))
+    Failure::Retryable(transport_cause(e, provider))
 }
 
-fn transport_cause(e: &reqwest::Error) -> String {
+fn transport_cause(e: &reqwest::Error, provider: &str) -> Text {
     let mut chain = Vec::new();
     let mut io_kind = None;
     let mut cause = std::error::Error::source(e);
@@ -152,17 +159,27 @@ fn transport_cause(e: &reqwest::Error) -> String {
     let all = chain.join(": ").to_lowercase();
     let last = chain.last().cloned().unwrap_or_default();
     use std::io::ErrorKind;
+    let unreachable = |why: Text| {
+        t!(
+            "channel-provider-cannot-reached-why",
+            provider = provider,
+            why = why
+        )
+    };
     if e.is_timeout() || io_kind == Some(ErrorKind::TimedOut) {
-        "did not answer in time (timeout)".to_string()
+        t!(
+            "channel-provider-did-answer-time-timeout",
+            provider = provider
+        )
     } else if all.contains("dns error") || all.contains("failed to lookup address") {
-        "cannot be reached: its host name does not resolve (DNS)".to_string()
+        unreachable(t!("channel-host-name-does-resolve-dns"))
     } else if io_kind == Some(ErrorKind::ConnectionRefused) {
-        "cannot be reached: connection refused".to_string()
+        unreachable(t!("channel-connection-refused"))
     } else if matches!(
         io_kind,
         Some(ErrorKind::NetworkUnreachable | ErrorKind::HostUnreachable)
     ) {
-        "cannot be reached: no route to its host (network unreachable)".to_string()
+        unreachable(t!("channel-route-host-network-unreachable"))
     } else if all.contains("certificate")
         || all.contains("tls")
         || (e.is_connect()
@@ -172,23 +189,21 @@ fn transport_cause(e: &reqwest::Error) -> String {
                 None | Some(ErrorKind::InvalidData | ErrorKind::Other)
             ))
     {
-        format!("cannot be reached: the TLS (HTTPS) connection failed: {last}")
+        unreachable(t!("channel-tls-https-connection-failed-why", why = last))
     } else if e.is_connect() {
-        format!(
-            "cannot be reached: {}",
-            if last.is_empty() {
-                "no connection"
-            } else {
-                &last
-            }
-        )
+        unreachable(if last.is_empty() {
+            t!("channel-no-connection")
+        } else {
+            Text::verbatim(last)
+        })
     } else {
-        format!(
-            "failed: {}",
-            if last.is_empty() {
-                "the connection broke"
+        t!(
+            "channel-provider-failed-why",
+            provider = provider,
+            why = if last.is_empty() {
+                t!("channel-connection-broke")
             } else {
-                &last
+                Text::verbatim(last)
             }
         )
     }

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 use super::{
     from_route, provider, to_route, Channel, Failure, Outgoing, RecipientRule, Route, Sent,
 };
+use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
+use crate::t;
 
 /// Telegram's limit for one message, in UTF-16 code units. Longer texts are cut (not split: a
 /// retry of a split message could send its first part twice), ending with "…".
@@ -70,20 +72,19 @@ impl Telegram {
         let before = report.errors.len();
         let token = query.get("telegramToken").unwrap_or("");
         if token.is_empty() {
-            report.error("Parameter <telegramToken> is missing: the token of your bot, from @BotFather (e.g. 6126237741:AAFQ…)");
+            report.error(t!("telegram-parameter-telegramtoken-missing-token-your"));
         } else if TORROW_BOTS.iter().any(|b| b.eq_ignore_ascii_case(token)) {
-            report.error(
-                "Parameter <telegramToken> names Torrow's own bot: its token is Torrow's, so this service cannot send as it. \
-                 Create your own bot with @BotFather and put its token here, or use Torrow's own hook (hooks.torrow.net) for Torrow's bot",
-            );
+            report.error(t!("telegram-parameter-telegramtoken-names-torrow-s"));
         } else if !valid_token(token) {
-            report.error("Parameter <telegramToken> is not a bot token: digits, a colon, then letters, digits, '_' or '-' (e.g. 6126237741:AAFQ…)");
+            report.error(t!("telegram-parameter-telegramtoken-bot-token-digits"));
         }
         let field = query.get("telegramFieldName").unwrap_or("").trim();
         if field.is_empty() {
-            report.error("Parameter <telegramFieldName> is missing: the contact field that holds the user's Telegram id (e.g. *TelegramId)");
+            report.error(t!(
+                "telegram-parameter-telegramfieldname-missing-contact-field"
+            ));
         } else if field.chars().count() > 100 {
-            report.error("Parameter <telegramFieldName> is longer than 100 characters");
+            report.error(t!("telegram-parameter-telegramfieldname-longer-than-100"));
         }
         (report.errors.len() == before).then(|| Bot {
             token: token.to_string(),
@@ -124,9 +125,9 @@ fn valid_token(token: &str) -> bool {
 /// not found, bad token) are permanent.
 fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
     let Some(body) = answer.json_object() else {
-        let message = format!(
-            "unexpected answer from Telegram: {} (not JSON)",
-            answer.describe()
+        let message = t!(
+            "telegram-unexpected-answer-from-telegram-answer",
+            answer = answer.describe()
         );
         return Err(if answer.status.is_server_error() {
             Failure::Retryable(message)
@@ -146,7 +147,11 @@ fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
         .and_then(Value::as_str)
         .map(|d| crate::redact::cut(d, 300))
         .unwrap_or_default();
-    let message = format!("Telegram refused the message (HTTP {code}): {description}");
+    let message = t!(
+        "telegram-telegram-refused-message-http-code",
+        code = code,
+        description = description.as_str()
+    );
     let hint = body
         .get("parameters")
         .and_then(|p| p.get("retry_after"))
@@ -229,31 +234,31 @@ impl Channel for Telegram {
             name: from_route::<Bot>(route)
                 .map(|b| b.field)
                 .unwrap_or_default(),
-            what: "Telegram id",
+            what: t!("telegram-id"),
         }
     }
 
-    fn target(&self, route: &Route) -> String {
+    fn target(&self, route: &Route) -> Text {
         match from_route::<Bot>(route) {
             Ok(bot) => {
                 let id = bot.token.split(':').next().unwrap_or("");
-                format!("Telegram bot {id}")
+                t!("telegram-bot-id", id = id)
             }
-            Err(_) => "Telegram".to_string(),
+            Err(_) => t!("telegram-any-bot"),
         }
     }
 
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure> {
         let route: Bot = from_route(route)?;
         let me = self.call(&route.token, "getMe", None).await?;
         let name = me
             .get("username")
             .and_then(Value::as_str)
-            .map(|u| format!("@{u}"))
-            .unwrap_or_else(|| "the bot".to_string());
-        Ok(vec![format!(
-            "messages will be sent by {}; a client must have pressed Start in a chat with it",
-            quote(&name)
+            .map(|u| Text::verbatim(format!("@{}", quote(u))))
+            .unwrap_or_else(|| t!("telegram-the-bot"));
+        Ok(vec![t!(
+            "telegram-messages-will-sent-bot-client",
+            bot = name
         )])
     }
 
@@ -264,7 +269,10 @@ impl Channel for Telegram {
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let route: Bot = from_route(route)?;
         let chat_id: i64 = message.recipient.parse().map_err(|_| {
-            Failure::Permanent(format!("No Telegram id in field <{}>", quote(&route.field)))
+            Failure::Permanent(t!(
+                "telegram-telegram-id-field-field",
+                field = quote(&route.field)
+            ))
         })?;
         let body = json!({
             "chat_id": chat_id,

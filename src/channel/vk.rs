@@ -15,14 +15,14 @@ use serde_json::Value;
 use super::{
     from_route, provider, to_route, Channel, Failure, Outgoing, RecipientRule, Route, Sent,
 };
+use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
+use crate::t;
 
 /// What VK takes in one message, in characters.
 const MAX_TEXT_CHARS: usize = 4096;
 /// The community token's right to send messages (`groups.getTokenPermissions` mask bit).
 const MESSAGES_RIGHT: u64 = 4096;
-/// Where an operator makes a community token with that right.
-const TOKEN_HOWTO: &str = "in the community: Управление → Работа с API → Ключи доступа → Создать ключ, with «Разрешить приложению доступ к сообщениям сообщества» ticked, and turn on Сообщения сообщества under Управление → Сообщения";
 
 /// `[vk]` settings; defaults in code, a Settings.toml section only to override.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,17 +80,15 @@ impl Vk {
         let before = report.errors.len();
         let token = query.get("vkToken").unwrap_or("").trim();
         if token.is_empty() {
-            report.error(format!(
-                "Parameter <vkToken> is missing: the community's access token, made {TOKEN_HOWTO}"
-            ));
+            report.error(t!("vk-parameter-vktoken-missing-community-s"));
         } else if !valid_token(token) {
-            report.error("Parameter <vkToken> is not a VK access token: 20 to 512 letters, digits, '.', '_' or '-' (e.g. vk1.a.…)");
+            report.error(t!("vk-parameter-vktoken-vk-access-token"));
         }
         let field = query.get("vkFieldName").unwrap_or("").trim();
         if field.is_empty() {
-            report.error("Parameter <vkFieldName> is missing: the contact field of the booking form where the client gives their VK id or profile link (e.g. VK)");
+            report.error(t!("vk-parameter-vkfieldname-missing-contact-field"));
         } else if field.chars().count() > 100 {
-            report.error("Parameter <vkFieldName> is longer than 100 characters");
+            report.error(t!("vk-parameter-vkfieldname-longer-than-100"));
         }
         (report.errors.len() == before).then(|| Community {
             token: token.to_string(),
@@ -131,10 +129,10 @@ fn valid_token(token: &str) -> bool {
 
 /// The client's VK id in a contact field's value: the number itself, `id123`, or a profile link
 /// (`https://vk.com/id123`, `m.vk.com/id123`, `vk.ru/id123`). A short name cannot be messaged.
-pub fn read_vk_id(value: &str) -> Result<String, String> {
+pub fn read_vk_id(value: &str) -> Result<String, Text> {
     let value = value.trim();
     if value.is_empty() {
-        return Err("add a contact field with this name to the service's booking form in Torrow (Контактная информация), where the client writes their VK profile link (vk.com/id…) or id (a name starting with * is hidden from the client and filled from the URL)".to_string());
+        return Err(t!("vk-add-contact-field-name-service"));
     }
     let path = value
         .trim_start_matches("https://")
@@ -145,12 +143,7 @@ pub fn read_vk_id(value: &str) -> Result<String, String> {
         Some((host, rest)) if ["vk.com", "vk.ru"].contains(&host.to_ascii_lowercase().as_str()) => {
             rest.split(['?', '#', '/']).next().unwrap_or("")
         }
-        Some(_) => {
-            return Err(format!(
-                "{} is not a VK profile link (vk.com/id…)",
-                quote(value)
-            ))
-        }
+        Some(_) => return Err(t!("vk-value-vk-profile-link-vk", value = quote(value))),
         None => path,
     };
     let last = last.trim_start_matches('@');
@@ -161,10 +154,7 @@ pub fn read_vk_id(value: &str) -> Result<String, String> {
             return Ok(id.to_string());
         }
     }
-    Err(format!(
-        "{} is a VK short name, which cannot be messaged: ask for the profile link with the number (vk.com/id123 — VK shows it in the profile's Settings → Адрес страницы) or the number itself",
-        quote(value)
-    ))
+    Err(t!("vk-value-vk-short-name-which", value = quote(value)))
 }
 
 /// A `random_id` for `messages.send` that is the same for one delivery on every retry and every
@@ -180,10 +170,7 @@ fn random_id(delivery_id: &str) -> i32 {
 /// each explained.
 fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
     let Some(body) = answer.json_object() else {
-        let message = format!(
-            "unexpected answer from VK: {} (not JSON)",
-            answer.describe()
-        );
+        let message = t!("vk-unexpected-answer-not-json", answer = answer.describe());
         return Err(
             if answer.status.is_server_error() || answer.status.as_u16() == 429 {
                 Failure::Retryable(message)
@@ -205,12 +192,13 @@ fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
     let said = error
         .and_then(|e| e.get("error_msg"))
         .and_then(Value::as_str)
-        .map(|m| crate::redact::cut(m, 300))
+        .map(|m| Text::verbatim(crate::redact::cut(m, 300)))
         .unwrap_or_else(|| answer.describe());
     if code == 0 {
-        let message = format!(
-            "unexpected answer from VK (HTTP {}): {said}",
-            answer.status.as_u16()
+        let message = t!(
+            "vk-unexpected-answer-http",
+            code = answer.status.as_u16(),
+            said = said
         );
         return Err(if answer.status.is_server_error() {
             Failure::Retryable(message)
@@ -219,18 +207,23 @@ fn classify(answer: &provider::Answer) -> Result<Value, Failure> {
         });
     }
     let ours = match code {
-        5 => format!("VK refused the community token: make a new one {TOKEN_HOWTO}"),
-        6 => "VK: too many requests per second, it will be tried again".to_string(),
-        9 => "VK: flood control (too many messages of the same kind), it will be tried again later".to_string(),
-        10 => "VK had an internal failure, it will be tried again".to_string(),
-        7 | 15 | 27 => format!("the community token has no right to send messages: make one {TOKEN_HOWTO}"),
-        901 => "the client has not allowed messages from the community: ask them to press «Разрешить сообщения» on the community's page".to_string(),
-        902 => "the client's privacy settings do not let the community write to them".to_string(),
-        900 => "the client has blocked the community".to_string(),
-        _ => "VK refused the message".to_string(),
+        5 => t!("vk-vk-refused-community-token-make"),
+        6 => t!("vk-vk-too-many-requests-per"),
+        9 => t!("vk-vk-flood-control-too-many"),
+        10 => t!("vk-vk-had-internal-failure-will"),
+        7 | 15 | 27 => t!("vk-community-token-has-right-send"),
+        901 => t!("vk-client-has-allowed-messages-from"),
+        902 => t!("vk-client-s-privacy-settings-do"),
+        900 => t!("vk-client-has-blocked-community"),
+        _ => t!("vk-vk-refused-message"),
     };
     // Our explanation first, then VK's own words as received.
-    let message = format!("{ours} (VK error {code}: {said})");
+    let message = t!(
+        "vk-ours-vk-error-code-said",
+        ours = ours,
+        code = code,
+        said = said
+    );
     Err(match code {
         6 | 9 | 10 => Failure::Retryable(message),
         5 => Failure::Refused(message),
@@ -276,19 +269,19 @@ impl Channel for Vk {
             name: from_route::<Community>(route)
                 .map(|c| c.field)
                 .unwrap_or_default(),
-            what: "VK id",
+            what: t!("vk-id"),
         }
     }
 
-    fn read_contact(&self, value: &str) -> Result<String, String> {
-        read_vk_id(value)
+    fn read_contact(&self, value: &str) -> Result<String, Option<Text>> {
+        read_vk_id(value).map_err(Some)
     }
 
-    fn target(&self, _route: &Route) -> String {
-        "VK community".to_string()
+    fn target(&self, _route: &Route) -> Text {
+        t!("vk-community")
     }
 
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure> {
         let route: Community = from_route(route)?;
         let rights = self
             .call("groups.getTokenPermissions", &route.token, &[])
@@ -307,9 +300,7 @@ impl Channel for Vk {
                     .any(|p| p.get("name").and_then(Value::as_str) == Some("messages"))
             });
         if mask & MESSAGES_RIGHT == 0 && !named {
-            return Err(Failure::Unusable(format!(
-                "the community token has no right to send messages: make one {TOKEN_HOWTO}"
-            )));
+            return Err(Failure::Unusable(t!("vk-community-token-has-right-send")));
         }
         let groups = self.call("groups.getById", &route.token, &[]).await?;
         // 5.199 answers {"groups":[…]}; older versions a bare list.
@@ -321,11 +312,11 @@ impl Channel for Vk {
         let name = first
             .and_then(|g| g.get("name"))
             .and_then(Value::as_str)
-            .map(|n| crate::redact::cut(n, 100))
-            .unwrap_or_else(|| "the community".to_string());
-        Ok(vec![format!(
-            "messages will be sent by the community {}; a client must have allowed messages from it",
-            quote(&name)
+            .map(|n| Text::verbatim(quote(&crate::redact::cut(n, 100))))
+            .unwrap_or_else(|| t!("vk-the-community"));
+        Ok(vec![t!(
+            "vk-messages-will-sent-community-name",
+            name = name
         )])
     }
 
@@ -370,12 +361,20 @@ mod tests {
         }
         assert!(read_vk_id("https://vk.com/durov")
             .unwrap_err()
+            .to_string()
             .contains("short name"));
-        assert!(read_vk_id("durov").unwrap_err().contains("short name"));
+        assert!(read_vk_id("durov")
+            .unwrap_err()
+            .to_string()
+            .contains("short name"));
         assert!(read_vk_id("https://example.com/id1")
             .unwrap_err()
+            .to_string()
             .contains("not a VK profile link"));
-        assert!(read_vk_id("").unwrap_err().contains("booking form"));
+        assert!(read_vk_id("")
+            .unwrap_err()
+            .to_string()
+            .contains("booking form"));
         assert!(read_vk_id("0").is_err());
     }
 

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
+use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
+use crate::t;
 
 /// WhatsApp's limit on Wazzup24, in characters; longer texts are cut with "…".
 const MAX_CHARS: usize = 10_000;
@@ -86,27 +88,25 @@ impl Wazzup24 {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if key.is_empty() {
-            report.error(
-                "Parameter <key_api> is missing: the API key from Wazzup24 (Settings → API)",
-            );
+            report.error(t!("wazzup-parameter-key-api-missing-api"));
         } else if !token_like(key) {
-            report.error("Parameter <key_api> must be up to 128 letters, digits, '-' or '_'");
+            report.error(t!("wazzup-parameter-key-api-must-up"));
         }
         let channel = query.get("channel_id").unwrap_or("");
         if channel.is_empty() {
-            report.error("Parameter <channel_id> is missing: the id of the Wazzup24 channel (WhatsApp number) to send from");
+            report.error(t!("wazzup-parameter-channel-id-missing-id"));
         } else if !token_like(channel) {
-            report.error(format!(
-                "Parameter <channel_id> must be up to 128 letters, digits, '-' or '_' <{}>",
-                quote(channel)
+            report.error(t!(
+                "wazzup-parameter-channel-id-must-up",
+                value = quote(channel)
             ));
         }
         match query.get("chat_type") {
             None | Some("") => {}
             Some(t) if t.eq_ignore_ascii_case("whatsapp") => {}
-            Some(t) => report.error(format!(
-                "Parameter <chat_type> is <{}>: only whatsapp is supported for now",
-                quote(t)
+            Some(t) => report.error(t!(
+                "wazzup-parameter-chat-type-value-only",
+                value = quote(t)
             )),
         }
         (report.errors.len() == before).then(|| Account {
@@ -152,9 +152,9 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
     if answer.status.is_success() {
         return match body.get("messageId").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => Ok(Sent::with_id(Some(id.to_string()))),
-            _ => Err(Failure::Permanent(format!(
-                "unexpected answer from Wazzup24: {}, without <messageId>; the message may not have been sent",
-                answer.describe()
+            _ => Err(Failure::Permanent(t!(
+                "wazzup-unexpected-answer-from-wazzup24-answer",
+                answer = answer.describe()
             ))),
         };
     }
@@ -169,14 +169,21 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
         .unwrap_or_default();
     let status = answer.status.as_u16();
     let message = match (code.is_empty(), description.is_empty()) {
-        (true, _) => format!("Wazzup24 answered HTTP {status}"),
-        (false, true) => format!(
-            "Wazzup24 refused the message (HTTP {status}): {}",
-            quote(code)
+        (true, _) => t!(
+            "channel-provider-answered-http-code",
+            provider = "Wazzup24",
+            code = status
         ),
-        (false, false) => format!(
-            "Wazzup24 refused the message (HTTP {status}): {}: {description}",
-            quote(code)
+        (false, true) => t!(
+            "wazzup-wazzup24-refused-message-http-code-2",
+            code = status,
+            error = quote(code)
+        ),
+        (false, false) => t!(
+            "wazzup-wazzup24-refused-message-http-code",
+            code = status,
+            error = quote(code),
+            description = description.as_str()
         ),
     };
     let permanent_code = PERMANENT.iter().any(|p| same_code(p, code));
@@ -186,22 +193,22 @@ fn classify_send(answer: &provider::Answer) -> Result<Sent, Failure> {
 }
 
 /// What a channel `state` means for the operator, when it is not `active`.
-fn explain_state(state: &str) -> String {
+fn explain_state(state: &str) -> Text {
     let why = match state {
-        "init" => "is starting: check again in a minute",
-        "disabled" => "is turned off in Wazzup24",
-        "phoneUnavailable" => "cannot reach its phone: check that the phone is on and online",
-        "qr" => "needs the QR code scanned again in Wazzup24",
-        "openElsewhere" => "is open in another WhatsApp Web session",
-        "notEnoughMoney" => "is not paid for",
-        "foreignphone" => "was scanned with another phone number",
-        "unauthorized" => "is not authorized",
-        "waitForPassword" => "waits for a two-step verification password",
-        "onModeration" => "is on moderation",
-        "rejected" => "was rejected",
-        _ => "is not active",
+        "init" => t!("wazzup-starting-check-again-minute"),
+        "disabled" => t!("wazzup-turned-off-wazzup24"),
+        "phoneUnavailable" => t!("wazzup-cannot-reach-phone-check-phone"),
+        "qr" => t!("wazzup-needs-qr-code-scanned-again"),
+        "openElsewhere" => t!("wazzup-open-another-whatsapp-web-session"),
+        "notEnoughMoney" => t!("wazzup-paid"),
+        "foreignphone" => t!("wazzup-scanned-another-phone-number"),
+        "unauthorized" => t!("wazzup-authorized"),
+        "waitForPassword" => t!("wazzup-waits-two-step-verification-password"),
+        "onModeration" => t!("wazzup-on-moderation"),
+        "rejected" => t!("wazzup-rejected"),
+        _ => t!("wazzup-active"),
     };
-    format!("the Wazzup24 channel {why} (state <{}>)", quote(state))
+    t!("wazzup-channel-state", why = why, state = quote(state))
 }
 
 #[async_trait]
@@ -242,39 +249,45 @@ impl Channel for Wazzup24 {
         Self::account(query, report).map(|a| to_route(&a))
     }
 
-    fn target(&self, route: &Route) -> String {
+    fn target(&self, route: &Route) -> Text {
         match from_route::<Account>(route) {
-            Ok(account) => format!("Wazzup24 channel <{}>", quote(&account.channel)),
-            Err(_) => "Wazzup24".to_string(),
+            Ok(account) => t!("wazzup-channel-id", id = quote(&account.channel)),
+            Err(_) => Text::verbatim("Wazzup24"),
         }
     }
 
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure> {
         let route: Account = from_route(route)?;
         let answer = self.call(&route.key, "/v3/channels", None).await?;
         match answer.status.as_u16() {
             200..=299 => {}
             401 | 403 => {
-                return Err(Failure::Refused(format!(
-                    "Wazzup24 refused the key_api (HTTP {})",
-                    answer.status.as_u16()
+                return Err(Failure::Refused(t!(
+                    "wazzup-wazzup24-refused-key-api-http",
+                    code = answer.status.as_u16()
                 )))
             }
-            code => return Err(Failure::Retryable(format!("Wazzup24 answered HTTP {code}"))),
+            code => {
+                return Err(Failure::Retryable(t!(
+                    "channel-provider-answered-http-code",
+                    provider = "Wazzup24",
+                    code = code
+                )))
+            }
         }
         let channels: Vec<Value> = serde_json::from_slice(&answer.body).map_err(|_| {
-            Failure::Permanent(format!(
-                "unexpected answer from Wazzup24: {} (not a list of channels)",
-                answer.describe()
+            Failure::Permanent(t!(
+                "wazzup-unexpected-answer-from-wazzup24-answer-2",
+                answer = answer.describe()
             ))
         })?;
         let found = channels
             .iter()
             .find(|c| c.get("channelId").and_then(Value::as_str) == Some(route.channel.as_str()))
             .ok_or_else(|| {
-                Failure::Permanent(format!(
-                    "the Wazzup24 account has no channel <{}>: copy channel_id from Wazzup24",
-                    quote(&route.channel)
+                Failure::Permanent(t!(
+                    "wazzup-wazzup24-account-has-channel-id",
+                    id = quote(&route.channel)
                 ))
             })?;
         let state = found.get("state").and_then(Value::as_str).unwrap_or("");
@@ -283,7 +296,7 @@ impl Channel for Wazzup24 {
         }
         let mut warnings = Vec::new();
         if found.get("transport").and_then(Value::as_str) == Some("wapi") {
-            warnings.push("the Wazzup24 channel is WhatsApp Business API: free text only reaches clients who wrote within 24 hours".to_string());
+            warnings.push(t!("wazzup-wazzup24-channel-whatsapp-business-api"));
         }
         Ok(warnings)
     }

@@ -9,7 +9,9 @@ use std::{
     time::Duration,
 };
 
+use crate::i18n::Text;
 use crate::store::{now_ms, StorageFault, Store, Usage};
+use crate::t;
 
 /// Free bytes needed before a failed write is tried again.
 const RECOVERY_ROOM: u64 = 1024 * 1024;
@@ -41,6 +43,26 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Why, in the reader's words (the `Display` text is the log's).
+    pub fn text(&self) -> Text {
+        match self {
+            Refusal::Fault(fault) => fault.text(),
+            Refusal::TooManyPending { pending } => {
+                t!(
+                    "store-pending-deliveries-waiting-most-outbox",
+                    pending = *pending
+                )
+            }
+            Refusal::TooLarge { size } => t!("store-outbox-takes-size-bytes-limit", size = *size),
+            Refusal::LowSpace { free, min } => t!(
+                "store-only-free-bytes-free-outbox",
+                free = *free,
+                min = *min
+            ),
+            Refusal::Unreadable(why) => t!("store-outbox-cannot-read-error", error = why),
+        }
+    }
+
     /// The metric label.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::{Delivery, Summary};
+use crate::i18n::Lang;
 use crate::redact;
 use crate::store::{now_ms, Attempt, Record, State, StoreError};
 
@@ -57,7 +58,7 @@ pub enum Replayed {
     Queued(Vec<String>),
     NotFound,
     /// The delivery exists but is not dead or failed (its state).
-    NotReplayable(&'static str),
+    NotReplayable(State),
 }
 
 pub fn time(ms: i64) -> String {
@@ -66,7 +67,7 @@ pub fn time(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn listed(record: &Record) -> (Listed, Summary) {
+fn listed(record: &Record, lang: Lang) -> (Listed, Summary) {
     let summary: Summary = serde_json::from_str(&record.summary).unwrap_or_default();
     let order = summary.order.as_ref();
     let listed = Listed {
@@ -80,7 +81,7 @@ fn listed(record: &Record) -> (Listed, Summary) {
         service: order.map(|o| o.service.clone()).filter(|s| !s.is_empty()),
         state: record.state.as_str(),
         attempts: record.attempts,
-        last_error: record.last_error.clone(),
+        last_error: record.last_error.as_ref().map(|e| e.render(lang)),
         timezone: order
             .map(|o| o.timezone.clone())
             .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
@@ -90,13 +91,18 @@ fn listed(record: &Record) -> (Listed, Summary) {
 }
 
 impl Delivery {
-    /// The `limit` newest deliveries (at most 500), in `state` or any.
-    pub async fn list(&self, state: Option<State>, limit: i64) -> Result<Vec<Listed>, StoreError> {
+    /// The `limit` newest deliveries (at most 500), in `state` or any; texts in `lang`.
+    pub async fn list(
+        &self,
+        state: Option<State>,
+        limit: i64,
+        lang: Lang,
+    ) -> Result<Vec<Listed>, StoreError> {
         let records = self.store.recent(state, limit.clamp(1, 500)).await?;
         Ok(records
             .iter()
             .map(|r| {
-                let mut line = listed(r).0;
+                let mut line = listed(r, lang).0;
                 let secrets = self.channels.stored_secrets(&r.query);
                 line.last_error = line.last_error.map(|e| secrets.scrub(&e));
                 line
@@ -104,19 +110,20 @@ impl Delivery {
             .collect())
     }
 
-    pub async fn show(&self, id: &str) -> Result<Option<Shown>, StoreError> {
+    /// One delivery in full; texts in `lang`.
+    pub async fn show(&self, id: &str, lang: Lang) -> Result<Option<Shown>, StoreError> {
         let Some(record) = self.store.get(id).await? else {
             return Ok(None);
         };
         let attempts: Vec<Attempt> = self.store.attempts(id).await?;
-        let (mut listed, summary) = listed(&record);
+        let (mut listed, summary) = listed(&record, lang);
         // A token reused in the message (or echoed in an error) is masked here too.
         let secrets = self.channels.stored_secrets(&record.query);
         listed.last_error = listed.last_error.map(|e| secrets.scrub(&e));
         Ok(Some(Shown {
             listed,
             next_attempt_at: time(record.next_attempt_at),
-            target: secrets.scrub(&summary.target),
+            target: secrets.scrub_text(&summary.target).render(lang),
             provider_id: record.provider_id.clone(),
             text: secrets.scrub(&record.text),
             attempts_made: attempts
@@ -125,7 +132,7 @@ impl Delivery {
                     number: a.number,
                     ended_at: time(a.ended_at),
                     outcome: a.outcome,
-                    error: a.error.map(|e| secrets.scrub(&e)),
+                    error: a.error.map(|e| secrets.scrub_text(&e).render(lang)),
                 })
                 .collect(),
             can_replay: matches!(record.state, State::Dead | State::Failed),
@@ -141,7 +148,7 @@ impl Delivery {
         }
         Ok(match self.store.get(id).await? {
             None => Replayed::NotFound,
-            Some(record) => Replayed::NotReplayable(record.state.as_str()),
+            Some(record) => Replayed::NotReplayable(record.state),
         })
     }
 }

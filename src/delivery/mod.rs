@@ -21,10 +21,12 @@ use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::channel::{Failure, Outgoing, Registry};
+use crate::i18n::Text;
 use crate::mail::{Advice, FailureReport, Mailer, OrderSummary};
 use crate::redact;
 use crate::settings;
 use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
+use crate::t;
 
 pub use retry::RetrySchedule;
 pub use submission::{DedupKey, Submission};
@@ -44,7 +46,7 @@ pub enum NotStored {
 pub struct Summary {
     pub order: Option<OrderSummary>,
     /// `Wappi cascade <id>`.
-    pub target: String,
+    pub target: Text,
     /// The query with secrets masked.
     pub query: String,
 }
@@ -149,7 +151,7 @@ impl Delivery {
         };
         metrics::counter!("hooks_deliveries_total", "channel" => record.channel.clone(), "outcome" => "failed")
             .increment(1);
-        tracing::warn!(delivery_id = %record.id, error = record.last_error.as_deref().unwrap_or(""), "stored as failed: no message could be made");
+        tracing::warn!(delivery_id = %record.id, error = %record.last_error.as_ref().map(Text::to_string).unwrap_or_default(), "stored as failed: no message could be made");
         self.report(&record, Advice::FixTemplate).await;
         Ok(record)
     }
@@ -212,7 +214,7 @@ impl Delivery {
         let max_age = self.cfg.max_age.as_millis() as i64;
         let started = Instant::now();
         let result = if record.attempts > 0 && now_ms() > record.created_at + max_age {
-            Err(Failure::Retryable("too old to send".to_string()))
+            Err(Failure::Retryable(t!("channel-too-old-send")))
         } else {
             match self.channels.get(&record.channel) {
                 Some(channel) => {
@@ -224,9 +226,9 @@ impl Delivery {
                     let route = self.channels.stored_route(channel.as_ref(), &record.query);
                     channel.send(&route, &message).await
                 }
-                None => Err(Failure::Permanent(format!(
-                    "channel {} is not available",
-                    record.channel
+                None => Err(Failure::Permanent(t!(
+                    "channel-channel-name-available",
+                    name = record.channel.as_str()
                 ))),
             }
         };
@@ -247,14 +249,15 @@ impl Delivery {
                 if let Failure::RetryAfter(_, hint) = &failure {
                     pause = pause.max(*hint);
                 }
-                let error = failure.to_string();
+                let error = failure.into_text();
                 let next = now + pause.as_millis() as i64;
                 if next > record.created_at + max_age {
                     Outcome::Dead {
-                        error: format!(
-                            "{error}; gave up after {} attempts in {}",
-                            record.attempts + 1,
-                            humantime::format_duration(self.cfg.max_age)
+                        error: t!(
+                            "channel-error-gave-up-after-attempts",
+                            error = error,
+                            attempts = record.attempts + 1,
+                            age = humantime::format_duration(self.cfg.max_age).to_string()
                         ),
                     }
                 } else {
@@ -318,7 +321,7 @@ impl Delivery {
             recipient = %redact::phone(&record.recipient),
             attempt = record.attempts,
             outcome = label,
-            error = %self.channels.stored_secrets(&record.query).scrub(record.last_error.as_deref().filter(|_| state != State::Sent).unwrap_or("")),
+            error = %self.channels.stored_secrets(&record.query).scrub(&record.last_error.as_ref().filter(|_| state != State::Sent).map(Text::to_string).unwrap_or_default()),
             "delivery attempt"
         );
         let advice = match &outcome {

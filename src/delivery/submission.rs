@@ -38,7 +38,7 @@ pub struct Submission {
     pub recipient: String,
     /// The text, or why none could be made: then the delivery is kept as failed (so that nothing
     /// is lost without a trace) and reported, never attempted.
-    pub text: Result<String, String>,
+    pub text: Result<String, crate::i18n::Text>,
     pub dedup: DedupKey,
     /// What the delivery is about, for reports and the deliveries view.
     pub summary: Summary,

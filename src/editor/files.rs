@@ -2,24 +2,23 @@
 //! service, and `templates export DIR` of the live versions.
 
 use crate::app::App;
+use crate::i18n::Text;
 use crate::render::{folder, LocaleSet, TemplateError};
 
 /// `templates check DIR`: every problem of every locale folder of `dir`, as
 /// `path:line:column: what`; empty when every template renders every sample.
-pub fn check_folder(dir: &std::path::Path, links: &crate::settings::Links) -> Vec<String> {
+pub fn check_folder(dir: &std::path::Path, links: &crate::settings::Links) -> Vec<Text> {
     let locales = match folder::locales(dir) {
-        Ok(l) if l.is_empty() => {
-            return vec![TemplateError::NoLocales(dir.to_path_buf()).to_string()]
-        }
+        Ok(l) if l.is_empty() => return vec![TemplateError::NoLocales(dir.to_path_buf()).text()],
         Ok(l) => l,
-        Err(e) => return vec![e.to_string()],
+        Err(e) => return vec![e.text()],
     };
     let mut problems = Vec::new();
     for (_, path) in locales {
         let files = match folder::read(&path) {
             Ok(f) => f,
             Err(e) => {
-                problems.push(e.to_string());
+                problems.push(e.text());
                 continue;
             }
         };

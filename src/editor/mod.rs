@@ -8,10 +8,12 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::event::CaseActionEvent;
+use crate::i18n::{Lang, Text};
 use crate::render::{
     context, folder, samples, LocaleSet, Origin, Override, Position, TemplateError,
 };
 use crate::store::{now_ms, StoreError, TemplateVersion};
+use crate::t;
 
 mod files;
 
@@ -28,12 +30,65 @@ pub enum EditorError {
     #[error("No template {name} in locale {locale}")]
     NotFound { locale: String, name: String },
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Text),
     /// The text does not render: where and why.
     #[error("The template was not saved: {}", .0.iter().map(|p| format!("line {}, column {}: {}", p.line, p.column, p.message)).collect::<Vec<_>>().join("; "))]
     Refused(Vec<Position>),
     #[error("The template store could not be used: {0}")]
     Store(#[from] StoreError),
+}
+
+impl EditorError {
+    /// Why, in the reader's words.
+    pub fn text(&self) -> Text {
+        match self {
+            EditorError::NotFound { locale, name } => {
+                t!(
+                    "editor-template-name-locale-locale",
+                    name = name,
+                    locale = locale
+                )
+            }
+            EditorError::Invalid(why) => why.clone(),
+            EditorError::Refused(positions) => t!(
+                "editor-template-saved-why",
+                why = Text::parts(positions.iter().map(|p| t!(
+                    "editor-line-line-column-column-what",
+                    line = p.line,
+                    column = p.column,
+                    what = &p.message
+                )))
+            ),
+            EditorError::Store(e) => {
+                t!(
+                    "editor-template-store-could-used-error",
+                    error = e.to_string()
+                )
+            }
+        }
+    }
+}
+
+/// Where a template error is, as the editor shows it: [`Position`] in the reader's language.
+#[derive(Debug, Serialize)]
+pub struct Mark {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub sample: Option<String>,
+}
+
+impl Mark {
+    pub fn of(p: &Position, lang: Lang) -> Mark {
+        Mark {
+            file: p.file.clone(),
+            line: p.line,
+            column: p.column,
+            message: p.message.render(lang),
+            sample: p.sample.clone(),
+        }
+    }
 }
 
 /// One template in the list.
@@ -67,7 +122,7 @@ pub struct Shown {
 #[derive(Debug, Serialize)]
 pub struct Tried {
     pub ok: bool,
-    pub errors: Vec<Position>,
+    pub errors: Vec<Mark>,
     pub previews: Vec<Preview>,
     pub variables: Vec<String>,
 }
@@ -123,7 +178,7 @@ impl App {
         }
     }
 
-    pub fn template_list(&self) -> Vec<Listed> {
+    pub fn template_list(&self, lang: Lang) -> Vec<Listed> {
         let serving = self.templates.current();
         let mut out = Vec::new();
         for (locale, set) in &serving.locales {
@@ -133,7 +188,7 @@ impl App {
                     name: name.clone(),
                     serving: source.origin.clone(),
                     has_file: self.templates.file_source(locale, name).is_some(),
-                    problem: serving.problem(locale, name),
+                    problem: serving.problem(locale, name).map(|p| p.render(lang)),
                 });
             }
         }
@@ -143,10 +198,15 @@ impl App {
     fn locale_set(&self, locale: &str) -> Result<Arc<LocaleSet>, EditorError> {
         self.templates
             .locale(locale)
-            .ok_or_else(|| EditorError::Invalid(format!("No locale {locale}")))
+            .ok_or_else(|| EditorError::Invalid(t!("editor-locale-locale", locale = locale)))
     }
 
-    pub async fn template_show(&self, locale: &str, name: &str) -> Result<Shown, EditorError> {
+    pub async fn template_show(
+        &self,
+        locale: &str,
+        name: &str,
+        lang: Lang,
+    ) -> Result<Shown, EditorError> {
         let set = self.locale_set(locale)?;
         let file = self.templates.file_source(locale, name);
         let history = self
@@ -165,7 +225,7 @@ impl App {
             serving: source.origin.clone(),
             source: source.text.to_string(),
             file,
-            problem: self.templates.problem(locale, name),
+            problem: self.templates.problem(locale, name).map(|p| p.render(lang)),
             history,
             variables: variables(&set, self.templates.links()),
         })
@@ -179,6 +239,7 @@ impl App {
         name: &str,
         text: &str,
         event: Option<&[u8]>,
+        lang: Lang,
     ) -> Result<Tried, EditorError> {
         check_name(name)?;
         let base = self.locale_set(locale)?;
@@ -188,20 +249,20 @@ impl App {
             Err(e) => {
                 return Ok(Tried {
                     ok: false,
-                    errors: vec![position(&e)],
+                    errors: vec![Mark::of(&position(&e), lang)],
                     previews: Vec::new(),
                     variables,
                 })
             }
         };
-        let mut events: Vec<(String, Result<CaseActionEvent, String>)> = samples::events()
+        let mut events: Vec<(String, Result<CaseActionEvent, Text>)> = samples::events()
             .into_iter()
             .map(|(n, e)| (n.to_string(), Ok(e)))
             .collect();
         if let Some(body) = event {
             events.push((
-                "event".to_string() + " (yours)",
-                CaseActionEvent::parse(body).map_err(|e| e.to_string()),
+                t!("editor-your-event").render(lang),
+                CaseActionEvent::parse(body).map_err(|e| e.text()),
             ));
         }
         let mut opts = samples::options(locale, false);
@@ -224,7 +285,7 @@ impl App {
                 });
                 let (text, error) = match rendered {
                     Ok(t) => (Some(t), None),
-                    Err(e) => (None, Some(e)),
+                    Err(e) => (None, Some(e.render(lang))),
                 };
                 Preview {
                     sample,
@@ -254,9 +315,10 @@ impl App {
         let note = check_note(note)?;
         let set = self.locale_set(locale)?;
         if set.source(name).is_none() && set.sources().len() >= folder::MAX_TEMPLATES {
-            return Err(EditorError::Invalid(format!(
-                "Locale {locale} already has {} templates, the most it may have",
-                folder::MAX_TEMPLATES
+            return Err(EditorError::Invalid(t!(
+                "editor-locale-locale-already-has-count",
+                locale = locale,
+                count = folder::MAX_TEMPLATES
             )));
         }
         self.templates
@@ -285,11 +347,15 @@ impl App {
     ) -> Result<i64, EditorError> {
         let history = self.store.template_history(locale, name, i64::MAX).await?;
         let Some(old) = history.into_iter().find(|v| v.id == version) else {
-            return Err(EditorError::Invalid(format!(
-                "Template {name} of {locale} has no version {version}"
+            return Err(EditorError::Invalid(t!(
+                "editor-template-name-locale-has-version",
+                name = name,
+                locale = locale,
+                version = version
             )));
         };
-        let note = format!("restored version {version}");
+        let note =
+            t!("editor-restored-version", version = version).render(self.settings.server.language);
         match old.source {
             Some(text) => self.template_save(locale, name, &text, &note).await,
             None => self.template_withdraw(locale, name, &note).await,
@@ -311,8 +377,10 @@ impl App {
         };
         let source = set.source(name).ok_or_else(not_found)?;
         if source.origin == Origin::File {
-            return Err(EditorError::Invalid(format!(
-                "Template {name} of {locale} has no console version: the file already serves"
+            return Err(EditorError::Invalid(t!(
+                "editor-template-name-locale-has-console",
+                name = name,
+                locale = locale
             )));
         }
         let file = self.templates.file_source(locale, name);
@@ -338,10 +406,10 @@ fn check_name(name: &str) -> Result<(), EditorError> {
     if folder::valid_name(name) {
         Ok(())
     } else {
-        Err(EditorError::Invalid(format!(
-            "A template name is 1 to {} of a-z, 0-9, _ and -, not {}",
-            folder::MAX_NAME_CHARS,
-            crate::params::quote(name)
+        Err(EditorError::Invalid(t!(
+            "editor-template-name-1-max-z",
+            max = folder::MAX_NAME_CHARS,
+            name = crate::params::quote(name)
         )))
     }
 }
@@ -349,8 +417,9 @@ fn check_name(name: &str) -> Result<(), EditorError> {
 fn check_note(note: &str) -> Result<&str, EditorError> {
     let note = note.trim();
     if note.is_empty() || note.contains('\n') || note.chars().count() > MAX_NOTE_CHARS {
-        return Err(EditorError::Invalid(format!(
-            "Write a one-line note of 1 to {MAX_NOTE_CHARS} characters saying what changed"
+        return Err(EditorError::Invalid(t!(
+            "editor-write-one-line-note-1",
+            max = MAX_NOTE_CHARS
         )));
     }
     Ok(note)
@@ -361,7 +430,7 @@ fn position(e: &TemplateError) -> Position {
         file: String::new(),
         line: 1,
         column: 1,
-        message: e.to_string(),
+        message: e.text(),
         sample: None,
     })
 }

@@ -10,16 +10,16 @@ use crate::app::App;
 use crate::channel::{Channel, RecipientRule, Route};
 use crate::delivery::{DedupKey, NotStored, Submission, Summary};
 use crate::event::CaseActionEvent;
+use crate::i18n::Text;
 use crate::params::{self, Environment, Options, Query, Report};
 use crate::recipient;
 use crate::redact;
 use crate::store::{State, StoreError};
+use crate::t;
 
 mod refusal;
 
 use refusal::order_summary;
-
-pub const VERIFIED: &str = "The WebHook has been successfully verified";
 
 /// What a request came to, in the service's own words; [`crate::http`] turns it into a status
 /// code and Torrow's JSON, and the CLI into an exit code.
@@ -58,9 +58,9 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub kind: Kind,
-    pub message: Option<String>,
-    pub error_message: Option<String>,
-    pub warning_message: Option<String>,
+    pub message: Option<Text>,
+    pub error_message: Option<Text>,
+    pub warning_message: Option<Text>,
     pub delivery_id: Option<String>,
     /// Preview: the recipient, masked.
     pub recipient: Option<String>,
@@ -81,17 +81,17 @@ impl Outcome {
         }
     }
 
-    pub fn success(kind: Kind, message: impl Into<String>, warnings: &str) -> Self {
+    pub fn success(kind: Kind, message: Text, warnings: &Text) -> Self {
         let mut o = Outcome::new(kind);
-        o.message = Some(message.into());
-        o.warning_message = (!warnings.is_empty()).then(|| warnings.to_string());
+        o.message = Some(message);
+        o.warning_message = (!warnings.is_empty()).then(|| warnings.clone());
         o
     }
 
-    pub fn refused(kind: Kind, errors: impl Into<String>, warnings: &str) -> Self {
+    pub fn refused(kind: Kind, errors: Text, warnings: &Text) -> Self {
         let mut o = Outcome::new(kind);
-        o.error_message = Some(errors.into());
-        o.warning_message = Some(warnings.to_string());
+        o.error_message = Some(errors);
+        o.warning_message = Some(warnings.clone());
         o
     }
 }
@@ -111,13 +111,14 @@ pub struct Prepared {
 /// Why a request stopped before delivery: the answer, and what to email about it.
 struct Refusal {
     answer: Outcome,
-    what: &'static str,
+    /// What failed, for the email's subject (`mail-wrong-parameters`…).
+    what: Text,
     /// A rendered message that failed is kept as a failed delivery (so the operator can see and
     /// replay it); a refusal of the request itself is not stored.
     keep: bool,
 }
 
-fn refuse(answer: Outcome, what: &'static str) -> Refusal {
+fn refuse(answer: Outcome, what: Text) -> Refusal {
     Refusal {
         answer,
         what,
@@ -130,12 +131,12 @@ impl App {
         self.channels.get(channel).ok_or_else(|| {
             Outcome::refused(
                 Kind::UnknownChannel,
-                format!(
-                    "unknown channel {}; known: {}",
-                    params::quote(channel),
-                    self.channels.names()
+                t!(
+                    "answer-unknown-channel-name-known-known",
+                    name = params::quote(channel),
+                    known = self.channels.names()
                 ),
-                "",
+                &Text::default(),
             )
         })
     }
@@ -143,7 +144,7 @@ impl App {
     /// The query, unless it is too large to look at (`server.max_params`, 16 KB).
     fn parse_query(&self, raw_query: &str) -> Result<Query, Outcome> {
         params::check_size(raw_query, self.settings.server.max_params)
-            .map_err(|e| Outcome::refused(Kind::WrongParameters, e, ""))?;
+            .map_err(|e| Outcome::refused(Kind::WrongParameters, e, &Text::default()))?;
         Ok(Query::parse(raw_query))
     }
 
@@ -201,16 +202,21 @@ impl App {
                 let credentials = self.mailer.credentials(channel.name(), &secrets);
                 self.mailer.vouch(credentials.as_ref()).await;
                 report.warnings.extend(warnings);
-                Outcome::success(Kind::Verified, VERIFIED, &report.warning_message())
+                Outcome::success(
+                    Kind::Verified,
+                    t!("answer-webhook-has-been-successfully-verified"),
+                    &report.warning_message(),
+                )
             }
             Err(crate::channel::Failure::Unusable(error)) => {
                 Outcome::refused(Kind::WrongParameters, error, &report.warning_message())
             }
             Err(failure) => {
-                let mut error = failure.to_string();
-                if failure.is_retryable() {
+                let retryable = failure.is_retryable();
+                let mut error = failure.into_text();
+                if retryable {
                     // Check mode sends nothing and retries nothing: say what the operator can do.
-                    error.push_str("; nothing was sent: check again once it answers");
+                    error = t!("answer-error-nothing-sent-check-again", error = error);
                 }
                 Outcome::refused(Kind::ProviderRefused, error, &report.warning_message())
             }
@@ -227,11 +233,13 @@ impl App {
             &mut answer.message,
             &mut answer.error_message,
             &mut answer.warning_message,
-            &mut answer.text,
         ]
         .into_iter()
         .flatten()
         {
+            *text = secrets.scrub_text(text);
+        }
+        if let Some(text) = &mut answer.text {
             *text = secrets.scrub(text);
         }
         answer
@@ -241,8 +249,9 @@ impl App {
     pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Outcome {
         let answer = match self.prepare_and_render(channel, raw_query, body) {
             Ok((p, text)) => {
-                let mut answer = Outcome::success(Kind::Rendered, "", &p.report.warning_message());
-                answer.message = None;
+                let mut answer = Outcome::new(Kind::Rendered);
+                let warnings = p.report.warning_message();
+                answer.warning_message = (!warnings.is_empty()).then_some(warnings);
                 answer.recipient = Some(redact::phone(&p.recipient));
                 answer.text = Some(text);
                 answer
@@ -274,7 +283,7 @@ impl App {
             target: self
                 .channels
                 .secrets(prepared.query.raw())
-                .scrub(&prepared.channel.target(&prepared.route)),
+                .scrub_text(&prepared.channel.target(&prepared.route)),
             query: self.channels.masked_query(prepared.query.raw()),
         };
         // A text that could not be made is still handed over (kept as failed, and reported);
@@ -309,14 +318,18 @@ impl App {
                 metrics::counter!("hooks_not_stored_total").increment(1);
                 let text = match &e {
                     NotStored::Refused(why) => {
-                        format!("The message could not be stored: {why}; please try again later")
+                        t!(
+                            "store-message-could-stored-cause-please",
+                            cause = why.text()
+                        )
                     }
                     NotStored::Store(StoreError::Storage(fault)) => {
-                        format!("The message could not be stored: {fault}; please try again later")
+                        t!(
+                            "store-message-could-stored-cause-please",
+                            cause = fault.text()
+                        )
                     }
-                    NotStored::Store(_) => {
-                        "The message could not be stored; please try again".to_string()
-                    }
+                    NotStored::Store(_) => t!("answer-message-could-stored-please-try"),
                 };
                 return Outcome::refused(Kind::NotStored, text, &warnings);
             }
@@ -324,14 +337,16 @@ impl App {
         tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
         let record = submitted.record;
         let mut answer = match record.state {
-            State::Sent => {
-                Outcome::success(Kind::Delivered, "The message has been delivered", &warnings)
-            }
+            State::Sent => Outcome::success(
+                Kind::Delivered,
+                t!("answer-message-has-been-delivered"),
+                &warnings,
+            ),
             State::Pending | State::Sending => {
                 let mut a = Outcome::new(Kind::Queued);
                 a.message = Some(match &record.last_error {
-                    Some(e) => format!("The message is stored and will be retried: {e}"),
-                    None => "The message is stored and is being delivered".to_string(),
+                    Some(e) => t!("answer-message-stored-will-retried-error", error = e),
+                    None => t!("answer-message-stored-being-delivered"),
                 });
                 a.warning_message = Some(warnings.clone());
                 a
@@ -341,30 +356,30 @@ impl App {
                 record
                     .last_error
                     .clone()
-                    .unwrap_or_else(|| "delivery failed".to_string()),
+                    .unwrap_or_else(|| t!("answer-delivery-failed")),
                 &warnings,
             ),
         };
         if submitted.duplicate {
-            let again = if matches!(record.state, State::Failed | State::Dead) {
-                format!(
-                    "; to send it again after fixing the cause, run `torrow-hooks replay {}` or use the console's Deliveries",
-                    record.id
+            let note = if matches!(record.state, State::Failed | State::Dead) {
+                t!(
+                    "answer-same-request-received-before-delivery",
+                    id = record.id.as_str(),
+                    state = record.state.text(),
+                    id2 = record.id.as_str()
                 )
             } else {
-                String::new()
+                t!(
+                    "answer-same-request-received-before-delivery-2",
+                    id = record.id.as_str(),
+                    state = record.state.text()
+                )
             };
-            let note = format!(
-                "the same request was received before as delivery {} ({}): it was not sent again{again}",
-                record.id,
-                record.state.as_str()
-            );
-            let w = answer.warning_message.take().unwrap_or_default();
-            answer.warning_message = Some(if w.is_empty() {
-                note
-            } else {
-                format!("{w}; {note}")
-            });
+            let w = answer
+                .warning_message
+                .take()
+                .unwrap_or_default();
+            answer.warning_message = Some(w.then(note));
         }
         answer.delivery_id = Some(record.id);
         answer
@@ -374,22 +389,22 @@ impl App {
     fn prepare(&self, channel: &str, raw_query: &str, body: &[u8]) -> Result<Prepared, Refusal> {
         let channel = self
             .lookup(channel)
-            .map_err(|a| refuse(a, "Unknown channel"))?;
+            .map_err(|a| refuse(a, t!("mail-unknown-channel")))?;
         let query = self
             .parse_query(raw_query)
-            .map_err(|a| refuse(a, "Wrong parameters"))?;
+            .map_err(|a| refuse(a, t!("mail-wrong-parameters")))?;
         let (options, report) = self.options(channel.as_ref(), &query);
         let warnings = report.warning_message();
         let Some((options, route)) = options else {
             return Err(refuse(
                 Outcome::refused(Kind::WrongParameters, report.error_message(), &warnings),
-                "Wrong parameters",
+                t!("mail-wrong-parameters"),
             ));
         };
         let event = CaseActionEvent::parse(body).map_err(|e| {
             refuse(
-                Outcome::refused(Kind::UnusableEvent, e.to_string(), &warnings),
-                "Unusable event",
+                Outcome::refused(Kind::UnusableEvent, e.text(), &warnings),
+                t!("mail-unusable-event"),
             )
         })?;
         let recipient = match (channel.recipient_rule(&route), &options.phone) {
@@ -397,21 +412,27 @@ impl App {
             (RecipientRule::Phone, None) => {
                 recipient::from_event(&event, &self.settings.phone.default_region).map_err(|e| {
                     refuse(
-                        Outcome::refused(Kind::UnusableEvent, e.to_string(), &warnings),
-                        "No recipient",
+                        Outcome::refused(Kind::UnusableEvent, e.text(), &warnings),
+                        t!("mail-recipient"),
                     )
                 })?
             }
             (RecipientRule::ContactField { name, what }, _) => channel
                 .read_contact(recipient::field_value(&event, &name))
                 .map_err(|why| {
-                    let mut error = format!("No {what} in field <{}>", params::quote(&name));
-                    if !why.is_empty() {
-                        error = format!("{error}: {why}");
-                    }
+                    let field = params::quote(&name);
+                    let error = match why {
+                        None => t!("answer-what-field-field", what = what, field = field),
+                        Some(why) => t!(
+                            "answer-what-field-field-why",
+                            what = what,
+                            field = field,
+                            why = why
+                        ),
+                    };
                     refuse(
                         Outcome::refused(Kind::UnusableEvent, error, &warnings),
-                        "No recipient",
+                        t!("mail-recipient"),
                     )
                 })?,
         };
@@ -435,23 +456,23 @@ impl App {
             kept(refuse(
                 Outcome::refused(
                     Kind::UnusableEvent,
-                    format!(
-                        "The message template failed: {}",
-                        e.public(&p.options.locale)
+                    t!(
+                        "answer-message-template-failed-error",
+                        error = e.public(&p.options.locale)
                     ),
                     &warnings,
                 ),
-                "Template failed",
+                t!("mail-template-failed"),
             ))
         })?;
         if text.trim().is_empty() {
             return Err(kept(refuse(
                 Outcome::refused(
                     Kind::UnusableEvent,
-                    "The rendered message is empty",
+                    t!("answer-rendered-message-empty"),
                     &warnings,
                 ),
-                "Template failed",
+                t!("mail-template-failed"),
             )));
         }
         let max = p.channel.max_text_chars(&p.route);
@@ -461,13 +482,15 @@ impl App {
             return Err(refuse(
                 Outcome::refused(
                     Kind::WrongParameters,
-                    format!(
-                        "The message is {chars} characters long; {} takes at most {max}: shorten <message> or <sign_text>, or hide parts (hide_resource_description, hide_contact_info, hide_order_description)",
-                        p.channel.title()
+                    t!(
+                        "store-message-chars-characters-long-channel",
+                        chars = chars,
+                        channel = p.channel.title(),
+                        max = max
                     ),
                     &warnings,
                 ),
-                "Message too long",
+                t!("mail-message-too-long"),
             ));
         }
         Ok(text)
@@ -498,7 +521,7 @@ impl App {
         channel: &str,
         raw_query: &str,
         body: &[u8],
-    ) -> Result<(String, String, String), Outcome> {
+    ) -> Result<(String, String, Text), Outcome> {
         self.prepare_and_render(channel, raw_query, body)
             .map(|(p, text)| (p.recipient, text, p.report.warning_message()))
             .map_err(|r| self.mask(raw_query, r.answer))

@@ -51,13 +51,13 @@ impl App {
                 .unwrap_or_default(),
         };
         let report = FailureReport::refused(
-            refusal.what,
-            secrets.scrub(&refusal.answer.error_message.clone().unwrap_or_default()),
+            refusal.what.clone(),
+            secrets.scrub_text(&refusal.answer.error_message.clone().unwrap_or_default()),
             &params::quote(channel),
             self.channels
                 .get(channel)
                 .and_then(|c| Some(c.target(&c.route(&query, &mut Report::default())?)))
-                .map(|t| secrets.scrub(&t))
+                .map(|t| secrets.scrub_text(&t))
                 .unwrap_or_default(),
             self.channels.masked_query(raw_query),
             order,

@@ -11,8 +11,10 @@ use super::{accept_language, json_reply, language, read_whole, reply, request_sp
 use crate::app::App;
 use crate::delivery::lookup::Replayed;
 use crate::i18n::Lang;
+use crate::i18n::Text;
 use crate::render::samples::SAMPLES;
 use crate::store::State;
+use crate::t;
 
 type Response = warp::reply::Response;
 
@@ -91,14 +93,10 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             }
             let (state, limit) = match list_query(&raw) {
                 Ok(q) => q,
-                Err(problem) => return json_reply(&Answer::error(400, problem, ""), lang),
+                Err(problem) => return json_reply(&Answer::error(400, problem), lang),
             };
-            match app.delivery.list(state, limit).await {
-                Ok(mut list) => {
-                    // Errors in the reader's language (the provider's own words stay as they are).
-                    for d in &mut list {
-                        d.last_error = d.last_error.take().map(|e| crate::i18n::tr(lang, &e));
-                    }
+            match app.delivery.list(state, limit, lang).await {
+                Ok(list) => {
                     warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
                 }
                 Err(e) => unavailable(e, lang),
@@ -114,15 +112,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             if let Err(denied) = authorize(&app, token, lang) {
                 return denied;
             }
-            match app.delivery.show(&id).await {
-                Ok(Some(mut shown)) => {
-                    let listed = &mut shown.listed;
-                    listed.last_error = listed.last_error.take().map(|e| crate::i18n::tr(lang, &e));
-                    for a in &mut shown.attempts_made {
-                        a.error = a.error.take().map(|e| crate::i18n::tr(lang, &e));
-                    }
-                    warp::reply::json(&shown).into_response()
-                }
+            match app.delivery.show(&id, lang).await {
+                Ok(Some(shown)) => warp::reply::json(&shown).into_response(),
                 Ok(None) => not_found(&id, lang),
                 Err(e) => unavailable(e, lang),
             }
@@ -146,11 +137,11 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 Ok(Replayed::NotReplayable(state)) => json_reply(
                     &Answer::error(
                         409,
-                        format!(
-                            "Delivery {} is {state}: only dead or failed deliveries can be sent again",
-                            crate::params::quote(&id)
+                        t!(
+                            "http-delivery-id-state-only-dead",
+                            id = crate::params::quote(&id),
+                            state = state.text()
                         ),
-                        "",
                     ),
                     lang,
                 ),
@@ -204,12 +195,11 @@ impl Asked {
                 let names: Vec<&str> = SAMPLES.iter().map(|(n, _)| *n).collect();
                 Answer::error(
                     400,
-                    format!(
-                        "No sample event {}: use one of {}",
-                        crate::params::quote(name),
-                        names.join(", ")
+                    t!(
+                        "http-sample-event-name-use-one",
+                        name = crate::params::quote(name),
+                        list = names.join(", ")
                     ),
-                    "",
                 )
             })
     }
@@ -219,7 +209,7 @@ impl Asked {
 const MAX_LIST: i64 = 500;
 
 /// `?state=&limit=` of the list, or what is wrong with it (naming the parameter).
-fn list_query(raw: &str) -> Result<(Option<State>, i64), String> {
+fn list_query(raw: &str) -> Result<(Option<State>, i64), Text> {
     let (mut state, mut limit) = (None, 50);
     for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
         let value = value.trim();
@@ -227,10 +217,10 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), String> {
             "state" if value.is_empty() => {}
             "state" => {
                 state = Some(State::named(value).ok_or_else(|| {
-                    format!(
-                    "Parameter <state>: no state {}: use pending, sending, sent, failed or dead",
-                    crate::params::quote(value)
-                )
+                    t!(
+                        "store-parameter-state-state-name-use",
+                        name = crate::params::quote(value)
+                    )
                 })?)
             }
             "limit" => {
@@ -239,16 +229,17 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), String> {
                     .ok()
                     .filter(|n| (1..=MAX_LIST).contains(n))
                     .ok_or_else(|| {
-                        format!(
-                            "Parameter <limit>: {} is not a whole number from 1 to {MAX_LIST}",
-                            crate::params::quote(value)
+                        t!(
+                            "store-parameter-limit-value-whole-number",
+                            value = crate::params::quote(value),
+                            max = MAX_LIST
                         )
                     })?
             }
             other => {
-                return Err(format!(
-                    "Unknown parameter <{}>: use state and limit",
-                    crate::params::quote(other)
+                return Err(t!(
+                    "store-unknown-parameter-name-use-state",
+                    name = crate::params::quote(other)
                 ))
             }
         }
@@ -285,10 +276,7 @@ fn admin_token(app: &App) -> Option<&str> {
 /// `Authorization: Bearer <server.admin_token>`, compared in constant time.
 pub(super) fn authorize(app: &App, header: Option<String>, lang: Lang) -> Result<(), Response> {
     let Some(expected) = admin_token(app) else {
-        return Err(unauthorized(
-            "The deliveries API is off: set server.admin_token (or HOOKS_SERVER__ADMIN_TOKEN) and send it as Authorization: Bearer <token>",
-            lang,
-        ));
+        return Err(unauthorized(t!("http-deliveries-api-off-set-server"), lang));
     };
     let given = header
         .as_deref()
@@ -300,20 +288,20 @@ pub(super) fn authorize(app: &App, header: Option<String>, lang: Lang) -> Result
     } else {
         tracing::warn!("deliveries API: wrong or missing admin token");
         Err(unauthorized(
-            "Wrong or missing admin token: send Authorization: Bearer <server.admin_token>",
+            t!("http-wrong-missing-admin-token-send"),
             lang,
         ))
     }
 }
 
-fn unauthorized(message: &str, lang: Lang) -> Response {
-    let answer = json_reply(&Answer::error(401, message, ""), lang);
+fn unauthorized(message: Text, lang: Lang) -> Response {
+    let answer = json_reply(&Answer::error(401, message), lang);
     warp::reply::with_header(answer, "www-authenticate", "Bearer").into_response()
 }
 
 fn not_found(id: &str, lang: Lang) -> Response {
     json_reply(
-        &Answer::error(404, format!("No delivery {}", crate::params::quote(id)), ""),
+        &Answer::error(404, t!("http-delivery-id", id = crate::params::quote(id))),
         lang,
     )
 }
@@ -321,7 +309,7 @@ fn not_found(id: &str, lang: Lang) -> Response {
 fn unavailable(e: crate::store::StoreError, lang: Lang) -> Response {
     tracing::error!(error = %e, "deliveries API: the outbox could not be read");
     json_reply(
-        &Answer::error(503, format!("The outbox could not be read: {e}"), ""),
+        &Answer::error(503, t!("http-outbox-could-read-why", why = e.to_string())),
         lang,
     )
 }
@@ -340,8 +328,7 @@ where
     serde_json::from_slice(&body).map_err(|e| {
         Answer::error(
             400,
-            format!("The request body is not the JSON expected here: {e}"),
-            "",
+            t!("http-request-body-json-expected-here", why = e.to_string()),
         )
     })
 }

@@ -3,6 +3,8 @@
 
 use warp::{filters::BoxedFilter, Filter, Reply};
 
+use crate::i18n::{page_texts, Lang};
+
 const PAGE: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
 const STYLE: &str = include_str!("console/console.css");
@@ -30,6 +32,12 @@ pub fn routes() -> BoxedFilter<(warp::reply::Response,)> {
     let editor_script = warp::get()
         .and(warp::path!("console" / "templates.js"))
         .map(|| asset(EDITOR_SCRIPT, "text/javascript; charset=utf-8"));
+    let console_texts = warp::get()
+        .and(warp::path!("console" / "console-texts.js"))
+        .map(|| texts_script("console-"));
+    let editor_texts = warp::get()
+        .and(warp::path!("console" / "templates-texts.js"))
+        .map(|| texts_script("editor-ui-"));
     page.or(script)
         .unify()
         .or(style)
@@ -38,11 +46,36 @@ pub fn routes() -> BoxedFilter<(warp::reply::Response,)> {
         .unify()
         .or(editor_script)
         .unify()
+        .or(console_texts)
+        .unify()
+        .or(editor_texts)
+        .unify()
         .with(warp::reply::with::header("content-security-policy", POLICY))
         .with(warp::reply::with::header("referrer-policy", "no-referrer"))
         .with(warp::reply::with::header("cache-control", "no-cache"))
         .map(Reply::into_response)
         .boxed()
+}
+
+/// `const TEXTS = {"ru": {…}, "en": {…}};`: a page's words from the catalogues (the messages
+/// whose ids start with `prefix`), made once.
+fn texts_script(prefix: &'static str) -> warp::reply::Response {
+    static SCRIPTS: std::sync::OnceLock<std::collections::BTreeMap<&'static str, String>> =
+        std::sync::OnceLock::new();
+    let scripts = SCRIPTS.get_or_init(|| {
+        ["console-", "editor-ui-"]
+            .into_iter()
+            .map(|prefix| {
+                let texts = serde_json::json!({
+                    "ru": page_texts(Lang::Ru, prefix),
+                    "en": page_texts(Lang::En, prefix),
+                });
+                (prefix, format!("\"use strict\";\nconst TEXTS = {texts};\n"))
+            })
+            .collect()
+    });
+    let body = scripts.get(prefix).cloned().unwrap_or_default();
+    warp::reply::with_header(body, "content-type", "text/javascript; charset=utf-8").into_response()
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> warp::reply::Response {

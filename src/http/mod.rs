@@ -12,7 +12,9 @@ use warp::{http::StatusCode, Filter, Reply};
 
 use crate::app::App;
 use crate::hook::{Kind, Outcome};
-use crate::i18n::{self, Lang};
+use crate::i18n::Lang;
+use crate::i18n::Text;
+use crate::t;
 
 mod api;
 mod console;
@@ -63,8 +65,8 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
     let fallback = warp::path::full().and(accept).and(with_app.clone()).map(
         |path: warp::path::FullPath, accept: Option<String>, app: Arc<App>| {
             let answer = match wrong_method(path.as_str()) {
-                Some(what) => Answer::error(405, format!("Method not allowed: {what}"), ""),
-                None => Answer::error(404, NOT_FOUND, ""),
+                Some(what) => Answer::error(405, what),
+                None => Answer::error(404, t!("http-found-use-webhook-channel-preview")),
             };
             json_reply(&answer, language(&app, accept.as_deref()))
         },
@@ -120,11 +122,7 @@ pub fn ops_routes(
     let lang = app.settings.server.language;
     let fallback = warp::any().map(move || {
         json_reply(
-            &Answer::error(
-                404,
-                "Not found: this address serves /healthz, /readyz and /metrics",
-                "",
-            ),
+            &Answer::error(404, t!("store-found-address-serves-healthz-readyz")),
             lang,
         )
     });
@@ -179,17 +177,17 @@ pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
 }
 
 /// What a known path is for, when it was asked with the wrong method.
-fn wrong_method(path: &str) -> Option<&'static str> {
+fn wrong_method(path: &str) -> Option<Text> {
     let what = if path.starts_with("/webhook/") {
-        "GET checks a hook URL, POST delivers an event"
+        t!("http-method-allowed-get-checks-hook")
     } else if path.starts_with("/preview/") {
-        "POST /preview/<channel>?<hook URL query> with an event as the body renders the message without sending it"
+        t!("http-method-allowed-post-preview-channel")
     } else if path == "/api/check" || path == "/api/preview" {
-        "POST a JSON body {\"channel\": …, \"query\": …} here"
+        t!("http-method-allowed-post-json")
     } else if path.ends_with("/replay") && path.starts_with("/api/deliveries/") {
-        "POST replays a dead or failed delivery"
+        t!("http-method-allowed-replay")
     } else if path.starts_with("/api/deliveries") {
-        "GET lists deliveries (with the admin token)"
+        t!("http-method-allowed-list")
     } else if [
         "/healthz",
         "/readyz",
@@ -202,7 +200,7 @@ fn wrong_method(path: &str) -> Option<&'static str> {
     .contains(&path)
         || path.starts_with("/console/")
     {
-        "only GET is answered here"
+        t!("http-method-allowed-only-get-answered")
     } else {
         return None;
     };
@@ -282,20 +280,31 @@ where
     .unwrap_or_else(|_| {
         Err(Answer::error(
             408,
-            format!(
-                "The request body did not arrive within {} (server.body_read_timeout)",
-                humantime::format_duration(server.body_read_timeout)
+            t!(
+                "http-request-body-did-arrive-within",
+                time = humantime::format_duration(server.body_read_timeout).to_string()
             ),
-            "",
         ))
     })
 }
 
-/// A JSON answer with the keys of SPEC §1, and its HTTP status.
-#[derive(Debug, Clone, serde::Serialize)]
+/// An answer with the keys of SPEC §1, and its HTTP status; its texts are rendered in the
+/// reader's language only when it is written ([`Answer::in_lang`]).
+#[derive(Debug, Clone)]
 pub struct Answer {
-    #[serde(skip)]
     pub http: u16,
+    pub status: &'static str,
+    pub message: Option<Text>,
+    pub error_message: Option<Text>,
+    pub warning_message: Option<Text>,
+    pub delivery_id: Option<String>,
+    pub recipient: Option<String>,
+    pub text: Option<String>,
+}
+
+/// The JSON of an [`Answer`], its texts in one language.
+#[derive(Debug, serde::Serialize)]
+pub struct Written<'a> {
     #[serde(rename = "Status")]
     pub status: &'static str,
     #[serde(rename = "Message", skip_serializing_if = "Option::is_none")]
@@ -305,40 +314,45 @@ pub struct Answer {
     #[serde(rename = "WarningMessage", skip_serializing_if = "Option::is_none")]
     pub warning_message: Option<String>,
     #[serde(rename = "DeliveryId", skip_serializing_if = "Option::is_none")]
-    pub delivery_id: Option<String>,
+    pub delivery_id: Option<&'a str>,
     #[serde(rename = "Recipient", skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
+    pub recipient: Option<&'a str>,
     #[serde(rename = "Text", skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
+    pub text: Option<&'a str>,
 }
 
 impl Answer {
     /// An `Error` answer made here, about the request itself (405, 404, 413, 408, 400).
-    pub fn error(http: u16, errors: impl Into<String>, warnings: &str) -> Self {
+    pub fn error(http: u16, errors: Text) -> Self {
         Answer {
             http,
             status: "Error",
             message: None,
-            error_message: Some(errors.into()),
-            warning_message: Some(warnings.to_string()),
+            error_message: Some(errors),
+            warning_message: Some(Text::default()),
             delivery_id: None,
             recipient: None,
             text: None,
         }
     }
 
-    /// `Message`, `ErrorMessage` and `WarningMessage` in `lang`; `Status` stays Torrow's.
-    pub fn translated(self, lang: Lang) -> Answer {
-        Answer {
-            message: i18n::tr_opt(lang, self.message),
-            error_message: i18n::tr_opt(lang, self.error_message),
-            warning_message: i18n::tr_opt(lang, self.warning_message),
-            ..self
+    /// The answer's JSON with `Message`, `ErrorMessage` and `WarningMessage` in `lang`;
+    /// `Status` stays Torrow's.
+    pub fn in_lang(&self, lang: Lang) -> Written<'_> {
+        let render = |t: &Option<Text>| t.as_ref().map(|t| t.render(lang));
+        Written {
+            status: self.status,
+            message: render(&self.message),
+            error_message: render(&self.error_message),
+            warning_message: render(&self.warning_message),
+            delivery_id: self.delivery_id.as_deref(),
+            recipient: self.recipient.as_deref(),
+            text: self.text.as_deref(),
         }
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("an answer serializes")
+    pub fn to_json(&self, lang: Lang) -> String {
+        serde_json::to_string(&self.in_lang(lang)).expect("an answer serializes")
     }
 }
 
@@ -366,8 +380,6 @@ impl From<Outcome> for Answer {
         }
     }
 }
-
-const NOT_FOUND: &str = "Not found: use /webhook/<channel>, /preview/<channel>, the console at /, /api/channels, /healthz, /readyz or /metrics";
 
 fn request_span(app: &App, method: &str, channel: &str, query: &str) -> tracing::Span {
     tracing::info_span!(
@@ -408,7 +420,7 @@ fn reply(
                 http = answer.http,
                 status = answer.status,
                 delivery_id = answer.delivery_id.as_deref().unwrap_or(""),
-                error = answer.error_message.as_deref().unwrap_or(""),
+                error = %answer.error_message.as_ref().map(Text::to_string).unwrap_or_default(),
                 "answered"
             )
         };
@@ -424,15 +436,8 @@ fn reply(
 
 /// The answer as JSON, its texts in `lang` (the log keeps them in English).
 pub(super) fn json_reply(answer: &Answer, lang: Lang) -> warp::reply::Response {
-    let translated;
-    let answer = if lang == Lang::En {
-        answer
-    } else {
-        translated = answer.clone().translated(lang);
-        &translated
-    };
     let code = StatusCode::from_u16(answer.http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    warp::reply::with_status(warp::reply::json(answer), code).into_response()
+    warp::reply::with_status(warp::reply::json(&answer.in_lang(lang)), code).into_response()
 }
 
 /// Reads the body up to `limit` bytes; beyond it → 413 (also for chunked bodies).
@@ -444,10 +449,7 @@ where
     let too_large = || {
         Answer::error(
             413,
-            format!(
-                "The request body is larger than the limit of {limit} bytes (server.body_limit)"
-            ),
-            "",
+            t!("http-request-body-larger-than-limit", limit = limit),
         )
     };
     if length.is_some_and(|l| l > limit) {
@@ -457,7 +459,10 @@ where
     let mut stream = stream;
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk.map_err(|e| {
-            Answer::error(400, format!("The request body could not be read: {e}"), "")
+            Answer::error(
+                400,
+                t!("http-request-body-could-read-why", why = e.to_string()),
+            )
         })?;
         if body.len() as u64 + chunk.remaining() as u64 > limit {
             return Err(too_large());

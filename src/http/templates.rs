@@ -9,8 +9,9 @@ use warp::{filters::BoxedFilter, Filter, Reply};
 use super::api::authorize;
 use super::{accept_language, json_reply, language, read_whole, Answer};
 use crate::app::App;
-use crate::editor::EditorError;
+use crate::editor::{EditorError, Mark};
 use crate::i18n::Lang;
+use crate::t;
 
 type Response = warp::reply::Response;
 
@@ -76,8 +77,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                         serde_json::from_slice(body).map_err(|e| {
                             Answer::error(
                                 400,
-                                format!("The request body is not the JSON expected here: {e}"),
-                                "",
+                                t!("http-request-body-json-expected-here", why = e.to_string()),
                             )
                         })
                     }
@@ -94,8 +94,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::path!("api" / "templates"))
         .and(admin.clone())
         .map(|allowed: Allowed| match allowed {
-            Ok((app, _)) => warp::reply::json(&serde_json::json!({
-                "templates": app.template_list(),
+            Ok((app, lang)) => warp::reply::json(&serde_json::json!({
+                "templates": app.template_list(lang),
                 "locales": app.templates.locale_names(),
                 "default_locale": app.settings.templates.default_locale,
             }))
@@ -112,7 +112,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                match app.template_show(&locale, &name).await {
+                match app.template_show(&locale, &name, lang).await {
                     Ok(shown) => warp::reply::json(&shown).into_response(),
                     Err(e) => refused(e, lang),
                 }
@@ -128,7 +128,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 Err(denied) => return denied,
             };
             let event = asked.event.map(|e| e.to_string().into_bytes());
-            match app.template_try(&locale, &name, &asked.source, event.as_deref()) {
+            match app.template_try(&locale, &name, &asked.source, event.as_deref(), lang) {
                 Ok(tried) => warp::reply::json(&tried).into_response(),
                 Err(e) => refused(e, lang),
             }
@@ -177,7 +177,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                     Ok(a) => a,
                     Err(denied) => return denied,
                 };
-                let note = asked.note.unwrap_or_else(|| "use the file".to_string());
+                let note = asked
+                    .note
+                    .unwrap_or_else(|| t!("editor-use-the-file").render(lang));
                 versioned(app.template_withdraw(&locale, &name, &note).await, lang)
             },
         );
@@ -216,15 +218,11 @@ fn refused(e: EditorError, lang: Lang) -> Response {
             503
         }
     };
-    let answer = Answer::error(code, e.to_string(), "");
-    let answer = if lang == Lang::En {
-        answer
-    } else {
-        answer.translated(lang)
-    };
-    let mut json = serde_json::to_value(&answer).unwrap_or_default();
+    let answer = Answer::error(code, e.text());
+    let mut json = serde_json::to_value(answer.in_lang(lang)).unwrap_or_default();
     if let EditorError::Refused(positions) = &e {
-        json["errors"] = serde_json::to_value(positions).unwrap_or_default();
+        let marks: Vec<Mark> = positions.iter().map(|p| Mark::of(p, lang)).collect();
+        json["errors"] = serde_json::to_value(marks).unwrap_or_default();
     }
     let status = warp::http::StatusCode::from_u16(code)
         .unwrap_or(warp::http::StatusCode::INTERNAL_SERVER_ERROR);

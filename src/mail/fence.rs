@@ -44,9 +44,11 @@ impl Fence {
         let fresh = blake3::Hash::from_bytes(rand::random::<[u8; 32]>()).to_hex();
         let hex = store.shared_key(KEY_NAME, &fresh).await?;
         let key = blake3::Hash::from_hex(hex.trim()).map_err(|e| {
-            anyhow::anyhow!(
-                "the key \"{KEY_NAME}\" kept in the outbox (table service_keys) is damaged: {e}"
-            )
+            anyhow::Error::from(crate::t!(
+                "settings-service-key-damaged",
+                name = KEY_NAME,
+                why = e.to_string()
+            ))
         })?;
         Ok(Fence {
             key: *key.as_bytes(),

@@ -4,9 +4,10 @@
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::i18n::{tr, Lang};
+use crate::i18n::{Lang, Text};
 use crate::redact::Secrets;
 use crate::store::{Record, State};
+use crate::t;
 
 /// Characters of the caller's free text (the undelivered message) quoted in a report.
 pub const QUOTED_TEXT_CHARS: usize = 200;
@@ -35,12 +36,12 @@ pub struct OrderSummary {
 
 impl OrderSummary {
     /// «booking №180» / «order №557» / «event participation №42»: the case as the operator names it.
-    pub fn named(&self) -> String {
+    pub fn named(&self) -> Text {
         let number = format!("№{}", self.number.trim_start_matches('№').trim());
         match self.kind.as_str() {
-            "booking" => format!("booking {number}"),
-            "event" => format!("event participation {number}"),
-            _ => format!("order {number}"),
+            "booking" => t!("mail-booking-number", number = number),
+            "event" => t!("mail-event-participation-number", number = number),
+            _ => t!("mail-order-number", number = number),
         }
     }
 }
@@ -67,25 +68,25 @@ pub enum Advice {
 }
 
 impl Advice {
-    pub fn text(self) -> &'static str {
+    pub fn text(self) -> Text {
         match self {
-            Advice::CheckCredentials => "check the token and the payment in the provider's cabinet, then send the delivery again",
-            Advice::FixAndResend => "fix what the reason names, then send the delivery again",
-            Advice::ProviderDown => "the provider did not take the message in time: once it works again, send the delivery again",
-            Advice::StillRetried => "nothing to do yet: it is being retried, and if the provider stays down, it is reported again when given up",
-            Advice::FixUrl => "correct the hook URL in Torrow (the console checks it for you)",
-            Advice::AddRecipientField => "the booking form needs the client's phone (or the field the hook URL names): add it in Torrow",
-            Advice::FixTemplate => "mend the template (the console's template editor shows the error), then send the delivery again",
-            Advice::ShortenMessage => "shorten message or sign_text, or hide parts of the message in the hook URL",
+            Advice::CheckCredentials => t!("advice-check-credentials"),
+            Advice::FixAndResend => t!("advice-fix-and-resend"),
+            Advice::ProviderDown => t!("advice-provider-down"),
+            Advice::StillRetried => t!("advice-still-retried"),
+            Advice::FixUrl => t!("advice-fix-url"),
+            Advice::AddRecipientField => t!("advice-add-recipient-field"),
+            Advice::FixTemplate => t!("advice-fix-template"),
+            Advice::ShortenMessage => t!("advice-shorten-message"),
         }
     }
 
-    /// The advice for a POST refused before it was stored, by what went wrong.
-    pub fn for_refusal(what: &str) -> Advice {
-        match what {
-            "No recipient" => Advice::AddRecipientField,
-            "Template failed" => Advice::FixTemplate,
-            "Message too long" => Advice::ShortenMessage,
+    /// The advice for a POST refused before it was stored, by what went wrong (its message id).
+    pub fn for_refusal(what: &Text) -> Advice {
+        match what.id() {
+            Some("mail-recipient") => Advice::AddRecipientField,
+            Some("mail-template-failed") => Advice::FixTemplate,
+            Some("mail-message-too-long") => Advice::ShortenMessage,
             _ => Advice::FixUrl,
         }
     }
@@ -97,11 +98,11 @@ impl Advice {
 pub struct FailureReport {
     pub time: String,
     /// What failed: "Delivery failed", "Wrong parameters", …
-    pub what: String,
-    pub why: String,
+    pub what: Text,
+    pub why: Text,
     pub channel: String,
     /// What the hook sends through (`Wappi cascade <id>`).
-    pub target: String,
+    pub target: Text,
     /// The hook URL's query, secrets masked.
     pub query: String,
     pub delivery_id: Option<String>,
@@ -112,23 +113,24 @@ pub struct FailureReport {
     pub text: Option<String>,
     /// What to do about it, in one sentence ([`Advice::text`]).
     #[serde(default)]
-    pub advice: String,
+    pub advice: Text,
 }
 
 impl FailureReport {
     /// A POST refused before anything was stored (wrong parameters, no recipient, a text too
     /// long): `what` says which, `why` is the answer's error.
     pub fn refused(
-        what: &str,
-        why: String,
+        what: Text,
+        why: Text,
         channel: &str,
-        target: String,
+        target: Text,
         query: String,
         order: OrderSummary,
     ) -> FailureReport {
+        let advice = Advice::for_refusal(&what).text();
         FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
-            what: what.to_string(),
+            what,
             why,
             channel: channel.to_string(),
             target,
@@ -137,7 +139,7 @@ impl FailureReport {
             order: Some(order),
             recipient: None,
             text: None,
-            advice: Advice::for_refusal(what).text().to_string(),
+            advice,
         }
     }
 
@@ -147,20 +149,20 @@ impl FailureReport {
     pub fn delivery(
         record: &Record,
         secrets: &Secrets,
-        target: String,
+        target: Text,
         query: String,
         order: Option<OrderSummary>,
         advice: Advice,
     ) -> FailureReport {
         let what = match record.state {
-            State::Dead => "Delivery given up (still failing at the maximum age)",
-            State::Pending | State::Sending => "Delivery still failing (it is being retried)",
-            _ => "Delivery failed",
+            State::Dead => t!("mail-delivery-given-up-still-failing"),
+            State::Pending | State::Sending => t!("mail-delivery-still-failing"),
+            _ => t!("mail-delivery-failed"),
         };
         FailureReport {
             time: chrono::Utc::now().to_rfc3339(),
-            what: what.to_string(),
-            why: secrets.scrub(record.last_error.as_deref().unwrap_or_default()),
+            what,
+            why: secrets.scrub_text(&record.last_error.clone().unwrap_or_default()),
             channel: record.channel.clone(),
             target,
             query,
@@ -168,7 +170,7 @@ impl FailureReport {
             order,
             recipient: Some(crate::redact::phone(&record.recipient)),
             text: Some(secrets.scrub(&record.text)).filter(|t| !t.is_empty()),
-            advice: advice.text().to_string(),
+            advice: advice.text(),
         }
     }
 }
@@ -183,38 +185,40 @@ pub fn compose(
 ) -> (String, String) {
     let total = reports.len() as i64 + more;
     let subject = match reports {
-        [one] if more == 0 => {
-            let what = tr(lang, &one.what);
-            match &one.order {
-                Some(o) => format!("[torrow-hooks] {what}: {} ({})", o.named(), one.channel),
-                None => format!("[torrow-hooks] {what} ({})", one.channel),
-            }
-        }
-        _ => format!("[torrow-hooks] {total} delivery problems"),
+        [one] if more == 0 => match &one.order {
+            Some(o) => t!(
+                "mail-torrow-hooks-what-case-channel",
+                what = &one.what,
+                case = o.named(),
+                channel = one.channel.as_str()
+            ),
+            None => t!(
+                "mail-torrow-hooks-what-channel",
+                what = &one.what,
+                channel = one.channel.as_str()
+            ),
+        },
+        _ => t!("mail-torrow-hooks-total-delivery-problems", total = total),
     };
     let mut body = Vec::new();
     if total > 1 {
-        body.push(tr(lang, &format!(
-            "{total} problems happened since the last email (at most one email is sent per address per throttle period)."
-        )));
+        body.push(t!("mail-total-problems-happened-since-last", total = total).render(lang));
         body.push(String::new());
     }
     for (i, r) in reports.iter().enumerate() {
         if reports.len() > 1 {
-            body.push(tr(lang, &format!("=== {} of {} ===", i + 1, reports.len())));
+            body.push(t!("mail-n-total", n = i + 1, total = reports.len()).render(lang));
         }
         body.extend(describe(r, lang, console));
         body.push(String::new());
     }
     if more > 0 {
-        body.push(tr(lang, &format!(
-            "… and {more} more, not listed here (see the service log, or `torrow-hooks replay --all-dead`)."
-        )));
+        body.push(t!("mail-more-more-listed-here-see", more = more).render(lang));
         body.push(String::new());
     }
     body.push("--".to_string());
-    body.push(tr(lang, "torrow-hooks: WebHook notifications for Torrow"));
-    (tr(lang, &subject), body.join("\n") + "\n")
+    body.push(t!("mail-torrow-hooks-webhook-notifications-torrow").render(lang));
+    (subject.render(lang), body.join("\n") + "\n")
 }
 
 /// The lines about one report. Every time is in the order's zone, written one way
@@ -222,56 +226,70 @@ pub fn compose(
 fn describe(r: &FailureReport, lang: Lang, console: Option<&str>) -> Vec<String> {
     let zone = r.order.as_ref().and_then(|o| o.timezone.parse::<Tz>().ok());
     let mut lines = vec![
-        format!("What failed: {}", r.what),
-        format!("Why: {}", r.why),
+        t!("mail-what-failed-what", what = &r.what),
+        t!("mail-why-why", why = &r.why),
     ];
     if !r.advice.is_empty() {
-        lines.push(format!("What to do: {}", r.advice));
+        lines.push(t!("mail-what-to-do", advice = &r.advice));
     }
-    lines.push(format!("When: {}", local_time(&r.time, zone)));
-    lines.push(format!("Channel: {} ({})", r.channel, r.target));
+    lines.push(t!("mail-when-time", time = local_time(&r.time, zone)));
+    lines.push(t!(
+        "mail-channel-channel-target",
+        channel = r.channel.as_str(),
+        target = &r.target
+    ));
     if let Some(o) = &r.order {
-        lines.push(format!("Case: {} (id {})", o.named(), o.order_id));
+        lines.push(t!(
+            "mail-case-case-id-id",
+            case = o.named(),
+            id = o.order_id.as_str()
+        ));
         if !o.client_name.is_empty() {
-            lines.push(format!("Client: {}", o.client_name));
+            lines.push(t!("mail-client-name", name = o.client_name.as_str()));
         }
         if !o.client_phone.is_empty() {
-            lines.push(format!("Client's phone: {}", o.client_phone));
+            lines.push(t!(
+                "mail-client-s-phone-phone",
+                phone = o.client_phone.as_str()
+            ));
         }
         if !o.service.is_empty() {
-            lines.push(format!("Service: {}", o.service));
+            lines.push(t!("mail-service-service", service = o.service.as_str()));
         }
         if !o.start.is_empty() {
-            lines.push(format!("Time: {}", o.start));
+            lines.push(t!("mail-time-time", time = o.start.as_str()));
         }
     }
     if let Some(recipient) = &r.recipient {
-        lines.push(format!("Recipient: {recipient}"));
+        lines.push(t!("mail-recipient-recipient", recipient = recipient));
     }
     if let Some(id) = &r.delivery_id {
-        lines.push(format!(
-            "Delivery id: {id} (resend with: torrow-hooks replay {id})"
-        ));
+        lines.push(t!("mail-delivery-id-id-resend-torrow", id = id, id2 = id));
         if let Some(base) = console {
-            lines.push(format!("In the console: {base}/console?delivery={id}"));
+            lines.push(t!(
+                "mail-in-console",
+                url = format!("{base}/console?delivery={id}")
+            ));
         }
     }
-    lines.push(format!(
-        "Hook parameters: {}",
-        crate::i18n::character_counts(lang, &r.query)
+    lines.push(t!(
+        "mail-hook-parameters-query",
+        query = crate::i18n::character_counts(lang, &r.query)
     ));
-    let mut lines: Vec<String> = lines.iter().map(|l| tr(lang, l)).collect();
+    let mut lines: Vec<String> = lines.iter().map(|l| l.render(lang)).collect();
     if let Some(text) = &r.text {
         lines.push(String::new());
         let chars = text.chars().count();
         let heading = if chars > QUOTED_TEXT_CHARS {
-            format!(
-                "The message that was not delivered (the first {QUOTED_TEXT_CHARS} of {chars} characters):"
+            t!(
+                "mail-message-delivered-first-n-chars",
+                n = QUOTED_TEXT_CHARS,
+                chars = chars
             )
         } else {
-            "The message that was not delivered:".to_string()
+            t!("mail-message-delivered")
         };
-        lines.push(tr(lang, &heading));
+        lines.push(heading.render(lang));
         lines.push(crate::redact::cut(text, QUOTED_TEXT_CHARS));
     }
     lines

@@ -5,74 +5,80 @@ use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncTransport, Message};
 
 use super::{Mailer, Transport};
-use crate::i18n::{tr, Lang};
+use crate::i18n::Text;
+use crate::t;
 
 impl Mailer {
     /// Sends a test email to `address`; `Ok` says where it went, `Err` what to fix.
-    pub async fn send_test(&self, address: &str) -> Result<String, String> {
-        let to = crate::params::parse_email(address)
-            .map_err(|why| format!("{address} is not an address that can be mailed: {why}"))?;
+    pub async fn send_test(&self, address: &str) -> Result<Text, Text> {
+        let to = crate::params::parse_email(address).map_err(|why| {
+            t!(
+                "test-mail-bad-address",
+                address = crate::params::quote(address),
+                why = why
+            )
+        })?;
         let lang = self.language;
         let message = Message::builder()
             .from(self.from.clone())
             .to(Mailbox::new(None, to.clone()))
-            .subject(tr(lang, "[torrow-hooks] Test email"))
+            .subject(t!("test-mail-subject").render(lang))
             .header(ContentType::TEXT_PLAIN)
-            .body(tr(
-                lang,
-                "This is a test email from torrow-hooks: failure reports will reach this address.",
-            ))
-            .map_err(|e| format!("the email could not be made: {e}"))?;
+            .body(t!("test-mail-body").render(lang))
+            .map_err(|e| t!("test-mail-not-made", why = e.to_string()))?;
+        let file_problem = |dir: &std::path::Path, e: &dyn std::fmt::Display| {
+            t!(
+                "test-mail-file-problem",
+                path = dir.display().to_string(),
+                why = e.to_string()
+            )
+        };
         match &self.transport {
             Transport::Smtp(smtp) => smtp
                 .send(message)
                 .await
-                .map(|_| format!("sent to {to} through mail.smtp_url"))
-                .map_err(|e| explain(&e, lang)),
+                .map(|_| t!("test-mail-sent", address = to.to_string()))
+                .map_err(|e| explain(&e)),
             Transport::Files(files, dir) => {
                 tokio::fs::create_dir_all(dir)
                     .await
-                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                    .map_err(|e| file_problem(dir, &e))?;
                 files
                     .send(message)
                     .await
-                    .map(|_| {
-                        format!(
-                            "mail.smtp_url is empty, so the email was written as a file under {} instead of being sent",
-                            dir.display()
-                        )
-                    })
-                    .map_err(|e| format!("{}: {e}", dir.display()))
+                    .map(|_| t!("test-mail-written-as-file", dir = dir.display().to_string()))
+                    .map_err(|e| file_problem(dir, &e))
             }
         }
     }
 }
 
 /// What went wrong with SMTP, and what to change.
-fn explain(e: &lettre::transport::smtp::Error, _lang: Lang) -> String {
+fn explain(e: &lettre::transport::smtp::Error) -> Text {
     let said = e.to_string();
     let lower = said.to_lowercase();
     let code = e.status().map(|c| c.to_string()).unwrap_or_default();
     let advice = if e.is_timeout() {
-        "the SMTP server did not answer in time: check the host and port in mail.smtp_url, and that the firewall lets this machine out on that port"
+        t!("test-mail-timeout")
     } else if e.is_tls() {
-        "the TLS handshake failed: smtps:// is for port 465, and for port 587 write smtp://…:587?tls=required"
+        t!("test-mail-tls")
     } else if code.starts_with("535") || code.starts_with("534") || lower.contains("authentication")
     {
-        "the SMTP server refused the login: check the user and password in mail.smtp_url (an @ in the login is written %40, smtps://user%40example.com:password@smtp.example.com)"
+        t!("test-mail-login")
     } else if code.starts_with("55") {
-        "the SMTP server refused the sender or the recipient: mail.from must be an address the server lets you send as"
+        t!("test-mail-sender")
     } else if lower.contains("connection refused")
         || lower.contains("lookup")
         || lower.contains("resolve")
         || lower.contains("connect")
     {
-        "this machine cannot connect to the SMTP server: check the host and port in mail.smtp_url"
+        t!("test-mail-connect")
     } else {
-        "the SMTP server refused the email"
+        t!("test-mail-refused")
     };
-    format!(
-        "{advice} (the server said: {})",
-        crate::redact::cut(&said, 300)
+    t!(
+        "test-mail-advice-said",
+        advice = advice,
+        said = crate::redact::cut(&said, 300)
     )
 }

@@ -2,7 +2,9 @@
 
 use chrono_tz::Tz;
 
+use crate::i18n::Text;
 use crate::recipient;
+use crate::t;
 
 pub mod spec;
 pub mod zones;
@@ -56,25 +58,25 @@ impl Query {
 /// Errors and warnings found while checking a request, in the order found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    pub errors: Vec<String>,
-    pub warnings: Vec<String>,
+    pub errors: Vec<Text>,
+    pub warnings: Vec<Text>,
 }
 
 impl Report {
-    pub fn error(&mut self, message: impl Into<String>) {
-        self.errors.push(message.into());
+    pub fn error(&mut self, message: Text) {
+        self.errors.push(message);
     }
-    pub fn warn(&mut self, message: impl Into<String>) {
-        self.warnings.push(message.into());
+    pub fn warn(&mut self, message: Text) {
+        self.warnings.push(message);
     }
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }
-    pub fn error_message(&self) -> String {
-        self.errors.join("; ")
+    pub fn error_message(&self) -> Text {
+        Text::parts(self.errors.iter().cloned())
     }
-    pub fn warning_message(&self) -> String {
-        self.warnings.join("; ")
+    pub fn warning_message(&self) -> Text {
+        Text::parts(self.warnings.iter().cloned())
     }
 }
 
@@ -148,15 +150,16 @@ impl Options {
         let before = report.errors.len();
         let error_email = match q.get("errorEmail") {
             None | Some("") => {
-                report.warn("Parameter <errorEmail> is not set: errors will only be logged");
+                report.warn(t!("param-parameter-erroremail-set-errors-will"));
                 None
             }
             Some(v) => match parse_email(v) {
                 Ok(address) => Some(address.to_string()),
                 Err(why) => {
-                    report.error(format!(
-                        "Parameter <errorEmail> is not a valid email address <{}>: {why}",
-                        quote(v)
+                    report.error(t!(
+                        "param-parameter-erroremail-valid-email-address",
+                        value = quote(v),
+                        why = why
                     ));
                     None
                 }
@@ -168,9 +171,9 @@ impl Options {
             Some(v) => match recipient::normalize(v, env.default_region) {
                 Some(p) => Some(p),
                 None => {
-                    report.error(format!(
-                        "Parameter <phone> is not a valid phone number <{}>",
-                        quote(v)
+                    report.error(t!(
+                        "param-parameter-phone-valid-phone-number",
+                        value = quote(v)
                     ));
                     None
                 }
@@ -178,7 +181,7 @@ impl Options {
         };
         let template_given = q.get("template").is_some_and(|t| !t.is_empty());
         if q.get("phone").is_some() && !template_given && message.trim().is_empty() {
-            report.error("Parameter <phone> needs a non-empty <message> to send, or a <template>");
+            report.error(t!("param-parameter-phone-needs-non-empty"));
         }
         let resource_name = text(q, "resource_name", 200, report);
         let detail_section_name = text(q, "detail_section_name", 200, report);
@@ -198,10 +201,10 @@ impl Options {
             Some(v) if env.templates.contains_key(v) => v.to_string(),
             Some(v) => {
                 let locales: Vec<&str> = env.templates.keys().map(String::as_str).collect();
-                report.error(format!(
-                    "Parameter <date_locales> has an unknown locale <{}>; available: {}",
-                    quote(v),
-                    locales.join(", ")
+                report.error(t!(
+                    "param-parameter-date-locales-has-unknown",
+                    value = quote(v),
+                    list = locales.join(", ")
                 ));
                 String::new()
             }
@@ -220,13 +223,14 @@ impl Options {
                     let zones: Vec<&str> =
                         chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
                     report.error(match closest(v, &zones) {
-                        Some(zone) => format!(
-                            "Parameter <timezone> has an unknown time zone <{}> (did you mean <{zone}>?)",
-                            quote(v)
+                        Some(zone) => t!(
+                            "param-parameter-timezone-has-unknown-time",
+                            value = quote(v),
+                            zone = zone
                         ),
-                        None => format!(
-                            "Parameter <timezone> has an unknown time zone <{}>: use an IANA name such as <Europe/Moscow>, or <participant>",
-                            quote(v)
+                        None => t!(
+                            "param-parameter-timezone-has-unknown-time-2",
+                            value = quote(v)
                         ),
                     });
                     (TimeZoneChoice::Fixed(DEFAULT_TZ), true)
@@ -263,10 +267,7 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
     let name = match q.get("template") {
         None | Some("") => crate::render::DEFAULT_TEMPLATE,
         Some(v) if !crate::render::valid_name(v) => {
-            report.error(format!(
-                "Parameter <template> must be 1 to 40 of a-z, 0-9, _ and -, not <{}>",
-                quote(v)
-            ));
+            report.error(t!("store-parameter-template-must-1-40", value = quote(v)));
             return String::new();
         }
         Some(v) => v,
@@ -280,9 +281,11 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
         return name.to_string();
     }
     if has(env.default_locale) {
-        report.warn(format!(
-            "template <{name}> has no {locale} version; the {} one is used",
-            env.default_locale
+        report.warn(t!(
+            "store-template-name-has-locale-version",
+            name = name,
+            locale = locale.as_str(),
+            default = env.default_locale
         ));
         *locale = env.default_locale.to_string();
         return name.to_string();
@@ -296,13 +299,16 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
     available.sort_unstable();
     available.dedup();
     report.error(match closest(name, &available) {
-        Some(hint) => format!(
-            "Parameter <template> has an unknown template <{name}> (did you mean <{hint}>?); available: {}",
-            available.join(", ")
+        Some(hint) => t!(
+            "store-parameter-template-has-unknown-template",
+            name = name,
+            hint = hint,
+            list = available.join(", ")
         ),
-        None => format!(
-            "Parameter <template> has an unknown template <{name}>; available: {}",
-            available.join(", ")
+        None => t!(
+            "store-parameter-template-has-unknown-template-2",
+            name = name,
+            list = available.join(", ")
         ),
     });
     String::new()
@@ -311,23 +317,24 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
 /// Parses an `errorEmail` the way the mailer will use it: a plain `user@domain.tld` address
 /// (no display name, no IP literal, a dot in the domain), trimmed and lower-cased, so that
 /// what passes can be sent and one mailbox is one throttle key.
-pub fn parse_email(raw: &str) -> Result<lettre::Address, String> {
+pub fn parse_email(raw: &str) -> Result<lettre::Address, Text> {
+    use lettre::address::AddressError;
     let normalized = raw.trim().to_lowercase();
-    let address: lettre::Address = normalized
-        .parse()
-        .map_err(|e: lettre::address::AddressError| e.to_string())?;
+    let address: lettre::Address = normalized.parse().map_err(|e| match e {
+        AddressError::InvalidUser => t!("param-invalid-email-user"),
+        AddressError::InvalidDomain => t!("param-invalid-email-domain"),
+        _ => t!("param-missing-domain-user"),
+    })?;
     if address.user().starts_with('"') {
-        return Err(
-            "a quoted name before @ cannot be mailed; write the address plainly".to_string(),
-        );
+        return Err(t!("store-quoted-name-before-cannot-mailed"));
     }
     let domain = address.domain();
     if domain.starts_with('[') {
-        return Err("an IP address cannot be mailed; use a domain name".to_string());
+        return Err(t!("param-ip-address-cannot-mailed-use"));
     }
     let tld = domain.rsplit('.').next().unwrap_or("");
     if !domain.contains('.') || tld.is_empty() || tld.chars().all(|c| c.is_ascii_digit()) {
-        return Err("the domain needs a dot, as in example.com".to_string());
+        return Err(t!("param-domain-needs-dot-example-com"));
     }
     Ok(address)
 }
@@ -346,17 +353,20 @@ const MAX_HINTS: usize = 10;
 
 /// Refuses, without looking at any name, a query over [`MAX_QUERY_BYTES`] or with more than
 /// `max_params` parameters (`server.max_params`).
-pub fn check_size(raw: &str, max_params: usize) -> Result<(), String> {
+pub fn check_size(raw: &str, max_params: usize) -> Result<(), Text> {
     if raw.len() > MAX_QUERY_BYTES {
-        return Err(format!(
-            "The query string is {} bytes long, more than the limit of {MAX_QUERY_BYTES}",
-            raw.len()
+        return Err(t!(
+            "param-query-string-size-bytes-long",
+            size = raw.len(),
+            limit = MAX_QUERY_BYTES
         ));
     }
     let count = raw.split('&').filter(|p| !p.is_empty()).count();
     if count > max_params {
-        return Err(format!(
-            "The query string has {count} parameters, more than the limit of {max_params} (server.max_params)"
+        return Err(t!(
+            "param-query-string-has-count-parameters",
+            count = count,
+            limit = max_params
         ));
     }
     Ok(())
@@ -375,9 +385,9 @@ pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
     let mut hints = 0;
     for name in q.names() {
         if !seen.insert(name) {
-            report.warn(format!(
-                "parameter <{}> is given more than once; the first value is used",
-                quote(name)
+            report.warn(t!(
+                "param-parameter-name-given-more-than",
+                name = quote(name)
             ));
             continue;
         }
@@ -392,20 +402,30 @@ pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
         };
         match hint {
             Some(hint) => {
-                report.warn(format!(
-                    "unknown parameter <{}> ignored (did you mean <{hint}>?)",
-                    quote(name)
+                report.warn(t!(
+                    "param-unknown-parameter-name-ignored-did",
+                    name = quote(name),
+                    hint = hint
                 ));
                 // An error about the parameter meant (missing, most likely) says so too.
                 let meant = format!("<{hint}>");
-                for error in report.errors.iter_mut().filter(|e| e.contains(&meant)) {
-                    error.push_str(&format!(
-                        " (<{}> was given: did you mean <{hint}>? Names are case-sensitive)",
-                        quote(name)
-                    ));
+                for error in report
+                    .errors
+                    .iter_mut()
+                    .filter(|e| e.to_string().contains(&meant))
+                {
+                    *error = t!(
+                        "template-reason-given-given-did-you",
+                        reason = error.clone(),
+                        given = quote(name),
+                        hint = hint
+                    );
                 }
             }
-            None => report.warn(format!("unknown parameter <{}> ignored", quote(name))),
+            None => report.warn(t!(
+                "param-unknown-parameter-name-ignored",
+                name = quote(name)
+            )),
         }
     }
 }
@@ -437,9 +457,10 @@ fn flag(q: &Query, name: &str, default: bool, report: &mut Report) -> bool {
         Some(v) if v.eq_ignore_ascii_case("true") => true,
         Some(v) if v.eq_ignore_ascii_case("false") => false,
         Some(v) => {
-            report.error(format!(
-                "Parameter <{name}> must be true or false, not <{}>",
-                quote(v)
+            report.error(t!(
+                "param-parameter-name-must-true-false",
+                name = name,
+                value = quote(v)
             ));
             default
         }
@@ -451,8 +472,12 @@ fn text(q: &Query, name: &str, max_chars: usize, report: &mut Report) -> Option<
     let count = v.chars().count();
     if count > max_chars {
         let start: String = v.chars().take(20).collect();
-        report.error(format!(
-            "Parameter <{name}> is {count} characters long, more than {max_chars} <{start}…>"
+        report.error(t!(
+            "param-parameter-name-count-characters-long",
+            name = name,
+            count = count,
+            max = max_chars,
+            start = format!("{start}…")
         ));
         return None;
     }
@@ -518,6 +543,7 @@ mod tests {
         assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
         assert!(r
             .error_message()
+            .to_string()
             .contains("Parameter <timezone> has an unknown time zone <Europe/Mosow>"));
     }
 
@@ -531,7 +557,9 @@ mod tests {
             ["Parameter <timezone> has an unknown time zone <Europe/Moskow> (did you mean <Europe/Moscow>?)"]
         );
         let mut r = Report::default();
-        r.error("Parameter <cascadeId> or <profileId> is missing");
+        r.error(Text::verbatim(
+            "Parameter <cascadeId> or <profileId> is missing",
+        ));
         let required = [spec::Param::optional("cascadeId", "", "").required()];
         warn_unknown(&Query::parse("cascadeid=abc"), &required, &mut r);
         assert_eq!(

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{LOCALE_FILE, TEMPLATE_SUFFIX};
+use crate::i18n::Text;
+use crate::t;
 
 /// A locale folder or template that cannot be used; the message names the file, line and reason.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -30,7 +32,7 @@ pub enum TemplateError {
         source: Arc<toml::de::Error>,
     },
     #[error("{}: {problem}", .path.display())]
-    LocaleValue { path: PathBuf, problem: String },
+    LocaleValue { path: PathBuf, problem: Text },
     /// A template that does not compile, breaks a rule of [`super::guard`], or fails to render:
     /// the file, the place in it (1-based) and what is wrong, without the source text.
     #[error("{file}:{line}:{column}: {what}")]
@@ -38,7 +40,7 @@ pub enum TemplateError {
         file: String,
         line: usize,
         column: usize,
-        what: String,
+        what: Text,
     },
     #[error("{source} (while rendering the built-in sample event \"{sample}\"{})", if *.phone { " with phone=" } else { "" })]
     Sample {
@@ -59,7 +61,7 @@ pub struct Position {
     pub file: String,
     pub line: usize,
     pub column: usize,
-    pub message: String,
+    pub message: Text,
     /// The sample event it failed on, if it compiled.
     pub sample: Option<String>,
 }
@@ -67,42 +69,124 @@ pub struct Position {
 impl TemplateError {
     /// What an anonymous caller may read about this error in `locale`: the locale, the file and
     /// the line, never the template's source text or a path on the server (those are logged).
-    pub fn public(&self, locale: &str) -> String {
+    pub fn public(&self, locale: &str) -> Text {
         match self {
             TemplateError::Folder { .. } | TemplateError::NoLocales(_) => {
-                "the templates folder cannot be read (the service log says why)".to_string()
+                t!("template-folder-unreadable-public")
             }
             TemplateError::Read { .. } => {
-                format!("the files of locale {locale} cannot be read (the service log says why)")
+                t!("store-files-locale-locale-cannot-read", locale = locale)
             }
             TemplateError::LocaleFile { source, .. } => match source.span() {
-                Some(span) => format!(
-                    "{LOCALE_FILE} of locale {locale} is not valid TOML near byte {}",
-                    span.start
+                Some(span) => t!(
+                    "template-locale-file-invalid-at",
+                    file = LOCALE_FILE,
+                    locale = locale,
+                    byte = span.start
                 ),
-                None => format!("{LOCALE_FILE} of locale {locale} is not valid TOML"),
+                None => t!(
+                    "template-locale-file-invalid",
+                    file = LOCALE_FILE,
+                    locale = locale
+                ),
             },
-            TemplateError::LocaleValue { .. } => {
-                format!("{LOCALE_FILE} of locale {locale} has a value that cannot be used (the service log says which)")
-            }
+            TemplateError::LocaleValue { .. } => t!(
+                "store-localefile-locale-locale-has-value",
+                locale_file = LOCALE_FILE,
+                locale = locale
+            ),
             TemplateError::Template {
                 file,
                 line,
                 column,
                 what,
-            } => {
-                format!("template {file} of locale {locale}, line {line}, column {column}: {what}")
-            }
+            } => t!(
+                "store-template-file-locale-locale-line",
+                file = file,
+                locale = locale,
+                line = *line,
+                column = *column,
+                what = what
+            ),
+            TemplateError::Sample { source, .. } => self.with_sample(source.public(locale)),
+            TemplateError::Unavailable(_) | TemplateError::NoTemplate { .. } => self.text(),
+        }
+    }
+
+    /// `error` said of the sample event this error names.
+    fn with_sample(&self, error: Text) -> Text {
+        match self {
             TemplateError::Sample {
                 sample,
-                phone,
-                source,
-            } => format!(
-                "{} (with the built-in sample event \"{sample}\"{})",
-                source.public(locale),
-                if *phone { " and phone=" } else { "" }
+                phone: false,
+                ..
+            } => t!(
+                "store-error-built-sample-event-sample",
+                error = error,
+                sample = sample
             ),
-            TemplateError::Unavailable(_) | TemplateError::NoTemplate { .. } => self.to_string(),
+            TemplateError::Sample { sample, .. } => {
+                t!(
+                    "store-error-built-sample-event-sample-2",
+                    error = error,
+                    sample = sample
+                )
+            }
+            _ => error,
+        }
+    }
+
+    /// The whole error, for the operator at the server (start-up, the CLI): paths included.
+    pub fn text(&self) -> Text {
+        match self {
+            TemplateError::Folder { dir, source } => t!(
+                "template-folder-unreadable",
+                dir = format!("{dir:?}"),
+                why = source.to_string(),
+                cwd = format!("{:?}", std::env::current_dir().unwrap_or_default())
+            ),
+            TemplateError::NoLocales(dir) => {
+                t!(
+                    "template-folder-no-locales",
+                    dir = dir.display().to_string()
+                )
+            }
+            TemplateError::Read { path, source } => t!(
+                "template-file-problem",
+                path = path.display().to_string(),
+                why = source.to_string()
+            ),
+            TemplateError::LocaleFile { path, source } => t!(
+                "template-file-problem",
+                path = path.display().to_string(),
+                why = source.to_string()
+            ),
+            TemplateError::LocaleValue { path, problem } => t!(
+                "template-file-problem",
+                path = path.display().to_string(),
+                why = problem
+            ),
+            TemplateError::Template {
+                file,
+                line,
+                column,
+                what,
+            } => t!(
+                "template-file-line-column",
+                file = file,
+                line = *line,
+                column = *column,
+                what = what
+            ),
+            TemplateError::Sample { source, .. } => self.with_sample(source.text()),
+            TemplateError::Unavailable(locale) => {
+                t!("template-locale-unavailable", locale = locale)
+            }
+            TemplateError::NoTemplate { locale, name } => t!(
+                "store-template-name-locale-locale-available",
+                name = name,
+                locale = locale
+            ),
         }
     }
 
@@ -157,19 +241,22 @@ impl TemplateError {
     }
 
     /// `file:line:column: what` with the file's path under `dir/locale`, for `templates check`.
-    pub fn at_path(&self, folder: &Path) -> String {
+    pub fn at_path(&self, folder: &Path) -> Text {
         match self.position() {
-            Some(p) => format!(
-                "{}:{}:{}: {}{}",
-                folder.join(&p.file).display(),
-                p.line,
-                p.column,
-                p.message,
-                p.sample
-                    .map(|s| format!(" (sample event \"{s}\")"))
-                    .unwrap_or_default()
-            ),
-            None => self.to_string(),
+            Some(p) => {
+                let at = t!(
+                    "template-file-line-column",
+                    file = folder.join(&p.file).display().to_string(),
+                    line = p.line,
+                    column = p.column,
+                    what = p.message
+                );
+                match p.sample {
+                    Some(sample) => t!("template-sample-event-at", error = at, sample = sample),
+                    None => at,
+                }
+            }
+            None => self.text(),
         }
     }
 }

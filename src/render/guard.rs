@@ -12,6 +12,8 @@
 //!
 //! Each locale has a Tera of its own, so `include` reaches only templates of the same locale.
 
+use crate::i18n::Text;
+use crate::t;
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -31,7 +33,7 @@ pub const LOOP_FILTER: &str = "loop_budget";
 #[derive(Debug, Clone, PartialEq)]
 pub struct Breach {
     pub offset: usize,
-    pub what: String,
+    pub what: Text,
 }
 
 /// One `{{ … }}`, `{% … %}` of a template: where its content is, and what kind.
@@ -209,8 +211,10 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
     if chars > MAX_SOURCE_CHARS {
         return Some(Breach {
             offset: 0,
-            what: format!(
-                "the template is {chars} characters long; at most {MAX_SOURCE_CHARS} are allowed"
+            what: t!(
+                "store-template-chars-characters-long-at",
+                chars = chars,
+                max = MAX_SOURCE_CHARS
             ),
         });
     }
@@ -226,7 +230,7 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
         if let Some((at, _)) = comprehension {
             return Some(Breach {
                 offset: tag.start + at,
-                what: "list comprehensions ([x for x in …]) are not allowed in message templates; use {% for %}".to_string(),
+                what: t!("store-list-comprehensions-x-x-allowed"),
             });
         }
         let at = tag.start + first.map_or(0, |(a, _)| a);
@@ -236,23 +240,20 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
             Some("component" | "endcomponent") => {
                 return Some(Breach {
                     offset: at,
-                    what: "components are not allowed in message templates; use {% include %}"
-                        .to_string(),
+                    what: t!("store-components-allowed-message-templates-use"),
                 })
             }
             Some(set @ ("set" | "set_global")) => {
                 if loops > 0 {
                     return Some(Breach {
                         offset: at,
-                        what: format!("{{% {set} %}} is not allowed inside {{% for %}}"),
+                        what: t!("store-set-allowed-inside", set = set),
                     });
                 }
                 let Some(eq) = find_assignment(tag.content) else {
                     return Some(Breach {
                         offset: at,
-                        what: format!(
-                            "the block form {{% {set} name %}}…{{% end{set} %}} is not allowed; write {{% {set} name = … %}}"
-                        ),
+                        what: t!("guard-block-set", set = set),
                     });
                 };
                 let expr = &tag.content[eq + 1..];
@@ -262,9 +263,7 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
                 {
                     return Some(Breach {
                         offset: tag.start + eq + 1 + pos,
-                        what: format!(
-                            "{{% {set} %}} may not use {name}, which a template assigns itself (a text built from itself can grow without end); build it from the message's variables"
-                        ),
+                        what: t!("store-set-may-use-name-which", set = set, name = name),
                     });
                 }
             }
@@ -363,6 +362,14 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
 thread_local! {
     /// The budget of the render under way on this thread (renders never yield).
     static BUDGET: Cell<Option<(usize, Instant)>> = const { Cell::new(None) };
+    /// Why the render under way was stopped, if it was.
+    static STOPPED: Cell<Option<Stop>> = const { Cell::new(None) };
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    Steps,
+    Time,
 }
 
 /// The render budget of one render; dropped when the render ends.
@@ -371,7 +378,22 @@ pub struct Budget(());
 impl Budget {
     pub fn start() -> Self {
         BUDGET.with(|b| b.set(Some((MAX_LOOP_STEPS, Instant::now() + MAX_RENDER_TIME))));
+        STOPPED.with(|s| s.set(None));
         Budget(())
+    }
+
+    /// Why this render was stopped by the budget, if it was.
+    pub fn stopped(&self) -> Option<Text> {
+        STOPPED.with(|s| s.get()).map(|stop| match stop {
+            Stop::Steps => t!(
+                "store-stopped-render-budget-loops-would",
+                max = MAX_LOOP_STEPS
+            ),
+            Stop::Time => t!(
+                "store-stopped-render-budget-rendering-took",
+                ms = MAX_RENDER_TIME.as_millis() as u64
+            ),
+        })
     }
 }
 
@@ -395,16 +417,16 @@ pub fn loop_budget(
     BUDGET.with(|b| match b.get() {
         None => Ok(list),
         Some((left, deadline)) => {
+            // The message is for the log; the operator reads [`Budget::stopped`].
             if steps > left {
-                return Err(tera::Error::message(format!(
-                    "stopped by the render budget: the loops would take more than {MAX_LOOP_STEPS} steps in one message"
-                )));
+                STOPPED.with(|s| s.set(Some(Stop::Steps)));
+                return Err(tera::Error::message(
+                    "stopped by the render budget (loop steps)",
+                ));
             }
             if Instant::now() > deadline {
-                return Err(tera::Error::message(format!(
-                    "stopped by the render budget: rendering took longer than {} ms",
-                    MAX_RENDER_TIME.as_millis()
-                )));
+                STOPPED.with(|s| s.set(Some(Stop::Time)));
+                return Err(tera::Error::message("stopped by the render budget (time)"));
             }
             b.set(Some((left - steps, deadline)));
             Ok(list)
@@ -439,7 +461,7 @@ mod tests {
     use super::*;
 
     fn breach(source: &str) -> Option<String> {
-        check(source, &assigned_names([source])).map(|b| b.what)
+        check(source, &assigned_names([source])).map(|b| b.what.to_string())
     }
 
     #[test]

@@ -15,8 +15,10 @@ use super::folder::{self, Fingerprint};
 use super::set::{LocaleSet, Origin, Source};
 use super::{context, TemplateError};
 use crate::event::CaseActionEvent;
+use crate::i18n::Text;
 use crate::params::{Catalogue, Options};
 use crate::settings::Links;
+use crate::t;
 
 /// The newest console version of a template, as the store keeps it; `source: None` means the
 /// console version was withdrawn (the file serves again, or the template is gone).
@@ -34,7 +36,7 @@ pub struct Override {
 pub struct Serving {
     pub locales: BTreeMap<String, Arc<LocaleSet>>,
     /// (locale, template or "" for the locale itself) → why its newest text is not in use.
-    problems: BTreeMap<(String, String), String>,
+    problems: BTreeMap<(String, String), Text>,
     /// Locale → its template names.
     pub catalogue: Catalogue,
 }
@@ -42,7 +44,7 @@ pub struct Serving {
 impl Serving {
     /// Why template `name` of `locale` is not serving its newest text, if it is not (the
     /// locale's own file counts too).
-    pub fn problem(&self, locale: &str, name: &str) -> Option<String> {
+    pub fn problem(&self, locale: &str, name: &str) -> Option<Text> {
         let serving = self;
         let locale_wide = serving.problems.get(&(locale.to_string(), String::new()));
         let own = serving
@@ -53,18 +55,24 @@ impl Serving {
             .get(locale)
             .and_then(|set| set.source(name))
             .map(|s| match &s.origin {
-                Origin::File => "the previous text is in use".to_string(),
+                Origin::File => t!("store-previous-text-use"),
                 Origin::Console { version, .. } => {
-                    format!("console version {version} is in use")
+                    t!("store-console-version-version-use", version = *version)
                 }
             })
-            .unwrap_or_else(|| "it is not available".to_string());
+            .unwrap_or_else(|| t!("store-available"));
         match (locale_wide, own) {
-            (Some(why), _) => Some(format!(
-                "the templates of {locale} were edited but refused, so an older version is in use: {why}"
+            (Some(why), _) => Some(t!(
+                "template-templates-locale-were-edited-but",
+                locale = locale,
+                why = why
             )),
-            (None, Some(why)) => Some(format!(
-                "the newest text of template {name} ({locale}) was refused, so {served}: {why}"
+            (None, Some(why)) => Some(t!(
+                "store-newest-text-template-name-locale",
+                name = name,
+                locale = locale,
+                served = served,
+                why = why
             )),
             (None, None) => None,
         }
@@ -156,11 +164,12 @@ impl Templates {
     }
 
     /// Why template `name` of `locale` is not serving its newest text, if it is not.
-    pub fn problem(&self, locale: &str, name: &str) -> Option<String> {
+    pub fn problem(&self, locale: &str, name: &str) -> Option<Text> {
         self.current().problem(locale, name)
     }
 
-    /// Every refused edit: `locale` or `locale/name` → why.
+    /// Every refused edit: `locale` or `locale/name` → why (in English: `/readyz` is for
+    /// monitoring).
     pub fn problems(&self) -> BTreeMap<String, String> {
         self.current()
             .problems
@@ -171,7 +180,7 @@ impl Templates {
                 } else {
                     format!("{locale}/{name}")
                 };
-                (key, why.clone())
+                (key, why.to_string())
             })
             .collect()
     }
@@ -311,7 +320,7 @@ impl Templates {
         path: &Path,
         overrides: &[&Override],
         previous: Option<&Arc<LocaleSet>>,
-    ) -> (Option<Arc<LocaleSet>>, BTreeMap<String, String>) {
+    ) -> (Option<Arc<LocaleSet>>, BTreeMap<String, Text>) {
         let mut problems = BTreeMap::new();
         let keep = || previous.cloned();
         let files = match folder::read(path) {

@@ -137,13 +137,13 @@ impl Locale {
     }
 
     /// Every problem that would make this locale unusable, e.g. a format chrono cannot print.
-    pub fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<crate::i18n::Text> {
         use chrono::format::{Item, StrftimeItems};
         let mut problems = Vec::new();
         if StrftimeItems::new(&self.datetime_format).any(|i| matches!(i, Item::Error)) {
-            problems.push(format!(
-                "datetime_format {:?} is not a valid strftime format",
-                self.datetime_format
+            problems.push(crate::t!(
+                "locale-datetime-format-invalid",
+                value = format!("{:?}", self.datetime_format)
             ));
         }
         problems

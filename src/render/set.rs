@@ -9,7 +9,9 @@ use tera::Tera;
 use super::folder::file_name;
 use super::guard::{self, Budget, CappedText, Instrumented};
 use super::{context, samples, tidy, Locale, MessageContext, TemplateError};
+use crate::i18n::Text;
 use crate::settings::Links;
+use crate::t;
 
 /// Where a template's serving text comes from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -152,22 +154,30 @@ impl LocaleSet {
         let file = file_name(name);
         let context = tera::Context::from_serialize(ctx).map_err(|e| self.error(e))?;
         let mut text = CappedText::default();
-        let rendered = {
-            let _budget = Budget::start();
-            self.tera.render_to(&file, &context, &mut text)
+        let (rendered, stopped) = {
+            let budget = Budget::start();
+            let rendered = self.tera.render_to(&file, &context, &mut text);
+            (rendered, budget.stopped())
         };
         if text.overflowed {
             return Err(TemplateError::Template {
                 file,
                 line: 1,
                 column: 1,
-                what: format!(
-                    "the text grew past {} KiB and was stopped",
-                    guard::MAX_OUTPUT_BYTES / 1024
+                what: t!(
+                    "store-text-grew-past-kib-kib",
+                    kib = guard::MAX_OUTPUT_BYTES / 1024
                 ),
             });
         }
-        rendered.map_err(|e| self.error(e))?;
+        rendered.map_err(|e| {
+            let mut error = self.error(e);
+            // The budget's own words, at the place Tera names.
+            if let (Some(why), TemplateError::Template { what, .. }) = (stopped, &mut error) {
+                *what = why;
+            }
+            error
+        })?;
         Ok(tidy(&String::from_utf8_lossy(&text.bytes)))
     }
 
@@ -183,17 +193,14 @@ impl LocaleSet {
                 file: String::new(),
                 line: 1,
                 column: 1,
-                what: what.lines().next().unwrap_or("").to_string(),
+                what: Text::verbatim(what.lines().next().unwrap_or("")),
             };
         };
         let file = report.filename().to_string();
         let name = file.strip_suffix(super::TEMPLATE_SUFFIX).unwrap_or(&file);
         let what = report.message();
-        let what = what
-            .split(". Available variables")
-            .next()
-            .unwrap_or(what)
-            .to_string();
+        // Tera's own words, as Tera wrote them.
+        let what = Text::verbatim(what.split(". Available variables").next().unwrap_or(what));
         let (line, column) = match (self.sources.get(name), self.instrumented.get(name)) {
             (Some(source), Some(inst)) => {
                 let offset = inst.original_offset(report.span().range.start);

@@ -7,6 +7,7 @@ pub mod templates;
 
 use std::sync::Arc;
 
+use crate::i18n::Text;
 use async_trait::async_trait;
 
 pub use postgres::{PgOptions, PgStore};
@@ -74,6 +75,17 @@ pub enum State {
 }
 
 impl State {
+    /// The state in the reader's words.
+    pub fn text(self) -> Text {
+        match self {
+            State::Pending => crate::t!("state-pending"),
+            State::Sending => crate::t!("state-sending"),
+            State::Sent => crate::t!("state-sent"),
+            State::Failed => crate::t!("state-failed"),
+            State::Dead => crate::t!("state-dead"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
@@ -120,7 +132,7 @@ pub struct NewDelivery {
     pub summary: String,
     pub error_email: Option<String>,
     /// Stored as failed with this error, never attempted (the message could not be made).
-    pub failed: Option<String>,
+    pub failed: Option<Text>,
 }
 
 /// A stored delivery.
@@ -138,7 +150,7 @@ pub struct Record {
     pub created_at: i64,
     /// When the next attempt is due (pending), or when the last one ended (finished).
     pub next_attempt_at: i64,
-    pub last_error: Option<String>,
+    pub last_error: Option<Text>,
     pub provider_id: Option<String>,
 }
 
@@ -156,22 +168,22 @@ pub enum Outcome {
     /// `warning`: the provider took it but something about its answer is worth saying.
     Sent {
         provider_id: Option<String>,
-        warning: Option<String>,
+        warning: Option<Text>,
     },
     Retry {
         next_attempt_at: i64,
-        error: String,
+        error: Text,
     },
     Failed {
-        error: String,
+        error: Text,
     },
     /// Failed because the provider refused the hook's credentials (401/403): kept a day only,
     /// since anyone can make such rows with made-up tokens.
     Refused {
-        error: String,
+        error: Text,
     },
     Dead {
-        error: String,
+        error: Text,
     },
 }
 
@@ -189,7 +201,21 @@ pub enum StorageFault {
     #[error("the outbox file was truncated")]
     Truncated(String),
     #[error("the outbox cannot be written: {0}")]
-    WriteFailed(String),
+    WriteFailed(Text),
+}
+
+impl StorageFault {
+    /// The fault in the reader's words (the `Display` text is the log's).
+    pub fn text(&self) -> Text {
+        match self {
+            StorageFault::Removed(_) => crate::t!("store-outbox-file-removed"),
+            StorageFault::Replaced(_) => crate::t!("store-outbox-file-replaced-another-file"),
+            StorageFault::Truncated(_) => crate::t!("store-outbox-file-truncated"),
+            StorageFault::WriteFailed(why) => {
+                crate::t!("store-outbox-cannot-written-why", why = why)
+            }
+        }
+    }
 }
 
 /// The room the outbox takes and the room left beside it.
@@ -226,7 +252,7 @@ pub struct Attempt {
     pub ended_at: i64,
     /// `sent`, `retry`, `failed` or `dead`.
     pub outcome: String,
-    pub error: Option<String>,
+    pub error: Option<Text>,
 }
 
 /// What [`Store::enqueue_mail`] did.
@@ -352,10 +378,10 @@ pub(crate) struct Finished {
 }
 
 pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
-    let end = |state, error: &String, how| Finished {
+    let end = |state, error: &Text, how| Finished {
         state,
         next: now,
-        error: Some(error.clone()),
+        error: Some(error.to_stored()),
         provider_id: None,
         how,
         purge_after: None,
@@ -367,7 +393,7 @@ pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
         } => Finished {
             state: State::Sent,
             next: now,
-            error: warning.clone(),
+            error: warning.as_ref().map(Text::to_stored),
             provider_id: provider_id.clone(),
             how: "sent",
             purge_after: None,
@@ -476,4 +502,9 @@ where
             .await?;
         Ok(sqlx::Row::get(&row, 0))
     }
+}
+
+/// A text column (an error) as read back: see [`Text::from_stored`].
+pub(crate) fn stored_text(column: Option<String>) -> Option<Text> {
+    column.map(|s| Text::from_stored(&s))
 }

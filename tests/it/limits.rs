@@ -228,7 +228,7 @@ async fn a_huge_2xx_is_sent_once_with_a_warning_and_never_again() {
         let record = app.record(body["DeliveryId"].as_str().unwrap()).await;
         assert_eq!(record.state, torrow_hooks::store::State::Sent);
         assert_eq!(
-            record.last_error.as_deref(),
+            record.last_error.map(|e| e.to_string()).as_deref(),
             Some("accepted by the provider; its answer could not be read")
         );
         assert_eq!(record.attempts, 1);

@@ -4,7 +4,9 @@ use serde_json::Value;
 
 use super::Messenger;
 use crate::channel::{provider, Failure};
+use crate::i18n::Text;
 use crate::params::quote;
+use crate::t;
 
 pub(super) fn sent_id(answer: &Value) -> Result<String, Failure> {
     answer
@@ -12,7 +14,7 @@ pub(super) fn sent_id(answer: &Value) -> Result<String, Failure> {
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty())
         .map(str::to_string)
-        .ok_or_else(|| Failure::Permanent("unexpected answer from GREEN-API: no <idMessage>; the message may not have been sent".to_string()))
+        .ok_or_else(|| Failure::Permanent(t!("green-unexpected-answer-from-green-api")))
 }
 
 /// 200 with a JSON object is success (the caller checks what it needs); 400 "starting" and 429,
@@ -27,9 +29,10 @@ pub(super) fn classify(
     let code = answer.status.as_u16();
     if answer.status.is_success() {
         return body.map(Value::Object).ok_or_else(|| {
-            Failure::Permanent(format!(
-                "unexpected answer from {what}: {} (not a JSON object)",
-                answer.describe()
+            Failure::Permanent(t!(
+                "green-unexpected-answer-from-provider-answer",
+                provider = what,
+                answer = answer.describe()
             ))
         });
     }
@@ -39,10 +42,23 @@ pub(super) fn classify(
         .map(|m| crate::redact::cut(&m.replace(token, &crate::redact::token(token)), 200))
         .unwrap_or_default();
     let message = match code {
-        401 | 403 => format!("{what} refused the instance id or token (HTTP {code})"),
-        466 => format!("{what}: the quota of the tariff is used up (HTTP 466)"),
-        _ if detail.is_empty() => format!("{what} answered HTTP {code}"),
-        _ => format!("{what} answered HTTP {code}: {detail}"),
+        401 | 403 => t!(
+            "green-provider-refused-instance-id-token",
+            provider = what,
+            code = code
+        ),
+        466 => t!("green-provider-quota-tariff-used-up", provider = what),
+        _ if detail.is_empty() => t!(
+            "channel-provider-answered-http-code",
+            provider = what,
+            code = code
+        ),
+        _ => t!(
+            "channel-provider-answered-http-code-detail",
+            provider = what,
+            code = code,
+            detail = detail.as_str()
+        ),
     };
     let starting = code == 400 && detail.to_ascii_lowercase().contains("starting");
     let retryable = starting || code == 499 || answer.retryable_status();
@@ -50,19 +66,20 @@ pub(super) fn classify(
 }
 
 /// What an instance state means, when it is not `authorized`.
-pub(super) fn explain_state(messenger: Messenger, state: &str) -> String {
+pub(super) fn explain_state(messenger: Messenger, state: &str) -> Text {
     let why = match state {
-        "notAuthorized" => "is not linked: scan the QR code in the GREEN-API console",
-        "blocked" => "is blocked by the messenger",
-        "starting" => "is starting (up to 5 minutes): check again later",
-        "yellowCard" => "has sending suspended for suspected spam",
-        "sleepMode" => "is asleep: open the messenger on the phone",
-        "suspended" => "is suspended",
-        _ => "is not ready",
+        "notAuthorized" => t!("green-linked-scan-qr-code-green"),
+        "blocked" => t!("green-blocked-messenger"),
+        "starting" => t!("green-starting-up-5-minutes-check"),
+        "yellowCard" => t!("green-has-sending-suspended-suspected-spam"),
+        "sleepMode" => t!("green-asleep-open-messenger-phone"),
+        "suspended" => t!("green-suspended"),
+        _ => t!("green-ready"),
     };
-    format!(
-        "the GREEN-API {} instance {why} (state <{}>)",
-        messenger.label(),
-        quote(state)
+    t!(
+        "green-green-api-messenger-instance-why",
+        messenger = messenger.label(),
+        why = why,
+        state = quote(state)
     )
 }

@@ -14,7 +14,9 @@ mod answer;
 use answer::{classify, explain_state, sent_id};
 
 use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
+use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
+use crate::t;
 
 /// `[green_api]` settings; defaults in code, a Settings.toml section only to override.
 #[derive(Debug, Clone, Deserialize)]
@@ -115,11 +117,11 @@ impl GreenApi {
 
     /// The host of an `apiUrl` value if it is allowed: `1103.api.green-api.com`,
     /// `https://api.green-api.com/`, `api.greenapi.com/v3` …
-    fn host(&self, raw: &str) -> Result<String, String> {
+    fn host(&self, raw: &str) -> Result<String, Text> {
         let rest = raw.trim();
         let rest = match rest.split_once("://") {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => rest,
-            Some(_) => return Err("only https is allowed".to_string()),
+            Some(_) => return Err(t!("green-only-https-allowed")),
             None => rest,
         };
         let host = rest
@@ -132,15 +134,13 @@ impl GreenApi {
         if !after.trim_matches('/').is_empty()
             && !after.trim_matches('/').eq_ignore_ascii_case("v3")
         {
-            return Err("give the host only, e.g. 1103.api.green-api.com".to_string());
+            return Err(t!("green-give-host-only-e-g"));
         }
         if host.contains(['@', ':', '[']) || host.parse::<std::net::IpAddr>().is_ok() {
-            return Err("no IP addresses, ports or user names".to_string());
+            return Err(t!("green-ip-addresses-ports-user-names"));
         }
         if !self.allowed.is_match(&host) {
-            return Err(
-                "not a GREEN-API host (e.g. api.green-api.com, 1103.api.green-api.com)".to_string(),
-            );
+            return Err(t!("green-green-api-host-e-g"));
         }
         Ok(host)
     }
@@ -162,17 +162,17 @@ impl GreenApi {
         let before = report.errors.len();
         let host = match query.get(url).filter(|v| !v.is_empty()) {
             None => {
-                report.error(format!(
-                    "Parameter <{url}> is missing: the API host from the GREEN-API console"
-                ));
+                report.error(t!("green-parameter-name-missing-api-host", name = url));
                 None
             }
             Some(v) => match self.host(v) {
                 Ok(h) => Some(h),
                 Err(why) => {
-                    report.error(format!(
-                        "Parameter <{url}> is not allowed <{}>: {why}",
-                        quote(v)
+                    report.error(t!(
+                        "green-parameter-name-allowed-value-why",
+                        name = url,
+                        value = quote(v),
+                        why = why
                     ));
                     None
                 }
@@ -183,9 +183,10 @@ impl GreenApi {
             || id_value.len() > 20
             || !id_value.bytes().all(|b| b.is_ascii_digit())
         {
-            report.error(format!(
-                "Parameter <{id}> must be the digits of the instance id <{}>",
-                quote(id_value)
+            report.error(t!(
+                "green-parameter-name-must-digits-instance",
+                name = id,
+                value = quote(id_value)
             ));
         }
         let token_value = query.get(token).unwrap_or("");
@@ -193,9 +194,7 @@ impl GreenApi {
             || token_value.len() > 128
             || !token_value.bytes().all(|b| b.is_ascii_alphanumeric())
         {
-            report.error(format!(
-                "Parameter <{token}> must be 1 to 128 letters and digits (the instance's token)"
-            ));
+            report.error(t!("green-parameter-name-must-1-128", name = token));
         }
         (report.errors.len() == before).then(|| Instance {
             messenger,
@@ -213,16 +212,18 @@ impl GreenApi {
             .filter_map(|m| self.instance(query, m, report))
             .collect();
         if instances.is_empty() && report.errors.len() == before {
-            report.error("Parameters <apiUrl>, <idInstance>, <apiTokenInstance> (WhatsApp) or <apiUrlMax>, <idInstanceMax>, <apiTokenInstanceMax> (MAX) are required: copy them from the GREEN-API console");
+            report.error(t!(
+                "green-parameters-apiurl-idinstance-apitokeninstance-whatsapp"
+            ));
         }
         let repeat = match query.get("repeat") {
             None | Some("") => false,
             Some(v) if v.eq_ignore_ascii_case("true") => true,
             Some(v) if v.eq_ignore_ascii_case("false") => false,
             Some(v) => {
-                report.error(format!(
-                    "Parameter <repeat> must be true or false, not <{}>",
-                    quote(v)
+                report.error(t!(
+                    "green-parameter-repeat-must-true-false",
+                    value = quote(v)
                 ));
                 false
             }
@@ -274,9 +275,9 @@ impl GreenApi {
             Messenger::WhatsApp => format!("{phone}@c.us"),
             Messenger::Max => {
                 let number: u64 = phone.parse().map_err(|_| {
-                    Failure::Permanent(format!(
-                        "not a phone number <{}>",
-                        crate::redact::phone(phone)
+                    Failure::Permanent(t!(
+                        "green-phone-number-value",
+                        value = crate::redact::phone(phone)
                     ))
                 })?;
                 let found = self
@@ -294,9 +295,9 @@ impl GreenApi {
                         id.to_string()
                     }
                     _ => {
-                        return Err(Failure::Permanent(format!(
-                            "{} has no MAX account",
-                            crate::redact::phone(phone)
+                        return Err(Failure::Permanent(t!(
+                            "green-number-has-max-account",
+                            number = crate::redact::phone(phone)
                         )))
                     }
                 }
@@ -326,9 +327,10 @@ impl GreenApi {
             .unwrap_or_default();
         match status.as_str() {
             "delivered" | "read" => Ok(Sent::with_id(Some(id))),
-            "noAccount" | "failed" => Err(Failure::Permanent(format!(
-                "GREEN-API {}: the message was not delivered (status <{status}>)",
-                instance.messenger.label()
+            "noAccount" | "failed" => Err(Failure::Permanent(t!(
+                "green-green-api-messenger-message-delivered",
+                messenger = instance.messenger.label(),
+                status = status.as_str()
             ))),
             _ => {
                 // Still pending or sent (one tick): send once more; this may be a duplicate.
@@ -398,21 +400,28 @@ impl Channel for GreenApi {
         self.instances(query, report).map(|i| to_route(&i))
     }
 
-    fn target(&self, route: &Route) -> String {
-        let parts: Vec<String> = from_route::<Instances>(route)
+    fn target(&self, route: &Route) -> Text {
+        let instances = from_route::<Instances>(route)
             .map(|r| r.instances)
-            .unwrap_or_default()
-            .iter()
-            .map(|i| format!("{} instance {}", i.messenger.label(), i.id))
-            .collect();
-        if parts.is_empty() {
-            "GREEN-API".to_string()
-        } else {
-            format!("GREEN-API {}", parts.join(", then "))
+            .unwrap_or_default();
+        match instances.as_slice() {
+            [] => Text::verbatim("GREEN-API"),
+            [one] => t!(
+                "green-target-one",
+                messenger = one.messenger.label(),
+                id = one.id.as_str()
+            ),
+            [first, next, ..] => t!(
+                "green-target-two",
+                messenger = first.messenger.label(),
+                id = first.id.as_str(),
+                next = next.messenger.label(),
+                next_id = next.id.as_str()
+            ),
         }
     }
 
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure> {
         let route: Instances = from_route(route)?;
         for instance in route.instances {
             let state = self.call(&instance, "getStateInstance", None).await?;
@@ -465,7 +474,6 @@ impl Channel for GreenApi {
                 }
             }
         }
-        Err(first_failure
-            .unwrap_or_else(|| Failure::Permanent("no GREEN-API instance".to_string())))
+        Err(first_failure.unwrap_or_else(|| Failure::Permanent(t!("green-no-instance"))))
     }
 }

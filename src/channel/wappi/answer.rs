@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{Target, DETAIL_LIMIT};
 use crate::channel::{provider, Failure};
 use crate::redact;
+use crate::t;
 
 /// What a 2xx answer must hold to count as success.
 #[derive(Debug, Clone, Copy)]
@@ -35,9 +36,10 @@ pub(super) fn classify(
     let status = answer.status;
     if status.is_success() {
         let Some(body) = body else {
-            return Err(Failure::Permanent(format!(
-                "unexpected answer from Wappi for {what}: {} (not JSON); the message may not have been sent",
-                answer.describe()
+            return Err(Failure::Permanent(t!(
+                "wappi-unexpected-answer-from-wappi-target",
+                target = what.text(),
+                answer = answer.describe()
             )));
         };
         let state = body.get("status").and_then(Value::as_str);
@@ -45,10 +47,11 @@ pub(super) fn classify(
             (_, Some(s)) if DONE.contains(&s) => true,
             (Expect::Key(key), None) => body.contains_key(key),
             (_, Some(other)) => {
-                return Err(Failure::Permanent(format!(
-                    "Wappi refused the request for {what}: status <{}>{}",
-                    crate::params::quote(other),
-                    suffix(&detail)
+                return Err(Failure::Permanent(t!(
+                    "wappi-wappi-refused-request-target-status",
+                    target = what.text(),
+                    status = crate::params::quote(other),
+                    detail = suffix(&detail)
                 )))
             }
             (Expect::Status, None) => false,
@@ -58,22 +61,40 @@ pub(super) fn classify(
                 Expect::Status => "status",
                 Expect::Key(key) => key,
             };
-            return Err(Failure::Permanent(format!(
-                "unexpected answer from Wappi for {what}: {}, without <{missing}>; the message may not have been sent",
-                answer.describe()
+            return Err(Failure::Permanent(t!(
+                "wappi-unexpected-answer-from-wappi-target-2",
+                target = what.text(),
+                answer = answer.describe(),
+                missing = missing
             )));
         }
         return Ok(Value::Object(body));
     }
     let code = status.as_u16();
     let message = match code {
-        401 | 403 => format!(
-            "Wappi refused the apiToken <{}> for {what} (HTTP {code}){}",
-            redact::token(token),
-            suffix(&detail)
+        401 | 403 => t!(
+            "wappi-wappi-refused-apitoken-token-target",
+            token = redact::token(token),
+            target = what.text(),
+            code = code,
+            detail = suffix(&detail)
         ),
-        404 => format!("Wappi does not know {what} (HTTP 404){}", suffix(&detail)),
-        _ => format!("Wappi answered HTTP {code} for {what}{}", suffix(&detail)),
+        404 => t!(
+            "wappi-wappi-does-know-target-http",
+            target = what.text(),
+            detail = suffix(&detail)
+        ),
+        _ if detail.is_empty() => t!(
+            "wappi-wappi-answered-http-code-target-2",
+            code = code,
+            target = what.text()
+        ),
+        _ => t!(
+            "wappi-wappi-answered-http-code-target",
+            code = code,
+            target = what.text(),
+            detail = detail
+        ),
     };
     Err(answer.failure(message, answer.retryable_status()))
 }
@@ -86,7 +107,11 @@ pub(super) fn transport_failure(e: &reqwest::Error, what: &Target) -> Failure {
 /// Adds the cascade or profile to a retryable failure's text.
 pub(super) fn name_target(failure: Failure, what: &Target) -> Failure {
     match failure {
-        Failure::Retryable(m) => Failure::Retryable(format!("{m} (for {what})")),
+        Failure::Retryable(m) => Failure::Retryable(t!(
+            "template-reason-target",
+            reason = m,
+            target = what.text()
+        )),
         other => other,
     }
 }
@@ -169,9 +194,16 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e,
-            Failure::Permanent(
-                "Wappi refused the request for cascade <abc>: status <error>: bad phone".into()
-            )
+            Failure::Permanent(t!(
+                "wappi-wappi-refused-request-target-status",
+                target = t!("wappi-cascade-id", id = "abc"),
+                status = "error",
+                detail = ": bad phone"
+            ))
+        );
+        assert_eq!(
+            e.to_string(),
+            "Wappi refused the request for cascade <abc>: status <error>: bad phone"
         );
         let e = classify(
             &json(401, "tok1234 is wrong"),

@@ -18,8 +18,10 @@ use answer::{classify, name_target, transport_failure, Expect};
 use platform::{not_a_messenger, Platform};
 
 use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
+use crate::i18n::Text;
 use crate::params::{Param, Query, Report};
 use crate::redact;
+use crate::t;
 use serde::{Deserialize, Serialize};
 
 /// Profiles whose messenger is remembered, at most.
@@ -36,11 +38,12 @@ enum Target {
     Profile(String),
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Target {
+    /// `cascade <id>`, for the texts.
+    fn text(&self) -> Text {
         match self {
-            Target::Cascade(id) => write!(f, "cascade <{id}>"),
-            Target::Profile(id) => write!(f, "profile <{id}>"),
+            Target::Cascade(id) => t!("wappi-cascade-id", id = id),
+            Target::Profile(id) => t!("wappi-profile-id", id = id),
         }
     }
 }
@@ -103,19 +106,21 @@ impl Wappi {
         let token = match (query.get("apiToken"), query.get("apiTokenInstance")) {
             (Some(t), _) => Some(t),
             (None, Some(t)) => {
-                report.warn("Parameter <apiTokenInstance> is accepted as <apiToken>; please rename it to apiToken");
+                report.warn(t!(
+                    "wappi-parameter-apitokeninstance-accepted-apitoken-please"
+                ));
                 Some(t)
             }
             (None, None) => {
-                report.error("Parameter <apiToken> is missing: copy it from the Wappi cabinet (profile settings)");
+                report.error(t!("wappi-parameter-apitoken-missing-copy-from"));
                 None
             }
         };
         if let Some(t) = token {
             if t.is_empty() || t.len() > 128 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {
-                report.error(format!(
-                    "Parameter <apiToken> must be 1 to 128 letters and digits <{}>",
-                    redact::token(t)
+                report.error(t!(
+                    "wappi-parameter-apitoken-must-1-128",
+                    value = redact::token(t)
                 ));
             }
         }
@@ -125,9 +130,10 @@ impl Wappi {
                 && v.len() <= 64
                 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
-                report.error(format!(
-                    "Parameter <{name}> must be 1 to 64 letters, digits or '-' <{}>",
-                    crate::params::quote(v)
+                report.error(t!(
+                    "wappi-parameter-name-must-1-64",
+                    name = name,
+                    value = crate::params::quote(v)
                 ));
             }
             ok.then(|| v.to_string())
@@ -136,16 +142,14 @@ impl Wappi {
         let profile = id("profileId", report);
         let target = match (cascade, profile) {
             (Some(c), Some(_)) => {
-                report.warn("Parameter <profileId> is ignored because <cascadeId> is given");
+                report.warn(t!("wappi-parameter-profileid-ignored-because-cascadeid"));
                 Some(Target::Cascade(c))
             }
             (Some(c), None) => Some(Target::Cascade(c)),
             (None, Some(p)) => Some(Target::Profile(p)),
             (None, None) => {
                 if query.get("cascadeId").is_none() && query.get("profileId").is_none() {
-                    report.error(
-                        "Parameter <cascadeId> or <profileId> is required: the Wappi cascade or profile to send through",
-                    );
+                    report.error(t!("wappi-parameter-cascadeid-profileid-required-wappi"));
                 }
                 None
             }
@@ -273,14 +277,15 @@ impl Channel for Wappi {
         Self::credentials(query, report).map(|c| to_route(&c))
     }
 
-    fn target(&self, route: &Route) -> String {
-        match from_route::<Credentials>(route) {
-            Ok(creds) => format!("Wappi {}", creds.target),
-            Err(_) => "Wappi".to_string(),
+    fn target(&self, route: &Route) -> Text {
+        match from_route::<Credentials>(route).map(|c| c.target) {
+            Ok(Target::Cascade(id)) => t!("wappi-wappi-cascade-id", id = id),
+            Ok(Target::Profile(id)) => t!("wappi-wappi-profile-id", id = id),
+            Err(_) => Text::verbatim("Wappi"),
         }
     }
 
-    async fn check(&self, route: &Route) -> Result<Vec<String>, Failure> {
+    async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure> {
         let creds: Credentials = from_route(route)?;
         match &creds.target {
             Target::Cascade(id) => {
@@ -299,8 +304,9 @@ impl Channel for Wappi {
             Target::Profile(id) => {
                 let status = self.profile_status(&creds, id).await?;
                 if status.get("authorized").and_then(Value::as_bool) == Some(false) {
-                    return Err(Failure::Permanent(format!(
-                        "Wappi profile <{id}> is not authorized: log in to the messenger in the Wappi cabinet"
+                    return Err(Failure::Permanent(t!(
+                        "wappi-wappi-profile-id-authorized-log",
+                        id = id
                     )));
                 }
                 let mut warnings = Vec::new();
@@ -310,9 +316,10 @@ impl Channel for Wappi {
                     .and_then(crate::event::parse_time)
                     .filter(|t| *t < chrono::Utc::now());
                 if let Some(t) = expired {
-                    warnings.push(format!(
-                        "the Wappi subscription of profile <{id}> expired on {}: pay for it in the Wappi cabinet, or messages will not be sent",
-                        t.format("%Y-%m-%d")
+                    warnings.push(t!(
+                        "wappi-wappi-subscription-profile-id-expired",
+                        id = id,
+                        date = t.format("%Y-%m-%d").to_string()
                     ));
                 }
                 Ok(warnings)

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
+use crate::i18n::Text;
 use crate::params::quote;
+use crate::t;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Platform {
@@ -39,17 +41,17 @@ impl Platform {
 }
 
 /// Why a profile of another platform cannot be used, and what works instead.
-pub(super) fn not_a_messenger(profile: &str, code: &str) -> String {
-    let what = if code == "vk" {
-        "a VKontakte profile; Wappi's API sends through a single profile only to WhatsApp, Telegram and MAX".to_string()
-    } else {
-        format!(
-            "platform \"{}\", which this service cannot send through",
-            quote(code)
+pub(super) fn not_a_messenger(profile: &str, code: &str) -> Text {
+    if code == "vk" {
+        t!(
+            "vk-wappi-reports-profile-profile-vkontakte",
+            profile = quote(profile)
         )
-    };
-    format!(
-        "Wappi reports profile {} as {what}: to reach clients on VKontakte, put the profile in a Wappi cascade and use cascadeId, or use the vk channel with your community's token",
-        quote(profile)
-    )
+    } else {
+        t!(
+            "vk-wappi-reports-profile-profile-platform",
+            profile = quote(profile),
+            code = quote(code)
+        )
+    }
 }

@@ -2,34 +2,8 @@
 // The template editor: list, edit with a live preview on every sample, save with a note,
 // history with diffs and one-click restore. Talks only to /api/templates (admin token).
 
-const TEXTS = {
-  ru: {
-    title: "Шаблоны сообщений", back: "← Консоль", access: "Доступ",
-    access_hint: "Нужен токен администратора (server.admin_token). Он хранится только на этой странице, пока она открыта.",
-    admin_token: "Токен администратора (admin_token)", open: "Открыть", locale: "Язык", name: "Шаблон (template=)",
-    source: "Откуда текст", file: "файл", console_on: "изменён в консоли", edit: "Изменить", template: "Шаблон",
-    variables: "Переменные", note: "Что изменено (одна строка)", save: "Сохранить", use_file: "Вернуть версию из файла",
-    delete: "Удалить", copy_name: "Новое имя (a-z, 0-9, _ и -)", copy: "Создать копию", preview: "Предпросмотр шаблона",
-    event: "Своё событие (JSON), по желанию", history: "История", history_empty: "Версий из консоли нет: работает файл.",
-    restore: "Восстановить", vs_previous: "Сравнить с предыдущей", vs_file: "Сравнить с файлом", serving_file: "Работает: файл",
-    serving_console: "Работает: версия {v} из консоли от {d}", saved: "Сохранено: версия {v}", line: "строка", column: "позиция",
-    sample: "пример", need_note: "Напишите в одну строку, что изменено.", withdrawn: "Удалена версия из консоли",
-    note_restore: "восстановлена версия {v}", note_copy: "копия {n}",
-  },
-  en: {
-    title: "Message templates", back: "← Console", access: "Access",
-    access_hint: "Needs the admin token (server.admin_token). It is kept only in this page while it is open.",
-    admin_token: "Admin token (admin_token)", open: "Open", locale: "Locale", name: "Template (template=)",
-    source: "Where the text comes from", file: "file", console_on: "edited in the console on", edit: "Edit", template: "Template",
-    variables: "Variables", note: "What changed (one line)", save: "Save", use_file: "Use the file",
-    delete: "Delete", copy_name: "New name (a-z, 0-9, _ and -)", copy: "Create from", preview: "Template preview",
-    event: "Your own event (JSON), optional", history: "History", history_empty: "No console versions: the file serves.",
-    restore: "Restore", vs_previous: "Compare with the previous", vs_file: "Compare with the file", serving_file: "Serving: the file",
-    serving_console: "Serving: console version {v} of {d}", saved: "Saved: version {v}", line: "line", column: "column",
-    sample: "sample", need_note: "Write in one line what changed.", withdrawn: "Console version withdrawn",
-    note_restore: "restored version {v}", note_copy: "copy of {n}",
-  },
-};
+// TEXTS (the words of this page in each language) comes from the catalogues: see
+// locales/*/console.ftl, served as /console/templates-texts.js.
 let lang = (navigator.language || "ru").startsWith("ru") ? "ru" : "en";
 const t = (key, args = {}) => (TEXTS[lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => args[k] ?? "");
 const $ = (id) => document.getElementById(id);

@@ -19,9 +19,10 @@ use sqlx::{
 };
 
 use super::{
-    Accepted, Attempt, NewDelivery, Outcome, Purged, Record, Shared, State, StorageFault, Store,
-    StoreError, StoreResult, Usage,
+    stored_text, Accepted, Attempt, NewDelivery, Outcome, Purged, Record, Shared, State,
+    StorageFault, Store, StoreError, StoreResult, Usage,
 };
+use crate::i18n::Text;
 
 const HOUR_MS: i64 = 3_600_000;
 const COLUMNS: &str =
@@ -93,7 +94,7 @@ fn record(row: &PgRow) -> Record {
         attempts: row.get("attempts"),
         created_at: row.get("created_at"),
         next_attempt_at: row.get("next_attempt_at"),
-        last_error: row.get("last_error"),
+        last_error: stored_text(row.get("last_error")),
         provider_id: row.get("provider_id"),
     }
 }
@@ -138,7 +139,7 @@ impl Store for PgStore {
             .bind(&new.summary)
             .bind(&new.error_email)
             .bind(now)
-            .bind(&new.failed)
+            .bind(new.failed.as_ref().map(Text::to_stored))
             .bind(now + self.lease_ms)
             .fetch_one(&mut *tx)
             .await?;
@@ -272,7 +273,7 @@ impl Store for PgStore {
                 number: row.get("number"),
                 ended_at: row.get("ended_at"),
                 outcome: row.get("outcome"),
-                error: row.get("error"),
+                error: stored_text(row.get("error")),
             })
             .collect())
     }

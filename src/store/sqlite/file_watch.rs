@@ -55,7 +55,11 @@ impl FileWatch {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Some(StorageFault::Removed(self.shown()))
             }
-            Err(e) => return Some(StorageFault::WriteFailed(format!("{}: {e}", self.shown()))),
+            Err(e) => {
+                return Some(StorageFault::WriteFailed(crate::i18n::Text::verbatim(
+                    format!("{}: {e}", self.shown()),
+                )))
+            }
         };
         if (meta.dev(), meta.ino()) != self.opened {
             return Some(StorageFault::Replaced(self.shown()));

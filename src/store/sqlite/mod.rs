@@ -248,7 +248,7 @@ impl Store for SqliteStore {
                 number: row.get("number"),
                 ended_at: row.get("ended_at"),
                 outcome: row.get("outcome"),
-                error: row.get("error"),
+                error: super::stored_text(row.get("error")),
             })
             .collect())
     }

@@ -2,7 +2,7 @@
 
 use sqlx::{sqlite::SqliteRow, Row};
 
-use crate::store::{Record, State};
+use crate::store::{stored_text, Record, State};
 
 pub(super) const COLUMNS: &str =
     "id, channel, query, recipient, text, summary, error_email, state, attempts, \
@@ -21,7 +21,7 @@ pub(super) fn record(row: &SqliteRow) -> Record {
         attempts: row.get("attempts"),
         created_at: row.get("created_at"),
         next_attempt_at: row.get("next_attempt_at"),
-        last_error: row.get("last_error"),
+        last_error: stored_text(row.get("last_error")),
         provider_id: row.get("provider_id"),
     }
 }
@@ -40,7 +40,7 @@ pub(super) fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         attempts: row.get("attempts")?,
         created_at: row.get("created_at")?,
         next_attempt_at: row.get("next_attempt_at")?,
-        last_error: row.get("last_error")?,
+        last_error: stored_text(row.get("last_error")?),
         provider_id: row.get("provider_id")?,
     })
 }

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::file_watch::FileWatch;
 use super::rows::{record_of, COLUMNS};
+use crate::i18n::Text;
 use crate::store::{Accepted, NewDelivery, Outcome, StoreError, StoreResult};
 
 /// How often the write-ahead log is checkpointed.
@@ -86,7 +87,7 @@ pub(super) struct Writer {
     /// Why a batch could not be written for lack of space or permission; cleared only by a
     /// heartbeat write that commits ([`Writer::probe`]): a write that happens to fit in the log
     /// proves less than the one made to see whether the disk has room again.
-    pub(super) fault: Arc<std::sync::Mutex<Option<String>>>,
+    pub(super) fault: Arc<std::sync::Mutex<Option<Text>>>,
 }
 
 impl Writer {
@@ -255,7 +256,7 @@ fn run(
     fsync: bool,
     mut ops: mpsc::Receiver<Op>,
     wal_pages: Arc<AtomicI64>,
-    fault: Arc<std::sync::Mutex<Option<String>>>,
+    fault: Arc<std::sync::Mutex<Option<Text>>>,
     watch: Arc<FileWatch>,
 ) {
     let note = |e: Option<&StoreError>, probed: bool| {
@@ -313,7 +314,7 @@ fn run(
 
 /// Why a write failed when it is the storage's doing (no space, no permission, the file gone),
 /// in words; `None` for other errors (a constraint, a bug).
-fn storage_problem(e: &StoreError) -> Option<String> {
+fn storage_problem(e: &StoreError) -> Option<Text> {
     use rusqlite::ErrorCode::*;
     let StoreError::Writer(e) = e else {
         return match e {
@@ -322,12 +323,18 @@ fn storage_problem(e: &StoreError) -> Option<String> {
         };
     };
     match e.sqlite_error_code()? {
-        DiskFull => Some("the disk is full".to_string()),
-        ReadOnly | PermissionDenied | CannotOpen => {
-            Some(format!("no permission to write the file ({e})"))
+        DiskFull => Some(crate::t!("store-disk-full")),
+        ReadOnly | PermissionDenied | CannotOpen => Some(crate::t!(
+            "store-permission-write-file-error",
+            error = e.to_string()
+        )),
+        SystemIoFailure => Some(crate::t!(
+            "store-file-cannot-be-written",
+            error = e.to_string()
+        )),
+        DatabaseCorrupt | NotADatabase => {
+            Some(crate::t!("store-file-damaged", error = e.to_string()))
         }
-        SystemIoFailure => Some(format!("the file cannot be written ({e})")),
-        DatabaseCorrupt | NotADatabase => Some(format!("the file is damaged ({e})")),
         _ => None,
     }
 }
@@ -395,7 +402,7 @@ fn accept(
                 new.error_email,
                 now,
                 dedup_since,
-                new.failed,
+                new.failed.as_ref().map(Text::to_stored),
             ],
             record_of,
         )
