@@ -291,7 +291,7 @@ fn outbox_exists(settings: &Settings) -> anyhow::Result<()> {
     }
     let shown = std::path::absolute(&path).unwrap_or(path);
     Err(t!(
-        "deploy-outbox-at-path-delivery-database",
+        "cli-no-outbox-at",
         path = shown.display().to_string(),
         file = torrow_hooks::settings::SYSTEM_SETTINGS
     )
@@ -308,11 +308,7 @@ async fn serve(settings: Settings) -> ExitCode {
     };
     println!(
         "{}",
-        t!(
-            "deploy-torrow-hooks-listening-http-addr",
-            addr = running.addr.to_string()
-        )
-        .render(lang)
+        t!("cli-listening", addr = running.addr.to_string()).render(lang)
     );
     tracing::info!(addr = %running.addr, "listening");
     let signal = match stop_signal() {

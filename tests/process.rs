@@ -645,6 +645,66 @@ fn the_cli_speaks_the_configured_language() {
 }
 
 #[test]
+fn the_command_lines_help_and_errors_speak_the_configured_language() {
+    let dir = tempfile::tempdir().unwrap();
+    let ru = [("HOOKS_SERVER__LANGUAGE", "ru".to_string())];
+    let out = command(dir.path(), &ru).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for words in [
+        "Использование: torrow-hooks [ПАРАМЕТРЫ] [КОМАНДА]",
+        "Команды:",
+        "Параметры:",
+        "Последние доставки, новые сверху",
+        "Показать справку",
+    ] {
+        assert!(help.contains(words), "{words}: {help}");
+    }
+    for english in ["Usage", "Commands", "Options", "Print help", "List recent"] {
+        assert!(!help.contains(english), "{english}: {help}");
+    }
+    let out = command(dir.path(), &ru)
+        .args(["render", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("--url <ССЫЛКА>") && help.contains("Событие Torrow (файл JSON)"),
+        "{help}"
+    );
+    let out = command(dir.path(), &ru)
+        .args(["deliveries", "--colour"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("неизвестный аргумент --colour") && err.contains("Подробнее: --help."),
+        "{err}"
+    );
+    let en = [("HOOKS_SERVER__LANGUAGE", "en".to_string())];
+    let out = command(dir.path(), &en).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("List recent deliveries") && help.contains("Usage:"),
+        "{help}"
+    );
+    // A bad settings file is explained in the operator's language too.
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[server]\nlanguage = \"ru\"\nmax_params = 0\n").unwrap();
+    let out = command(dir.path(), &[])
+        .env_remove("HOOKS_SERVER__LANGUAGE")
+        .args(["--config", file.to_str().unwrap(), "deliveries"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("неверные настройки: server.max_params: должно быть не меньше 1"),
+        "{err}"
+    );
+}
+
+#[test]
 #[cfg_attr(
     not(systemd_analyze),
     ignore = "systemd-analyze is not installed (Debian's systemd package)"

@@ -1,3 +1,6 @@
+# Answers to Torrow and to the console (Message, ErrorMessage, WarningMessage), and the HTTP layer.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
 answer-webhook-has-been-successfully-verified = The WebHook has been successfully verified
 answer-message-has-been-delivered = The message has been delivered
 answer-message-stored-being-delivered = The message is stored and is being delivered
@@ -11,6 +14,9 @@ answer-unknown-channel-name-known-known = unknown channel { $name }; known: { $k
 answer-message-template-failed-error = The message template failed: { $error }
 answer-rendered-message-empty = The rendered message is empty
 answer-what-field-field = No { $what } in field <{ $field }>
+answer-what-field-field-why = No { $what } in field <{ $field }>: { $why }
+answer-not-stored-because = The message could not be stored: { $cause }; please try again later
+answer-message-too-long = The message is { $chars } characters long; { $channel } takes at most { $max }: shorten <message> or <sign_text>, or hide parts (hide_resource_description, hide_contact_info, hide_order_description)
 http-method-allowed-get-checks-hook = Method not allowed: GET checks a hook URL, POST delivers an event
 http-method-allowed-post-preview-channel = Method not allowed: POST /preview/<channel>?<hook URL query> with an event as the body renders the message without sending it
 http-method-allowed-only-get-answered = Method not allowed: only GET is answered here
@@ -25,7 +31,10 @@ http-wrong-missing-admin-token-send = Wrong or missing admin token: send Authori
 http-delivery-id = No delivery { $id }
 http-outbox-could-read-why = The outbox could not be read: { $why }
 http-request-body-json-expected-here = The request body is not the JSON expected here: { $why }
-answer-what-field-field-why = No { $what } in field <{ $field }>: { $why }
 http-method-allowed-post-json = Method not allowed: POST a JSON body {"{"}"channel": …, "query": …{"}"} here
 http-method-allowed-replay = Method not allowed: POST replays a dead or failed delivery
 http-method-allowed-list = Method not allowed: GET lists deliveries (with the admin token)
+http-list-bad-state = Parameter <state>: no state { $name }: use pending, sending, sent, failed or dead
+http-list-bad-limit = Parameter <limit>: { $value } is not a whole number from 1 to { $max }
+http-list-unknown-parameter = Unknown parameter <{ $name }>: use state and limit
+http-ops-not-found = Not found: this address serves /healthz, /readyz and /metrics

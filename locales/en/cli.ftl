@@ -1,3 +1,6 @@
+# The command line: usage, output, settings and start-up.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
 cli-deliveries = No deliveries.
 cli-delivery-id-see-torrow-hooks = no delivery { $id } (see `torrow-hooks deliveries`)
 cli-delivery-id-state-only-dead = delivery { $id } is { $state }: only dead or failed deliveries are sent again
@@ -31,8 +34,8 @@ cli-text = Text
 cli-state-after-n-attempt-s = { $state } after { $n } attempt(s)
 cli-message-id = message { $id }
 cli-send-again-torrow-hooks-replay = Send again: torrow-hooks replay { $id }
-deploy-outbox-at-path-delivery-database = no outbox at { $path } (delivery.database): these are not the service's settings; give them with --config, e.g. torrow-hooks --config { $file } deliveries
-deploy-torrow-hooks-listening-http-addr = torrow-hooks listening on http://{ $addr }
+cli-no-outbox-at = no outbox at { $path } (delivery.database): these are not the service's settings; give them with --config, e.g. torrow-hooks --config { $file } deliveries
+cli-listening = torrow-hooks listening on http://{ $addr }
 settings-bad = bad settings: { $why }. Settings are the built-in defaults, then Settings.toml in the working directory (or --config PATH), then HOOKS_<SECTION>__<KEY> variables
 settings-file-missing = the settings file { $path } given with --config does not exist (relative paths start at the working directory { $cwd })
 settings-retry-schedule-empty = delivery.retry_schedule: needs at least one duration

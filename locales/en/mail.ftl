@@ -1,3 +1,18 @@
+# Failure emails, their advice, and test-mail.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
+advice-check-credentials = check the token and the payment in the provider's cabinet, then send the delivery again
+advice-fix-and-resend = fix what the reason names, then send the delivery again
+advice-provider-down = the provider did not take the message in time: once it works again, send the delivery again
+advice-still-retried = nothing to do yet: it is being retried, and if the provider stays down, it is reported again when given up
+advice-fix-url = correct the hook URL in Torrow (the console checks it for you)
+advice-add-recipient-field = the booking form needs the client's phone (or the field the hook URL names): add it in Torrow
+advice-fix-template = mend the template (the console's template editor shows the error), then send the delivery again
+advice-shorten-message = shorten message or sign_text, or hide parts of the message in the hook URL
+count-characters = { $n ->
+    [one] { $n } character
+   *[other] { $n } characters
+}
 mail-torrow-hooks-what-case-channel = [torrow-hooks] { $what }: { $case } ({ $channel })
 mail-booking-number = booking { $number }
 mail-order-number = order { $number }
@@ -29,22 +44,10 @@ mail-unknown-channel = Unknown channel
 mail-unusable-event = Unusable event
 mail-recipient = No recipient
 mail-template-failed = Template failed
-count-characters = { $n ->
-    [one] { $n } character
-   *[other] { $n } characters
-}
 mail-message-too-long = Message too long
 mail-delivery-still-failing = Delivery still failing (it is being retried)
 mail-what-to-do = What to do: { $advice }
 mail-in-console = In the console: { $url }
-advice-check-credentials = check the token and the payment in the provider's cabinet, then send the delivery again
-advice-fix-and-resend = fix what the reason names, then send the delivery again
-advice-provider-down = the provider did not take the message in time: once it works again, send the delivery again
-advice-still-retried = nothing to do yet: it is being retried, and if the provider stays down, it is reported again when given up
-advice-fix-url = correct the hook URL in Torrow (the console checks it for you)
-advice-add-recipient-field = the booking form needs the client's phone (or the field the hook URL names): add it in Torrow
-advice-fix-template = mend the template (the console's template editor shows the error), then send the delivery again
-advice-shorten-message = shorten message or sign_text, or hide parts of the message in the hook URL
 test-mail-subject = [torrow-hooks] Test email
 test-mail-body = This is a test email from torrow-hooks: failure reports will reach this address.
 test-mail-sent = sent to { $address } through mail.smtp_url

@@ -1,4 +1,12 @@
-store-message-could-stored-cause-please = The message could not be stored: { $cause }; please try again later
+# The outbox: delivery states and storage faults.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
+outcome-retry = retry
+state-pending = pending
+state-sending = sending
+state-sent = sent
+state-failed = failed
+state-dead = dead
 store-outbox-file-removed = the outbox file was removed
 store-outbox-file-replaced-another-file = the outbox file was replaced by another file
 store-outbox-file-truncated = the outbox file was truncated
@@ -9,42 +17,5 @@ store-pending-deliveries-waiting-most-outbox = { $pending } deliveries are waiti
 store-outbox-takes-size-bytes-limit = the outbox takes { $size } bytes, its limit (delivery.max_outbox_bytes)
 store-only-free-bytes-free-outbox = only { $free } bytes are free on the outbox's disk, less than delivery.min_free_bytes ({ $min })
 store-outbox-cannot-read-error = the outbox cannot be read: { $error }
-store-accepted-provider-answer-could-read = accepted by the provider; its answer could not be read
-store-message-chars-characters-long-channel = The message is { $chars } characters long; { $channel } takes at most { $max }: shorten <message> or <sign_text>, or hide parts (hide_resource_description, hide_contact_info, hide_order_description)
-store-template-file-locale-locale-line = template { $file } of locale { $locale }, line { $line }, column { $column }: { $what }
-store-error-built-sample-event-sample = { $error } (with the built-in sample event "{ $sample }")
-store-error-built-sample-event-sample-2 = { $error } (with the built-in sample event "{ $sample }" and phone=)
-store-newest-text-template-name-locale = the newest text of template { $name } ({ $locale }) was refused, so { $served }: { $why }
-store-previous-text-use = the previous text is in use
-store-console-version-version-use = console version { $version } is in use
-store-available = it is not available
-store-template-name-locale-locale-available = template { $name } of locale { $locale } is not available
-store-template-name-has-locale-version = template <{ $name }> has no { $locale } version; the { $default } one is used
-store-parameter-template-must-1-40 = Parameter <template> must be 1 to 40 of a-z, 0-9, _ and -, not <{ $value }>
-store-parameter-template-has-unknown-template = Parameter <template> has an unknown template <{ $name }> (did you mean <{ $hint }>?); available: { $list }
-store-parameter-template-has-unknown-template-2 = Parameter <template> has an unknown template <{ $name }>; available: { $list }
-store-stopped-render-budget-loops-would = stopped by the render budget: the loops would take more than { $max } steps in one message
-store-stopped-render-budget-rendering-took = stopped by the render budget: rendering took longer than { $ms } ms
-store-text-grew-past-kib-kib = the text grew past { $kib } KiB and was stopped
-store-list-comprehensions-x-x-allowed = list comprehensions ([x for x in …]) are not allowed in message templates; use {"{"}% for %{"}"}
-store-components-allowed-message-templates-use = components are not allowed in message templates; use {"{"}% include %{"}"}
-store-set-allowed-inside = {"{"}% { $set } %{"}"} is not allowed inside {"{"}% for %{"}"}
-store-set-may-use-name-which = {"{"}% { $set } %{"}"} may not use { $name }, which a template assigns itself (a text built from itself can grow without end); build it from the message's variables
-store-template-chars-characters-long-at = the template is { $chars } characters long; at most { $max } are allowed
-store-localefile-locale-locale-has-value = { $locale_file } of locale { $locale } has a value that cannot be used (the service log says which)
-store-files-locale-locale-cannot-read = the files of locale { $locale } cannot be read (the service log says why)
-store-quoted-name-before-cannot-mailed = a quoted name before @ cannot be mailed; write the address plainly
-store-parameter-state-state-name-use = Parameter <state>: no state { $name }: use pending, sending, sent, failed or dead
-store-parameter-limit-value-whole-number = Parameter <limit>: { $value } is not a whole number from 1 to { $max }
-store-unknown-parameter-name-use-state = Unknown parameter <{ $name }>: use state and limit
-store-channels-name-headers-header-made = channels.{ $name }.headers.{ $header } made a value with a line break or another control character; a header cannot carry it (check the values this hook URL puts into it)
-store-channels-name-body-did-make = channels.{ $name }.body did not make JSON ({ $error }): quote each value, or use json_encode
-store-found-address-serves-healthz-readyz = Not found: this address serves /healthz, /readyz and /metrics
-state-pending = pending
-state-sending = sending
-state-sent = sent
-state-failed = failed
-state-dead = dead
-outcome-retry = retry
 store-file-cannot-be-written = the file cannot be written ({ $error })
 store-file-damaged = the file is damaged ({ $error })

@@ -1,3 +1,6 @@
+# Answers to Torrow and to the console (Message, ErrorMessage, WarningMessage), and the HTTP layer.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
 answer-webhook-has-been-successfully-verified = Вебхук успешно проверен
 answer-message-has-been-delivered = Сообщение доставлено
 answer-message-stored-being-delivered = Сообщение сохранено и отправляется
@@ -11,6 +14,9 @@ answer-unknown-channel-name-known-known = неизвестный канал { $n
 answer-message-template-failed-error = Шаблон сообщения не сработал: { $error }
 answer-rendered-message-empty = Сообщение по шаблону получилось пустым
 answer-what-field-field = Нет { $what } в поле <{ $field }>
+answer-what-field-field-why = Нет { $what } в поле <{ $field }>: { $why }
+answer-not-stored-because = Сообщение не удалось сохранить: { $cause }; повторите попытку позже
+answer-message-too-long = В сообщении { $chars } символов, а { $channel } принимает не больше { $max }: сократите <message> или <sign_text> либо скройте части (hide_resource_description, hide_contact_info, hide_order_description)
 http-method-allowed-get-checks-hook = Метод не поддерживается: GET проверяет ссылку, POST доставляет событие
 http-method-allowed-post-preview-channel = Метод не поддерживается: POST /preview/<канал>?<параметры ссылки> с событием в теле показывает сообщение, ничего не отправляя
 http-method-allowed-only-get-answered = Метод не поддерживается: здесь отвечает только GET
@@ -25,7 +31,10 @@ http-wrong-missing-admin-token-send = Неверный токен админис
 http-delivery-id = Нет доставки { $id }
 http-outbox-could-read-why = Очередь доставок не читается: { $why }
 http-request-body-json-expected-here = Тело запроса — не тот JSON, что ожидается здесь: { $why }
-answer-what-field-field-why = Нет { $what } в поле <{ $field }>: { $why }
 http-method-allowed-post-json = Метод не разрешён: отправьте сюда POST с JSON {"{"}"channel": …, "query": …{"}"}
 http-method-allowed-replay = Метод не разрешён: POST отправляет снова доставку в состоянии dead или failed
 http-method-allowed-list = Метод не разрешён: GET показывает доставки (с токеном администратора)
+http-list-bad-state = Параметр <state>: нет состояния { $name }; используйте pending, sending, sent, failed или dead
+http-list-bad-limit = Параметр <limit>: { $value } — не целое число от 1 до { $max }
+http-list-unknown-parameter = Неизвестный параметр <{ $name }>: используйте state и limit
+http-ops-not-found = Не найдено: по этому адресу доступны только /healthz, /readyz и /metrics

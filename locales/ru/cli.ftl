@@ -1,3 +1,6 @@
+# The command line: usage, output, settings and start-up.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
 cli-deliveries = Доставок нет.
 cli-delivery-id-see-torrow-hooks = нет доставки { $id } (см. `torrow-hooks deliveries`)
 cli-delivery-id-state-only-dead = доставка { $id } в состоянии { $state }: снова отправляются только dead и failed
@@ -31,8 +34,8 @@ cli-text = Текст
 cli-state-after-n-attempt-s = { $state }, попыток: { $n }
 cli-message-id = сообщение { $id }
 cli-send-again-torrow-hooks-replay = Отправить снова: torrow-hooks replay { $id }
-deploy-outbox-at-path-delivery-database = базы доставок по пути { $path } нет (delivery.database): это не настройки сервиса; укажите их через --config, например: torrow-hooks --config { $file } deliveries
-deploy-torrow-hooks-listening-http-addr = torrow-hooks принимает запросы на http://{ $addr }
+cli-no-outbox-at = базы доставок по пути { $path } нет (delivery.database): это не настройки сервиса; укажите их через --config, например: torrow-hooks --config { $file } deliveries
+cli-listening = torrow-hooks принимает запросы на http://{ $addr }
 settings-bad = неверные настройки: { $why }. Настройки — это встроенные значения, затем Settings.toml в рабочей папке (или --config ПУТЬ), затем переменные HOOKS_<РАЗДЕЛ>__<КЛЮЧ>
 settings-file-missing = файла настроек { $path }, указанного в --config, нет (относительные пути отсчитываются от рабочей папки { $cwd })
 settings-retry-schedule-empty = delivery.retry_schedule: нужен хотя бы один интервал

@@ -1,3 +1,6 @@
+# The console's own words (console- for the main page, editor-ui- for the template editor).
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
 console-title = Уведомления Torrow
 console-language = English
 console-templates_link = Шаблоны

@@ -1,3 +1,19 @@
+# Failure emails, their advice, and test-mail.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
+advice-check-credentials = проверьте токен и оплату в кабинете провайдера (Wappi, GREEN-API, Wazzup24…), затем отправьте доставку снова
+advice-fix-and-resend = устраните названную причину, затем отправьте доставку снова
+advice-provider-down = провайдер так и не принял сообщение: когда он снова заработает, отправьте доставку снова
+advice-still-retried = пока ничего делать не нужно: отправка повторяется, а если провайдер так и не заработает, придёт ещё одно письмо
+advice-fix-url = исправьте ссылку WebHook в Torrow (консоль проверит её)
+advice-add-recipient-field = в форме записи нужен телефон клиента (или поле, названное в ссылке): добавьте его в Torrow
+advice-fix-template = исправьте шаблон (редактор шаблонов в консоли покажет ошибку), затем отправьте доставку снова
+advice-shorten-message = сократите message или sign_text либо скройте части сообщения параметрами ссылки
+count-characters = { $n ->
+    [one] { $n } символ
+    [few] { $n } символа
+   *[many] { $n } символов
+}
 mail-torrow-hooks-what-case-channel = [torrow-hooks] { $what }: { $case } ({ $channel })
 mail-booking-number = запись { $number }
 mail-order-number = заказ { $number }
@@ -29,23 +45,10 @@ mail-unknown-channel = Неизвестный канал
 mail-unusable-event = Событие не подходит
 mail-recipient = Нет получателя
 mail-template-failed = Ошибка шаблона
-count-characters = { $n ->
-    [one] { $n } символ
-    [few] { $n } символа
-   *[many] { $n } символов
-}
 mail-message-too-long = Слишком длинное сообщение
 mail-delivery-still-failing = Доставка пока не удалась (отправка повторяется)
 mail-what-to-do = Что делать: { $advice }
 mail-in-console = В консоли: { $url }
-advice-check-credentials = проверьте токен и оплату в кабинете провайдера (Wappi, GREEN-API, Wazzup24…), затем отправьте доставку снова
-advice-fix-and-resend = устраните названную причину, затем отправьте доставку снова
-advice-provider-down = провайдер так и не принял сообщение: когда он снова заработает, отправьте доставку снова
-advice-still-retried = пока ничего делать не нужно: отправка повторяется, а если провайдер так и не заработает, придёт ещё одно письмо
-advice-fix-url = исправьте ссылку WebHook в Torrow (консоль проверит её)
-advice-add-recipient-field = в форме записи нужен телефон клиента (или поле, названное в ссылке): добавьте его в Torrow
-advice-fix-template = исправьте шаблон (редактор шаблонов в консоли покажет ошибку), затем отправьте доставку снова
-advice-shorten-message = сократите message или sign_text либо скройте части сообщения параметрами ссылки
 test-mail-subject = [torrow-hooks] Проверочное письмо
 test-mail-body = Это проверочное письмо от torrow-hooks: отчёты об ошибках доставки будут приходить на этот адрес.
 test-mail-sent = отправлено на { $address } через mail.smtp_url

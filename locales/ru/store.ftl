@@ -1,4 +1,12 @@
-store-message-could-stored-cause-please = Сообщение не удалось сохранить: { $cause }; повторите попытку позже
+# The outbox: delivery states and storage faults.
+# Each message is in locales/en and locales/ru with the same { $arguments }; `cargo test` checks both.
+
+outcome-retry = повтор
+state-pending = ожидает
+state-sending = отправляется
+state-sent = отправлено
+state-failed = не удалось
+state-dead = прекращено
 store-outbox-file-removed = файл хранилища доставок удалён
 store-outbox-file-replaced-another-file = файл хранилища доставок заменён другим файлом
 store-outbox-file-truncated = файл хранилища доставок обрезан
@@ -9,42 +17,5 @@ store-pending-deliveries-waiting-most-outbox = ожидают отправки {
 store-outbox-takes-size-bytes-limit = хранилище доставок занимает { $size } байт — это его предел (delivery.max_outbox_bytes)
 store-only-free-bytes-free-outbox = на диске хранилища свободно только { $free } байт — меньше, чем delivery.min_free_bytes ({ $min })
 store-outbox-cannot-read-error = хранилище доставок не читается: { $error }
-store-accepted-provider-answer-could-read = провайдер принял сообщение, но его ответ прочитать не удалось
-store-message-chars-characters-long-channel = В сообщении { $chars } символов, а { $channel } принимает не больше { $max }: сократите <message> или <sign_text> либо скройте части (hide_resource_description, hide_contact_info, hide_order_description)
-store-template-file-locale-locale-line = шаблон { $file } локали { $locale }, строка { $line }, позиция { $column }: { $what }
-store-error-built-sample-event-sample = { $error } (на встроенном примере события «{ $sample }»)
-store-error-built-sample-event-sample-2 = { $error } (на встроенном примере события «{ $sample }» с phone=)
-store-newest-text-template-name-locale = новый текст шаблона { $name } ({ $locale }) не принят, поэтому { $served }: { $why }
-store-previous-text-use = работает прежний текст
-store-console-version-version-use = работает версия { $version } из консоли
-store-available = шаблона нет
-store-template-name-locale-locale-available = шаблона { $name } в локали { $locale } нет
-store-template-name-has-locale-version = у шаблона <{ $name }> нет версии { $locale }; используется версия { $default }
-store-parameter-template-must-1-40 = Параметр <template>: имя шаблона — от 1 до 40 символов a-z, 0-9, _ и -, а не <{ $value }>
-store-parameter-template-has-unknown-template = Параметр <template>: неизвестный шаблон <{ $name }> (может быть, <{ $hint }>?); есть: { $list }
-store-parameter-template-has-unknown-template-2 = Параметр <template>: неизвестный шаблон <{ $name }>; есть: { $list }
-store-stopped-render-budget-loops-would = остановлено ограничением на отрисовку: циклы заняли бы больше { $max } шагов в одном сообщении
-store-stopped-render-budget-rendering-took = остановлено ограничением на отрисовку: отрисовка заняла больше { $ms } мс
-store-text-grew-past-kib-kib = текст вырос больше { $kib } КиБ и был остановлен
-store-list-comprehensions-x-x-allowed = генераторы списков ([x for x in …]) в шаблонах сообщений запрещены; используйте {"{"}% for %{"}"}
-store-components-allowed-message-templates-use = компоненты в шаблонах сообщений запрещены; используйте {"{"}% include %{"}"}
-store-set-allowed-inside = {"{"}% { $set } %{"}"} внутри {"{"}% for %{"}"} запрещён
-store-set-may-use-name-which = {"{"}% { $set } %{"}"} не может использовать { $name }: эту переменную задаёт сам шаблон (текст, собранный из самого себя, может расти без конца); соберите его из переменных сообщения
-store-template-chars-characters-long-at = в шаблоне { $chars } символов; можно не больше { $max }
-store-localefile-locale-locale-has-value = в { $locale_file } локали { $locale } есть непригодное значение (какое — в журнале сервиса)
-store-files-locale-locale-cannot-read = файлы локали { $locale } не читаются (причина — в журнале сервиса)
-store-quoted-name-before-cannot-mailed = на адрес с именем в кавычках перед @ письмо не отправить; запишите адрес просто
-store-parameter-state-state-name-use = Параметр <state>: нет состояния { $name }; используйте pending, sending, sent, failed или dead
-store-parameter-limit-value-whole-number = Параметр <limit>: { $value } — не целое число от 1 до { $max }
-store-unknown-parameter-name-use-state = Неизвестный параметр <{ $name }>: используйте state и limit
-store-channels-name-headers-header-made = channels.{ $name }.headers.{ $header } дал значение с переводом строки или другим управляющим символом; заголовок такое не передаёт (проверьте значения, которые ссылка подставляет в него)
-store-channels-name-body-did-make = channels.{ $name }.body не дал JSON ({ $error }): возьмите каждое значение в кавычки или используйте json_encode
-store-found-address-serves-healthz-readyz = Не найдено: по этому адресу доступны только /healthz, /readyz и /metrics
-state-pending = ожидает
-state-sending = отправляется
-state-sent = отправлено
-state-failed = не удалось
-state-dead = прекращено
-outcome-retry = повтор
 store-file-cannot-be-written = файл не удаётся записать ({ $error })
 store-file-damaged = файл повреждён ({ $error })

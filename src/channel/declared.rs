@@ -184,12 +184,7 @@ impl Declared {
             .params
             .iter()
             .map(|p| {
-                let param = Param::optional(
-                    leak(p.clone()),
-                    "Параметр, объявленный в Settings.toml",
-                    "A parameter declared in Settings.toml",
-                )
-                .required();
+                let param = Param::optional(leak(p.clone()), "param-help-declared").required();
                 if d.secret_params.contains(p) {
                     param.secret()
                 } else {
@@ -331,7 +326,7 @@ impl Channel for Declared {
                 Some(v) => {
                     values.insert(p.name.to_string(), Value::String(v.to_string()));
                 }
-                None => report.error(t!("template-parameter-name-missing", name = p.name)),
+                None => report.error(t!("param-missing", name = p.name)),
             }
         }
         (report.errors.len() == before).then_some(Value::Object(values))
@@ -390,7 +385,7 @@ impl Channel for Declared {
             let value = self.render(&format!("header:{header}"), &plain)?;
             let value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
                 Failure::Permanent(t!(
-                    "store-channels-name-headers-header-made",
+                    "declared-header-control",
                     name = self.name,
                     header = header
                 ))
@@ -409,7 +404,7 @@ impl Channel for Declared {
                 let body = self.render(BODY, &json_escaped(&plain))?;
                 if let Err(e) = serde_json::from_str::<Value>(&body) {
                     return Err(Failure::Permanent(t!(
-                        "store-channels-name-body-did-make",
+                        "declared-body-not-json",
                         name = self.name,
                         error = e.to_string()
                     )));

@@ -58,7 +58,7 @@ impl Sent {
     pub fn unread() -> Self {
         Sent {
             provider_id: None,
-            warning: Some(t!("store-accepted-provider-answer-could-read")),
+            warning: Some(t!("channel-answer-unread")),
         }
     }
 }

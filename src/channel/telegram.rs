@@ -208,19 +208,11 @@ impl Channel for Telegram {
 
     fn params(&self) -> &'static [Param] {
         const PARAMS: &[Param] = &[
-            Param::optional(
-                "telegramToken",
-                "Токен вашего бота от @BotFather (например 6126237741:AAFQ…)",
-                "Token of your bot, from @BotFather (e.g. 6126237741:AAFQ…)",
-            )
-            .required()
-            .secret(),
-            Param::optional(
-                "telegramFieldName",
-                "Поле контактной информации с Telegram ID клиента (например *TelegramId)",
-                "Contact field holding the client's Telegram id (e.g. *TelegramId)",
-            )
-            .required(),
+            Param::optional("telegramToken", "param-help-telegram-telegramtoken")
+                .required()
+                .secret(),
+            Param::optional("telegramFieldName", "param-help-telegram-telegramfieldname")
+                .required(),
         ];
         PARAMS
     }

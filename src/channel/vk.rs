@@ -243,19 +243,10 @@ impl Channel for Vk {
 
     fn params(&self) -> &'static [Param] {
         const PARAMS: &[Param] = &[
-            Param::optional(
-                "vkToken",
-                "Ключ доступа сообщества с правом на сообщения (Управление → Работа с API)",
-                "The community's access token with the messages right (Manage → API usage)",
-            )
-            .required()
-            .secret(),
-            Param::optional(
-                "vkFieldName",
-                "Поле контактной информации со ссылкой на страницу VK или VK ID клиента (например VK)",
-                "Contact field holding the client's VK profile link or id (e.g. VK)",
-            )
-            .required(),
+            Param::optional("vkToken", "param-help-vk-vktoken")
+                .required()
+                .secret(),
+            Param::optional("vkFieldName", "param-help-vk-vkfieldname").required(),
         ];
         PARAMS
     }

@@ -223,24 +223,11 @@ impl Channel for Wazzup24 {
 
     fn params(&self) -> &'static [Param] {
         const PARAMS: &[Param] = &[
-            Param::optional(
-                "key_api",
-                "API-ключ Wazzup24 (Настройки → API)",
-                "Wazzup24 API key (Settings → API)",
-            )
-            .required()
-            .secret(),
-            Param::optional(
-                "channel_id",
-                "Идентификатор канала Wazzup24 (номер WhatsApp), с которого отправлять",
-                "Id of the Wazzup24 channel (WhatsApp number) to send from",
-            )
-            .required(),
-            Param::optional(
-                "chat_type",
-                "Тип чата; пока только whatsapp",
-                "Chat type; only whatsapp for now",
-            ),
+            Param::optional("key_api", "param-help-wazzup24-key-api")
+                .required()
+                .secret(),
+            Param::optional("channel_id", "param-help-wazzup24-channel-id").required(),
+            Param::optional("chat_type", "param-help-wazzup24-chat-type"),
         ];
         PARAMS
     }

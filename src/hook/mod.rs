@@ -318,16 +318,10 @@ impl App {
                 metrics::counter!("hooks_not_stored_total").increment(1);
                 let text = match &e {
                     NotStored::Refused(why) => {
-                        t!(
-                            "store-message-could-stored-cause-please",
-                            cause = why.text()
-                        )
+                        t!("answer-not-stored-because", cause = why.text())
                     }
                     NotStored::Store(StoreError::Storage(fault)) => {
-                        t!(
-                            "store-message-could-stored-cause-please",
-                            cause = fault.text()
-                        )
+                        t!("answer-not-stored-because", cause = fault.text())
                     }
                     NotStored::Store(_) => t!("answer-message-could-stored-please-try"),
                 };
@@ -375,10 +369,7 @@ impl App {
                     state = record.state.text()
                 )
             };
-            let w = answer
-                .warning_message
-                .take()
-                .unwrap_or_default();
+            let w = answer.warning_message.take().unwrap_or_default();
             answer.warning_message = Some(w.then(note));
         }
         answer.delivery_id = Some(record.id);
@@ -483,7 +474,7 @@ impl App {
                 Outcome::refused(
                     Kind::WrongParameters,
                     t!(
-                        "store-message-chars-characters-long-channel",
+                        "answer-message-too-long",
                         chars = chars,
                         channel = p.channel.title(),
                         max = max

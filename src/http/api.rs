@@ -216,12 +216,10 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), Text> {
         match &*name {
             "state" if value.is_empty() => {}
             "state" => {
-                state = Some(State::named(value).ok_or_else(|| {
-                    t!(
-                        "store-parameter-state-state-name-use",
-                        name = crate::params::quote(value)
-                    )
-                })?)
+                state =
+                    Some(State::named(value).ok_or_else(|| {
+                        t!("http-list-bad-state", name = crate::params::quote(value))
+                    })?)
             }
             "limit" => {
                 limit = value
@@ -230,7 +228,7 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), Text> {
                     .filter(|n| (1..=MAX_LIST).contains(n))
                     .ok_or_else(|| {
                         t!(
-                            "store-parameter-limit-value-whole-number",
+                            "http-list-bad-limit",
                             value = crate::params::quote(value),
                             max = MAX_LIST
                         )
@@ -238,7 +236,7 @@ fn list_query(raw: &str) -> Result<(Option<State>, i64), Text> {
             }
             other => {
                 return Err(t!(
-                    "store-unknown-parameter-name-use-state",
+                    "http-list-unknown-parameter",
                     name = crate::params::quote(other)
                 ))
             }

@@ -120,12 +120,8 @@ pub fn ops_routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let lang = app.settings.server.language;
-    let fallback = warp::any().map(move || {
-        json_reply(
-            &Answer::error(404, t!("store-found-address-serves-healthz-readyz")),
-            lang,
-        )
-    });
+    let fallback =
+        warp::any().map(move || json_reply(&Answer::error(404, t!("http-ops-not-found")), lang));
     operations(app).or(fallback).with(warp::reply::with::header(
         "x-content-type-options",
         "nosniff",

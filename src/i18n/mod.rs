@@ -251,7 +251,10 @@ mod catalogue_tests {
         let unused: Vec<_> = known
             .iter()
             .filter(|id| {
-                !used.contains(*id) && !id.starts_with("console-") && !id.starts_with("editor-ui-")
+                !used.contains(*id)
+                    && !id.starts_with("console-")
+                    && !id.starts_with("editor-ui-")
+                    && !id.starts_with("param-help-")
             })
             .collect();
         assert!(unused.is_empty(), "messages no code uses: {unused:?}");
@@ -275,6 +278,27 @@ mod catalogue_tests {
             }
         }
         assert!(FILES.len() > 1);
+    }
+
+    #[test]
+    fn every_parameter_of_every_channel_has_its_help_in_both_languages() {
+        let settings = crate::Settings::with_overrides("").unwrap();
+        let registry = crate::channel::Registry::new(&settings).unwrap();
+        let mut params: Vec<crate::params::Param> = crate::params::COMMON.to_vec();
+        for name in registry.names().split(", ") {
+            params.extend_from_slice(registry.get(name).unwrap().params());
+        }
+        assert!(params.len() > 30);
+        for p in params {
+            for lang in [Lang::En, Lang::Ru] {
+                assert!(
+                    of(lang).variables.contains_key(p.help.0),
+                    "{}: no {lang:?} help {}",
+                    p.name,
+                    p.help.0
+                );
+            }
+        }
     }
 
     #[test]

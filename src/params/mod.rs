@@ -267,7 +267,7 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
     let name = match q.get("template") {
         None | Some("") => crate::render::DEFAULT_TEMPLATE,
         Some(v) if !crate::render::valid_name(v) => {
-            report.error(t!("store-parameter-template-must-1-40", value = quote(v)));
+            report.error(t!("param-template-bad-name", value = quote(v)));
             return String::new();
         }
         Some(v) => v,
@@ -282,7 +282,7 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
     }
     if has(env.default_locale) {
         report.warn(t!(
-            "store-template-name-has-locale-version",
+            "param-template-other-locale",
             name = name,
             locale = locale.as_str(),
             default = env.default_locale
@@ -300,13 +300,13 @@ fn template(q: &Query, env: &Environment, locale: &mut String, report: &mut Repo
     available.dedup();
     report.error(match closest(name, &available) {
         Some(hint) => t!(
-            "store-parameter-template-has-unknown-template",
+            "param-template-unknown-did-you-mean",
             name = name,
             hint = hint,
             list = available.join(", ")
         ),
         None => t!(
-            "store-parameter-template-has-unknown-template-2",
+            "param-template-unknown",
             name = name,
             list = available.join(", ")
         ),
@@ -326,7 +326,7 @@ pub fn parse_email(raw: &str) -> Result<lettre::Address, Text> {
         _ => t!("param-missing-domain-user"),
     })?;
     if address.user().starts_with('"') {
-        return Err(t!("store-quoted-name-before-cannot-mailed"));
+        return Err(t!("param-email-quoted-name"));
     }
     let domain = address.domain();
     if domain.starts_with('[') {
@@ -415,7 +415,7 @@ pub fn warn_unknown(q: &Query, channel_params: &[Param], report: &mut Report) {
                     .filter(|e| e.to_string().contains(&meant))
                 {
                     *error = t!(
-                        "template-reason-given-given-did-you",
+                        "param-reason-given-did-you-mean",
                         reason = error.clone(),
                         given = quote(name),
                         hint = hint
@@ -560,7 +560,8 @@ mod tests {
         r.error(Text::verbatim(
             "Parameter <cascadeId> or <profileId> is missing",
         ));
-        let required = [spec::Param::optional("cascadeId", "", "").required()];
+        let required =
+            [spec::Param::optional("cascadeId", "param-help-wappi-cascadeid").required()];
         warn_unknown(&Query::parse("cascadeid=abc"), &required, &mut r);
         assert_eq!(
             r.errors,

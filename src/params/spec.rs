@@ -1,7 +1,10 @@
 //! What each query parameter is, for validation, `/api/channels` and the docs: its name, whether
-//! it is required and secret, and a one-line help in Russian and English.
+//! it is required and secret, and a one-line help (a message of the catalogues,
+//! `locales/*/params.ftl`, ids `param-help-*`).
 
 use serde::Serialize;
+
+use crate::i18n::{Lang, Text};
 
 /// One query parameter of a hook URL.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -37,20 +40,35 @@ pub enum Kind {
     Template,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Help {
-    pub ru: &'static str,
-    pub en: &'static str,
+/// A parameter's one-line help: the id of its message in the catalogues. `/api/channels` gives
+/// it in every language the console speaks (`{"ru": …, "en": …}`).
+#[derive(Debug, Clone, Copy)]
+pub struct Help(pub &'static str);
+
+impl Help {
+    pub fn text(self) -> Text {
+        Text::message(self.0)
+    }
+}
+
+impl Serialize for Help {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("ru", &self.text().render(Lang::Ru))?;
+        map.serialize_entry("en", &self.text().render(Lang::En))?;
+        map.end()
+    }
 }
 
 impl Param {
     /// An optional, non-secret parameter.
-    pub const fn optional(name: &'static str, ru: &'static str, en: &'static str) -> Param {
+    pub const fn optional(name: &'static str, help: &'static str) -> Param {
         Param {
             name,
             required: false,
             secret: false,
-            help: Help { ru, en },
+            help: Help(help),
             legacy: false,
             kind: Kind::Text,
         }
@@ -84,102 +102,33 @@ impl Param {
 
 /// The formatting parameters every channel takes (see README, "Parameters").
 pub const COMMON: &[Param] = &[
-    Param::optional(
-        "errorEmail",
-        "Адрес для писем об ошибках доставки",
-        "Address for delivery failure reports",
-    ),
-    Param::optional(
-        "message",
-        "Текст в начале сообщения (до 4000 символов)",
-        "Text at the start of the message (up to 4,000 characters)",
-    )
-    .kind(Kind::Multiline),
-    Param::optional(
-        "phone",
-        "Постоянный получатель: ему уходит только message",
-        "A fixed recipient: only message is sent to it",
-    ),
-    Param::optional(
-        "resource_name",
-        "Заголовок списка услуг/ресурсов",
-        "Heading of the list of services/resources",
-    ),
-    Param::optional(
-        "detail_section_name",
-        "Заголовок раздела деталей",
-        "Heading of the details section",
-    ),
-    Param::optional(
-        "case_type_name",
-        "Название вида записи («запись», «заказ»…)",
-        "Name of the case kind (\"booking\", \"order\"…)",
-    ),
-    Param::optional(
-        "hide_detail_section",
-        "Скрыть раздел деталей (true/false)",
-        "Hide the details section (true/false)",
-    )
-    .kind(Kind::Flag(false)),
+    Param::optional("errorEmail", "param-help-erroremail"),
+    Param::optional("message", "param-help-message").kind(Kind::Multiline),
+    Param::optional("phone", "param-help-phone"),
+    Param::optional("resource_name", "param-help-resource-name"),
+    Param::optional("detail_section_name", "param-help-detail-section-name"),
+    Param::optional("case_type_name", "param-help-case-type-name"),
+    Param::optional("hide_detail_section", "param-help-hide-detail-section")
+        .kind(Kind::Flag(false)),
     Param::optional(
         "hide_resource_description",
-        "Скрыть описания ресурсов",
-        "Hide resource descriptions",
+        "param-help-hide-resource-description",
     )
     .kind(Kind::Flag(false)),
-    Param::optional(
-        "hide_order_duration",
-        "Скрыть продолжительность",
-        "Hide the duration",
-    )
-    .kind(Kind::Flag(false)),
-    Param::optional("hide_address", "Скрыть адрес", "Hide the address").kind(Kind::Flag(false)),
-    Param::optional(
-        "hide_service_name",
-        "Скрыть название услуги",
-        "Hide the service name",
-    )
-    .kind(Kind::Flag(false)),
+    Param::optional("hide_order_duration", "param-help-hide-order-duration")
+        .kind(Kind::Flag(false)),
+    Param::optional("hide_address", "param-help-hide-address").kind(Kind::Flag(false)),
+    Param::optional("hide_service_name", "param-help-hide-service-name").kind(Kind::Flag(false)),
     Param::optional(
         "hide_order_description",
-        "Скрыть описание записи",
-        "Hide the case description",
+        "param-help-hide-order-description",
     )
     .kind(Kind::Flag(false)),
-    Param::optional("hide_url", "Скрыть ссылки", "Hide the links").kind(Kind::Flag(false)),
-    Param::optional(
-        "hide_contact_info",
-        "Скрыть контактную информацию (по умолчанию true)",
-        "Hide the contact information (default true)",
-    )
-    .kind(Kind::Flag(true)),
-    Param::optional(
-        "template",
-        "Шаблон сообщения: message (запись), changed, reminder, cancelled, payment, staff или свой",
-        "Message template: message (a booking), changed, reminder, cancelled, payment, staff or your own",
-    )
-    .kind(Kind::Template),
-    Param::optional(
-        "date_locales",
-        "Язык и формат дат: папка в templates/ (ru-RU, en-US)",
-        "Language and date format: a folder under templates/ (ru-RU, en-US)",
-    )
-    .kind(Kind::Locale),
-    Param::optional(
-        "timezone",
-        "Часовой пояс IANA или participant",
-        "IANA time zone, or participant",
-    )
-    .kind(Kind::Timezone),
-    Param::optional(
-        "timezone_name",
-        "Подпись часового пояса («Мск»)",
-        "Label of the time zone (\"MSK\")",
-    ),
-    Param::optional(
-        "sign_text",
-        "Текст в конце сообщения (до 1000 символов)",
-        "Text at the end of the message (up to 1,000 characters)",
-    )
-    .kind(Kind::Multiline),
+    Param::optional("hide_url", "param-help-hide-url").kind(Kind::Flag(false)),
+    Param::optional("hide_contact_info", "param-help-hide-contact-info").kind(Kind::Flag(true)),
+    Param::optional("template", "param-help-template").kind(Kind::Template),
+    Param::optional("date_locales", "param-help-date-locales").kind(Kind::Locale),
+    Param::optional("timezone", "param-help-timezone").kind(Kind::Timezone),
+    Param::optional("timezone_name", "param-help-timezone-name"),
+    Param::optional("sign_text", "param-help-sign-text").kind(Kind::Multiline),
 ];

@@ -75,7 +75,7 @@ impl TemplateError {
                 t!("template-folder-unreadable-public")
             }
             TemplateError::Read { .. } => {
-                t!("store-files-locale-locale-cannot-read", locale = locale)
+                t!("template-locale-unreadable", locale = locale)
             }
             TemplateError::LocaleFile { source, .. } => match source.span() {
                 Some(span) => t!(
@@ -91,7 +91,7 @@ impl TemplateError {
                 ),
             },
             TemplateError::LocaleValue { .. } => t!(
-                "store-localefile-locale-locale-has-value",
+                "template-locale-file-bad-value",
                 locale_file = LOCALE_FILE,
                 locale = locale
             ),
@@ -101,7 +101,7 @@ impl TemplateError {
                 column,
                 what,
             } => t!(
-                "store-template-file-locale-locale-line",
+                "template-error-at",
                 file = file,
                 locale = locale,
                 line = *line,
@@ -120,14 +120,10 @@ impl TemplateError {
                 sample,
                 phone: false,
                 ..
-            } => t!(
-                "store-error-built-sample-event-sample",
-                error = error,
-                sample = sample
-            ),
+            } => t!("template-error-with-sample", error = error, sample = sample),
             TemplateError::Sample { sample, .. } => {
                 t!(
-                    "store-error-built-sample-event-sample-2",
+                    "template-error-with-sample-and-phone",
                     error = error,
                     sample = sample
                 )
@@ -182,11 +178,9 @@ impl TemplateError {
             TemplateError::Unavailable(locale) => {
                 t!("template-locale-unavailable", locale = locale)
             }
-            TemplateError::NoTemplate { locale, name } => t!(
-                "store-template-name-locale-locale-available",
-                name = name,
-                locale = locale
-            ),
+            TemplateError::NoTemplate { locale, name } => {
+                t!("template-name-not-available", name = name, locale = locale)
+            }
         }
     }
 

@@ -212,7 +212,7 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
         return Some(Breach {
             offset: 0,
             what: t!(
-                "store-template-chars-characters-long-at",
+                "guard-source-too-long",
                 chars = chars,
                 max = MAX_SOURCE_CHARS
             ),
@@ -230,7 +230,7 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
         if let Some((at, _)) = comprehension {
             return Some(Breach {
                 offset: tag.start + at,
-                what: t!("store-list-comprehensions-x-x-allowed"),
+                what: t!("guard-no-comprehensions"),
             });
         }
         let at = tag.start + first.map_or(0, |(a, _)| a);
@@ -240,14 +240,14 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
             Some("component" | "endcomponent") => {
                 return Some(Breach {
                     offset: at,
-                    what: t!("store-components-allowed-message-templates-use"),
+                    what: t!("guard-no-components"),
                 })
             }
             Some(set @ ("set" | "set_global")) => {
                 if loops > 0 {
                     return Some(Breach {
                         offset: at,
-                        what: t!("store-set-allowed-inside", set = set),
+                        what: t!("guard-set-in-loop", set = set),
                     });
                 }
                 let Some(eq) = find_assignment(tag.content) else {
@@ -263,7 +263,7 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
                 {
                     return Some(Breach {
                         offset: tag.start + eq + 1 + pos,
-                        what: t!("store-set-may-use-name-which", set = set, name = name),
+                        what: t!("guard-set-self-reference", set = set, name = name),
                     });
                 }
             }
@@ -385,14 +385,8 @@ impl Budget {
     /// Why this render was stopped by the budget, if it was.
     pub fn stopped(&self) -> Option<Text> {
         STOPPED.with(|s| s.get()).map(|stop| match stop {
-            Stop::Steps => t!(
-                "store-stopped-render-budget-loops-would",
-                max = MAX_LOOP_STEPS
-            ),
-            Stop::Time => t!(
-                "store-stopped-render-budget-rendering-took",
-                ms = MAX_RENDER_TIME.as_millis() as u64
-            ),
+            Stop::Steps => t!("guard-budget-steps", max = MAX_LOOP_STEPS),
+            Stop::Time => t!("guard-budget-time", ms = MAX_RENDER_TIME.as_millis() as u64),
         })
     }
 }

@@ -55,20 +55,16 @@ impl Serving {
             .get(locale)
             .and_then(|set| set.source(name))
             .map(|s| match &s.origin {
-                Origin::File => t!("store-previous-text-use"),
+                Origin::File => t!("template-previous-text-in-use"),
                 Origin::Console { version, .. } => {
-                    t!("store-console-version-version-use", version = *version)
+                    t!("template-console-version-in-use", version = *version)
                 }
             })
-            .unwrap_or_else(|| t!("store-available"));
+            .unwrap_or_else(|| t!("template-not-available"));
         match (locale_wide, own) {
-            (Some(why), _) => Some(t!(
-                "template-templates-locale-were-edited-but",
-                locale = locale,
-                why = why
-            )),
+            (Some(why), _) => Some(t!("template-locale-refused", locale = locale, why = why)),
             (None, Some(why)) => Some(t!(
-                "store-newest-text-template-name-locale",
+                "template-newest-refused",
                 name = name,
                 locale = locale,
                 served = served,

@@ -165,7 +165,7 @@ impl LocaleSet {
                 line: 1,
                 column: 1,
                 what: t!(
-                    "store-text-grew-past-kib-kib",
+                    "guard-output-too-long",
                     kib = guard::MAX_OUTPUT_BYTES / 1024
                 ),
             });

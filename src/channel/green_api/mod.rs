@@ -355,43 +355,17 @@ impl Channel for GreenApi {
 
     fn params(&self) -> &'static [Param] {
         const PARAMS: &[Param] = &[
-            Param::optional(
-                "apiUrl",
-                "Хост API из консоли GREEN-API (например 1103.api.green-api.com)",
-                "API host from the GREEN-API console (e.g. 1103.api.green-api.com)",
-            ),
-            Param::optional(
-                "idInstance",
-                "idInstance экземпляра WhatsApp",
-                "idInstance of the WhatsApp instance",
-            ),
-            Param::optional(
-                "apiTokenInstance",
-                "apiTokenInstance экземпляра WhatsApp",
-                "apiTokenInstance of the WhatsApp instance",
-            )
-            .secret(),
-            Param::optional(
-                "apiUrlMax",
-                "Хост API экземпляра MAX",
-                "API host of the MAX instance",
-            ),
-            Param::optional(
-                "idInstanceMax",
-                "idInstance экземпляра MAX",
-                "idInstance of the MAX instance",
-            ),
+            Param::optional("apiUrl", "param-help-green-api-apiurl"),
+            Param::optional("idInstance", "param-help-green-api-idinstance"),
+            Param::optional("apiTokenInstance", "param-help-green-api-apitokeninstance").secret(),
+            Param::optional("apiUrlMax", "param-help-green-api-apiurlmax"),
+            Param::optional("idInstanceMax", "param-help-green-api-idinstancemax"),
             Param::optional(
                 "apiTokenInstanceMax",
-                "apiTokenInstance экземпляра MAX",
-                "apiTokenInstance of the MAX instance",
+                "param-help-green-api-apitokeninstancemax",
             )
             .secret(),
-            Param::optional(
-                "repeat",
-                "true: через 10 с проверить статус и отправить ещё раз, если не доставлено",
-                "true: after 10 s look at the status and send once more if not delivered",
-            ),
+            Param::optional("repeat", "param-help-green-api-repeat"),
         ];
         PARAMS
     }

@@ -108,7 +108,7 @@ pub(super) fn transport_failure(e: &reqwest::Error, what: &Target) -> Failure {
 pub(super) fn name_target(failure: Failure, what: &Target) -> Failure {
     match failure {
         Failure::Retryable(m) => Failure::Retryable(t!(
-            "template-reason-target",
+            "channel-reason-for-target",
             reason = m,
             target = what.text()
         )),

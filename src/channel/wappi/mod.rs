@@ -245,30 +245,14 @@ impl Channel for Wappi {
 
     fn params(&self) -> &'static [Param] {
         const PARAMS: &[Param] = &[
-            Param::optional(
-                "apiToken",
-                "Токен API из кабинета Wappi (настройки профиля)",
-                "API token from the Wappi cabinet (profile settings)",
-            )
-            .required()
-            .secret(),
-            Param::optional(
-                "apiTokenInstance",
-                "Прежнее имя apiToken (принимается с предупреждением)",
-                "Former name of apiToken (accepted with a warning)",
-            )
-            .secret()
-            .legacy(),
-            Param::optional(
-                "cascadeId",
-                "Каскад Wappi: несколько мессенджеров по очереди (или profileId)",
-                "Wappi cascade: several messengers in turn (or profileId)",
-            ),
-            Param::optional(
-                "profileId",
-                "Один профиль Wappi: WhatsApp, Telegram или MAX (или cascadeId)",
-                "One Wappi profile: WhatsApp, Telegram or MAX (or cascadeId)",
-            ),
+            Param::optional("apiToken", "param-help-wappi-apitoken")
+                .required()
+                .secret(),
+            Param::optional("apiTokenInstance", "param-help-wappi-apitokeninstance")
+                .secret()
+                .legacy(),
+            Param::optional("cascadeId", "param-help-wappi-cascadeid"),
+            Param::optional("profileId", "param-help-wappi-profileid"),
         ];
         PARAMS
     }
