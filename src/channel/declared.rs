@@ -305,8 +305,8 @@ impl Channel for Declared {
         self.name
     }
 
-    fn title(&self) -> &'static str {
-        self.title
+    fn title(&self) -> Text {
+        Text::verbatim(self.title)
     }
 
     fn params(&self) -> &'static [Param] {

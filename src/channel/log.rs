@@ -79,8 +79,8 @@ impl Channel for LogChannel {
         "log"
     }
 
-    fn title(&self) -> &'static str {
-        "Log file (for tests)"
+    fn title(&self) -> Text {
+        t!("channel-title-log")
     }
 
     fn params(&self) -> &'static [Param] {

@@ -128,7 +128,7 @@ pub trait Channel: Send + Sync {
     /// The `<channel>` of `/webhook/<channel>`.
     fn name(&self) -> &'static str;
     /// What the console and `/api/channels` call it (`Wappi`).
-    fn title(&self) -> &'static str;
+    fn title(&self) -> Text;
     /// The query parameters this channel adds to the common ones. Those marked secret drive
     /// redaction everywhere (names matched in any letter case, spaces trimmed).
     fn params(&self) -> &'static [Param];
@@ -377,7 +377,10 @@ impl Registry {
             .map(|c| {
                 serde_json::json!({
                     "name": c.name(),
-                    "title": c.title(),
+                    "title": {
+                        "ru": c.title().render(crate::i18n::Lang::Ru),
+                        "en": c.title().render(crate::i18n::Lang::En),
+                    },
                     "params": c.params(),
                 })
             })

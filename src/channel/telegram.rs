@@ -202,8 +202,8 @@ impl Channel for Telegram {
         "telegram"
     }
 
-    fn title(&self) -> &'static str {
-        "Telegram (your own bot)"
+    fn title(&self) -> Text {
+        t!("channel-title-telegram")
     }
 
     fn params(&self) -> &'static [Param] {

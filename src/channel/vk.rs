@@ -237,8 +237,8 @@ impl Channel for Vk {
         "vk"
     }
 
-    fn title(&self) -> &'static str {
-        "VKontakte (your community)"
+    fn title(&self) -> Text {
+        t!("channel-title-vk")
     }
 
     fn params(&self) -> &'static [Param] {

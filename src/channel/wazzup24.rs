@@ -217,8 +217,8 @@ impl Channel for Wazzup24 {
         "wazzup24"
     }
 
-    fn title(&self) -> &'static str {
-        "Wazzup24 (WhatsApp)"
+    fn title(&self) -> Text {
+        t!("channel-title-wazzup24")
     }
 
     fn params(&self) -> &'static [Param] {

@@ -25,7 +25,14 @@ async fn api_channels_lists_every_channel_with_its_parameters() {
         ["green-api", "log", "telegram", "vk", "wappi", "wazzup24"]
     );
     let wappi = &channels[4];
-    assert!(wappi["title"].as_str().unwrap().starts_with("Wappi"));
+    assert!(wappi["title"]["ru"].as_str().unwrap().starts_with("Wappi"));
+    let telegram = body["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "telegram")
+        .unwrap();
+    assert_eq!(telegram["title"]["ru"], "Telegram (ваш бот)");
     let token = wappi["params"]
         .as_array()
         .unwrap()

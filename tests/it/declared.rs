@@ -91,7 +91,7 @@ async fn a_declared_sender_has_parameters_check_mode_and_masked_secrets() {
         .find(|c| c["name"] == "crm")
         .expect("the declared channel is listed")
         .clone();
-    assert_eq!(crm_entry["title"], "Our CRM");
+    assert_eq!(crm_entry["title"]["en"], "Our CRM");
     assert_eq!(crm_entry["params"][1]["name"], "token");
     assert_eq!(crm_entry["params"][1]["secret"], true);
     // The provider echoes the secret in a refusal: it never reaches the answer.

@@ -349,8 +349,8 @@ impl Channel for GreenApi {
         "green-api"
     }
 
-    fn title(&self) -> &'static str {
-        "GREEN-API (WhatsApp, MAX)"
+    fn title(&self) -> Text {
+        t!("channel-title-green-api")
     }
 
     fn params(&self) -> &'static [Param] {

@@ -239,8 +239,8 @@ impl Channel for Wappi {
         "wappi"
     }
 
-    fn title(&self) -> &'static str {
-        "Wappi (WhatsApp, Telegram, MAX)"
+    fn title(&self) -> Text {
+        t!("channel-title-wappi")
     }
 
     fn params(&self) -> &'static [Param] {

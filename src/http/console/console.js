@@ -327,7 +327,7 @@ function applyLanguage() {
   }
   for (const o of $("sample").options) o.textContent = t(o.value === "own" ? "own" : "sample_" + o.value);
   const c = currentChannel();
-  if (c) $("channel-title").textContent = c.title;
+  if (c) $("channel-title").textContent = c.title[lang];
   if (!facts.admin) { $("deliveries-problem").hidden = false; $("deliveries-problem").textContent = t("deliveries_off"); }
 }
 
