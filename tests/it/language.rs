@@ -194,7 +194,7 @@ async fn the_failure_email_is_russian_with_one_time_format() {
     );
     let when = regex::Regex::new(r"Когда: \d{4}-\d\d-\d\d \d\d:\d\d MSK").unwrap();
     assert!(when.is_match(&text), "{text}");
-    assert!(text.contains("Канал: wappi (Wappi каскад <c1>)"), "{text}");
+    assert!(text.contains("Канал: wappi (каскад Wappi <c1>)"), "{text}");
     assert!(
         text.contains("Недоставленное сообщение (первые 200 из"),
         "{text}"
@@ -203,4 +203,58 @@ async fn the_failure_email_is_russian_with_one_time_format() {
     // One time format: no RFC 3339 time anywhere.
     let rfc3339 = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:").unwrap();
     assert!(!rfc3339.is_match(&text), "{text}");
+}
+
+/// A delivery's error is kept as a message with its arguments: one stored error reads in
+/// Russian for one reader and in English for another, with the provider's own words as sent.
+#[tokio::test]
+async fn a_stored_error_reads_in_each_readers_language() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_string("{\"detail\":\"no such chat 42\"}"),
+        )
+        .mount(&wappi)
+        .await;
+    let app = spawn(&format!(
+        "[server]\nlanguage = \"ru\"\nadmin_token = \"adm-1\"\n[wappi]\nbase_url = \"{}\"\n",
+        wappi.uri()
+    ))
+    .await;
+    let hook = format!("/webhook/wappi?cascadeId=c1&apiToken={TOKEN}");
+    let (code, body) = app.post(&hook, fixture("booking-one-resource.json")).await;
+    assert_eq!(code, 502, "{body}");
+    assert_eq!(
+        body["ErrorMessage"],
+        "Wappi ответил HTTP 400 (каскад <c1>): no such chat 42"
+    );
+    let id = body["DeliveryId"].as_str().unwrap();
+    let read = |accept: &'static str| {
+        let request = app
+            .http
+            .get(format!("{}/api/deliveries/{id}", app.base))
+            .bearer_auth("adm-1")
+            .header("accept-language", accept);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let english = read("en-GB,en;q=0.9").await;
+    assert_eq!(
+        english["last_error"],
+        "Wappi answered HTTP 400 for cascade <c1>: no such chat 42"
+    );
+    assert_eq!(
+        english["attempts_made"][0]["error"],
+        "Wappi answered HTTP 400 for cascade <c1>: no such chat 42"
+    );
+    assert_eq!(english["target"], "Wappi cascade <c1>");
+    let russian = read("ru-RU").await;
+    assert_eq!(
+        russian["last_error"],
+        "Wappi ответил HTTP 400 (каскад <c1>): no such chat 42"
+    );
+    assert_eq!(russian["target"], "каскад Wappi <c1>");
+    // The row holds the message id and its arguments, not a sentence in one language.
+    let record = app.record(id).await;
+    let stored = record.last_error.unwrap();
+    assert_eq!(stored.id(), Some("wappi-wappi-answered-http-code-target"));
 }
