@@ -37,7 +37,8 @@ pub struct CaseItem {
     pub description: Option<String>,
     pub place: Option<String>,
     pub service_id: Option<String>,
-    pub group_case_properties: Option<serde_json::Value>,
+    /// Only whether it is there counts (an event participation): skipped, never built.
+    pub group_case_properties: Option<serde::de::IgnoredAny>,
     #[serde(deserialize_with = "nullable_vec")]
     pub booking_resource_list: Vec<BookedItem>,
     #[serde(deserialize_with = "nullable_vec")]
@@ -219,11 +220,7 @@ impl CaseActionEvent {
         let case = self.case();
         if case.case_type == Some(1) {
             CaseKind::Booking
-        } else if case
-            .group_case_properties
-            .as_ref()
-            .is_some_and(|v| !v.is_null())
-        {
+        } else if case.group_case_properties.is_some() {
             CaseKind::Event
         } else {
             CaseKind::Order
@@ -328,18 +325,44 @@ pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// A list, one object, or null: read as it comes, without buffering the value first (the
+/// resources are most of a 90 KB event).
 fn one_or_many<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany<T> {
-        Many(Vec<T>),
-        One(T),
+    struct OneOrMany<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OneOrMany<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list, an object or null")
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Vec<T>, E> {
+            Ok(Vec::new())
+        }
+
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Vec<T>, D2::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+            while let Some(one) = seq.next_element()? {
+                all.push(one);
+            }
+            Ok(all)
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vec<T>, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(|one| vec![one])
+        }
     }
-    Ok(match Option::<OneOrMany<T>>::deserialize(d)? {
-        None => Vec::new(),
-        Some(OneOrMany::Many(v)) => v,
-        Some(OneOrMany::One(v)) => vec![v],
-    })
+
+    d.deserialize_option(OneOrMany(std::marker::PhantomData))
 }
 
 fn nullable_vec<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Vec<T>, D::Error> {

@@ -120,3 +120,75 @@ async fn one_mail_claim_one_accept_and_one_claimant_per_row() {
         .await
         .unwrap());
 }
+
+/// Accepts committed in groups: many at once on two instances, keys shared between them in
+/// opposite orders, each POST twice. Every key is stored once, each duplicate answers the stored
+/// id, and the attempts' ends queued with them are all written.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn grouped_accepts_store_each_post_once_across_instances() {
+    let (a, b) = two_instances().await;
+    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
+    let now = 2_000_000;
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        for (n, store) in [(0, a.clone()), (1, b.clone())] {
+            // a takes the keys upwards, b downwards: batches lock them in one order regardless.
+            let k = if n == 0 { i } else { 39 - i };
+            let key = format!("key-{k:02}");
+            let id = format!("d-{n}-{k:02}");
+            calls.push(tokio::spawn(async move {
+                (key.clone(), store.accept(delivery(&id, &key), 0, now).await)
+            }));
+        }
+    }
+    let mut stored = std::collections::BTreeMap::<String, String>::new();
+    let mut answers = Vec::new();
+    for call in calls {
+        let (key, accepted) = call.await.unwrap();
+        match accepted.unwrap() {
+            Accepted::New(r) => assert!(
+                stored.insert(key.clone(), r.id.clone()).is_none(),
+                "{key} stored twice"
+            ),
+            Accepted::Duplicate(r) => answers.push((key, r.id)),
+        }
+    }
+    assert_eq!(stored.len(), 40);
+    assert_eq!(answers.len(), 40);
+    for (key, id) in answers {
+        assert_eq!(stored[&key], id, "{key}: a duplicate answers the stored id");
+    }
+    // Every attempt's end is written, whichever instance's writers grouped it.
+    let ends: Vec<_> = stored
+        .values()
+        .enumerate()
+        .map(|(i, id)| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let id = id.clone();
+            tokio::spawn(async move {
+                let outcome = torrow_hooks::store::Outcome::Sent {
+                    provider_id: Some(format!("p-{id}")),
+                    warning: None,
+                };
+                store.finish_attempt(&id, &outcome, now + 1).await
+            })
+        })
+        .collect();
+    for end in ends {
+        end.await.unwrap().unwrap();
+    }
+    for id in stored.values() {
+        let record = a.get(id).await.unwrap().unwrap();
+        assert_eq!(record.state, torrow_hooks::store::State::Sent);
+        assert_eq!(record.attempts, 1);
+        assert_eq!(
+            record.provider_id.as_deref(),
+            Some(format!("p-{id}").as_str())
+        );
+        assert_eq!(a.attempts(id).await.unwrap().len(), 1);
+    }
+}

@@ -1,13 +1,15 @@
 //! The PostgreSQL implementation of [`Store`]: one outbox shared by several instances.
 //!
-//! - Accepting is one transaction under an advisory lock on the dedup key: the same POST sent to
-//!   two instances at once is stored once, and both answer its DeliveryId.
+//! - Accepting takes an advisory lock on the dedup key: the same POST sent to two instances at
+//!   once is stored once, and both answer its DeliveryId. Accepts and attempts' ends are
+//!   committed in groups ([`batch`]): one WAL flush for whatever queued up.
 //! - A worker claims due rows with `FOR UPDATE SKIP LOCKED` and holds them (`locked_until`) for
 //!   `delivery.lease`; a row whose instance died is taken again once that has passed. No
 //!   instance sends a row another holds.
 //! - A failure digest is mailed by the instance that claims its address (`claimed_until`).
 //! - Retention deletes in small batches; several instances running it only share the work.
 
+mod batch;
 mod mail_queue;
 
 use std::time::Duration;
@@ -22,7 +24,6 @@ use super::{
     stored_text, Accepted, Attempt, NewDelivery, Outcome, Purged, Record, Shared, State,
     StorageFault, Store, StoreError, StoreResult, Usage,
 };
-use crate::i18n::Text;
 
 const HOUR_MS: i64 = 3_600_000;
 const COLUMNS: &str =
@@ -42,6 +43,8 @@ pub struct PgOptions {
 pub struct PgStore {
     pool: PgPool,
     lease_ms: i64,
+    /// The group-commit writers of the POST path ([`batch`]).
+    writes: tokio::sync::mpsc::Sender<batch::Write>,
 }
 
 impl PgStore {
@@ -74,9 +77,11 @@ impl PgStore {
                 path: "postgres".into(),
                 source: std::sync::Arc::new(e),
             })?;
+        let lease_ms = options.lease.as_millis() as i64;
         Ok(PgStore {
+            writes: batch::start(pool.clone(), lease_ms),
             pool,
-            lease_ms: options.lease.as_millis() as i64,
+            lease_ms,
         })
     }
 }
@@ -102,49 +107,18 @@ fn record(row: &PgRow) -> Record {
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
-        let mut tx = self.pool.begin().await?;
-        // Two instances with the same POST wait for each other here, then the second sees the first.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(&new.dedup_key)
-            .execute(&mut *tx)
-            .await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = $1 AND created_at >= $2 \
-             ORDER BY created_at DESC LIMIT 1"
-        );
-        if let Some(row) = sqlx::query(&sql)
-            .bind(&new.dedup_key)
-            .bind(dedup_since)
-            .fetch_optional(&mut *tx)
-            .await?
-        {
-            tx.commit().await?;
-            return Ok(Accepted::Duplicate(record(&row)));
-        }
-        let sql = format!(
-            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, \
-             error_email, state, attempts, created_at, next_attempt_at, updated_at, last_error, \
-             locked_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
-             CASE WHEN $10::text IS NULL THEN 'sending' ELSE 'failed' END, 0, $9, $9, $9, $10, \
-             CASE WHEN $10::text IS NULL THEN $11::bigint END) RETURNING {COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(&new.id)
-            .bind(&new.channel)
-            .bind(&new.query)
-            .bind(&new.dedup_key)
-            .bind(&new.recipient)
-            .bind(&new.text)
-            .bind(&new.summary)
-            .bind(&new.error_email)
-            .bind(now)
-            .bind(new.failed.as_ref().map(Text::to_stored))
-            .bind(now + self.lease_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Accepted::New(record(&row)))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let write = batch::Write::Accept {
+            new: Box::new(new),
+            dedup_since,
+            now,
+            reply,
+        };
+        self.writes
+            .send(write)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
@@ -177,37 +151,18 @@ impl Store for PgStore {
     }
 
     async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-        let end = super::finished(outcome, now);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
-             updated_at = $3, last_error = COALESCE($4, last_error), \
-             provider_id = COALESCE($5, provider_id), locked_until = NULL, purge_after = $6 \
-             WHERE id = $7",
-        )
-        .bind(end.state.as_str())
-        .bind(end.next)
-        .bind(now)
-        .bind(end.error.as_deref())
-        .bind(end.provider_id.as_deref())
-        .bind(end.purge_after)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO attempts (delivery_id, number, ended_at, outcome, error) \
-             SELECT id, attempts, $1, $2, $3 FROM deliveries WHERE id = $4 \
-             ON CONFLICT (delivery_id, number) DO UPDATE SET ended_at = excluded.ended_at, \
-             outcome = excluded.outcome, error = excluded.error",
-        )
-        .bind(now)
-        .bind(end.how)
-        .bind(end.error.as_deref())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let write = batch::Write::Finish {
+            id: id.to_string(),
+            outcome: Box::new(outcome.clone()),
+            now,
+            reply,
+        };
+        self.writes
+            .send(write)
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
     }
 
     /// Nothing to do at start: other instances may be sending right now. A row left `sending`
