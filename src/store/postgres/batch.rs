@@ -48,6 +48,19 @@ impl Write {
     }
 }
 
+/// Queues the write `make` builds around its reply, and waits for its commit.
+pub(super) async fn queue<T>(
+    writes: &mpsc::Sender<Write>,
+    make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Write,
+) -> StoreResult<T> {
+    let (reply, answer) = oneshot::channel();
+    writes
+        .send(make(reply))
+        .await
+        .map_err(|_| StoreError::WriterStopped)?;
+    answer.await.map_err(|_| StoreError::WriterStopped)?
+}
+
 /// The queue of the writers; they stop when every sender is dropped.
 pub(super) fn start(pool: PgPool, lease_ms: i64) -> mpsc::Sender<Write> {
     let (tx, rx) = mpsc::channel::<Write>(4 * MAX_BATCH);

@@ -107,18 +107,13 @@ fn record(row: &PgRow) -> Record {
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = batch::Write::Accept {
+        batch::queue(&self.writes, |reply| batch::Write::Accept {
             new: Box::new(new),
             dedup_since,
             now,
             reply,
-        };
-        self.writes
-            .send(write)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        })
+        .await
     }
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
@@ -151,18 +146,13 @@ impl Store for PgStore {
     }
 
     async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = batch::Write::Finish {
+        batch::queue(&self.writes, |reply| batch::Write::Finish {
             id: id.to_string(),
             outcome: Box::new(outcome.clone()),
             now,
             reply,
-        };
-        self.writes
-            .send(write)
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        })
+        .await
     }
 
     /// Nothing to do at start: other instances may be sending right now. A row left `sending`
