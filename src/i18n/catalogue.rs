@@ -119,7 +119,8 @@ fn inline_variables(inline: &ast::InlineExpression<&str>, names: &mut BTreeSet<S
 }
 
 /// Writes message `id` in `lang` with `args` to `out`. A message missing in `lang` is written in
-/// English; one missing in both (a bug the catalogue tests catch) as its id and arguments.
+/// English; one missing in both (a stored text of an older version) as its id and arguments.
+/// In debug builds (every test), arguments other than the message's own are a panic.
 pub fn format(
     lang: Lang,
     id: &str,
@@ -132,7 +133,9 @@ pub fn format(
         None => match ENGLISH.bundle.get_message(id) {
             Some(m) => (&*ENGLISH, m),
             None => {
-                debug_assert!(false, "message {id} is in no catalogue");
+                // The catalogue tests keep the code's ids known; this is a row stored by a
+                // version whose message has since been renamed.
+                tracing::warn!(id, "a text names a message no catalogue has");
                 out.push_str(id);
                 for (name, value) in args {
                     out.push_str(&format!(" {name}={}", arg_text(lang, value)));
