@@ -123,11 +123,17 @@ pub fn command(lang: Lang) -> clap::Command {
                 .help(say(t!("usage-version"))),
         );
     for (path, arg, text) in helps() {
-        cmd = describe(cmd, path, arg, say(text));
+        let help = say(text);
+        cmd = at(cmd, path, &|c| match arg {
+            "" => c.about(help.clone()),
+            _ => c.mut_arg(arg, |a| a.help(help.clone())),
+        });
     }
     for (path, arg, name) in value_names() {
         let name = say(name);
-        cmd = on_arg(cmd, path, arg, &move |a| a.value_name(name.clone()));
+        cmd = at(cmd, path, &|c| {
+            c.mut_arg(arg, |a| a.value_name(name.clone()))
+        });
     }
     let mut cmd = localize(cmd, &template, lang);
     cmd.build();
@@ -153,20 +159,12 @@ fn value_names() -> Vec<(&'static str, &'static str, Text)> {
     ]
 }
 
-/// Applies `f` to `arg` of the command at `path`.
-fn on_arg(
-    cmd: clap::Command,
-    path: &str,
-    arg: &'static str,
-    f: &dyn Fn(Arg) -> Arg,
-) -> clap::Command {
+/// Applies `f` to the command at `path` ("" the root, "templates check" a nested one).
+fn at(cmd: clap::Command, path: &str, f: &dyn Fn(clap::Command) -> clap::Command) -> clap::Command {
     match path.split_once(' ') {
-        _ if path.is_empty() => cmd.mut_arg(arg, f),
-        Some((first, rest)) => {
-            let rest = rest.to_string();
-            cmd.mut_subcommand(first, |sub| on_arg(sub, &rest, arg, f))
-        }
-        None => cmd.mut_subcommand(path, |sub| sub.mut_arg(arg, f)),
+        _ if path.is_empty() => f(cmd),
+        Some((first, rest)) => cmd.mut_subcommand(first, |sub| at(sub, rest, f)),
+        None => cmd.mut_subcommand(path, f),
     }
 }
 
@@ -187,20 +185,6 @@ fn with_usage(mut cmd: clap::Command, options: &str) -> clap::Command {
         cmd = cmd.mut_subcommand(&name, move |sub| with_usage(sub, &options));
     }
     cmd
-}
-
-/// Sets the help of `arg` (or of the command itself) of the command at `path`.
-fn describe(cmd: clap::Command, path: &str, arg: &'static str, help: String) -> clap::Command {
-    match path.split_once(' ') {
-        _ if path.is_empty() && arg.is_empty() => cmd.about(help),
-        _ if path.is_empty() => cmd.mut_arg(arg, |a| a.help(help)),
-        Some((first, rest)) => {
-            let rest = rest.to_string();
-            cmd.mut_subcommand(first, move |sub| describe(sub, &rest, arg, help))
-        }
-        None if arg.is_empty() => cmd.mut_subcommand(path, |sub| sub.about(help)),
-        None => cmd.mut_subcommand(path, |sub| sub.mut_arg(arg, |a| a.help(help))),
-    }
 }
 
 /// Headings and the help layout, on the command and every subcommand.

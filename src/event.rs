@@ -152,14 +152,14 @@ impl CaseKind {
     }
 }
 
-/// Why a body is not a usable event.
+/// Why a body is not a usable event (`Display`: the English of [`EventError::text`]).
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("The request body is empty; expected a Torrow CaseActionEvent (JSON)")]
+    #[error("{}", self.text())]
     Empty,
-    #[error("The request body is not valid JSON for a Torrow event: {0}")]
+    #[error("{}", self.text())]
     Json(String),
-    #[error("The event has no CaseItem (the order); is this a CaseActionEvent?")]
+    #[error("{}", self.text())]
     NoCaseItem,
 }
 

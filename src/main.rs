@@ -15,11 +15,23 @@ use torrow_hooks::{
 };
 
 fn main() -> ExitCode {
-    let cli = args::parse(early_language());
-    let settings = match Settings::load(cli.config.as_deref()) {
+    // The settings are read before the command line is parsed: their language is its language.
+    let config = config_argument();
+    let loaded = Settings::load(config.as_deref());
+    let lang = match &loaded {
+        Ok(settings) => settings.server.language,
+        Err(_) => language_from_environment(),
+    };
+    let cli = args::parse(lang);
+    let loaded = if cli.config == config {
+        loaded
+    } else {
+        Settings::load(cli.config.as_deref())
+    };
+    let settings = match loaded {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("torrow-hooks: {}", e.text().render(early_language()));
+            eprintln!("torrow-hooks: {}", e.text().render(lang));
             return ExitCode::from(1);
         }
     };
@@ -382,10 +394,8 @@ fn exit_with(outcome: Outcome, lang: Lang) -> ExitCode {
     }
 }
 
-/// The operator's language before the command line is read: `server.language` of the settings
-/// file the command line names (or the default one), else of `HOOKS_SERVER__LANGUAGE`, else
-/// Russian.
-fn early_language() -> Lang {
+/// `--config PATH` (or `--config=PATH`) of the command line, read before clap parses it.
+fn config_argument() -> Option<PathBuf> {
     let mut args = std::env::args_os().skip(1);
     let mut config = None;
     while let Some(arg) = args.next() {
@@ -396,9 +406,11 @@ fn early_language() -> Lang {
             config = Some(PathBuf::from(path));
         }
     }
-    if let Ok(settings) = Settings::load(config.as_deref()) {
-        return settings.server.language;
-    }
+    config
+}
+
+/// The language when the settings cannot be read: `HOOKS_SERVER__LANGUAGE`, else Russian.
+fn language_from_environment() -> Lang {
     match std::env::var("HOOKS_SERVER__LANGUAGE")
         .as_deref()
         .map(str::trim)

@@ -10,9 +10,9 @@ const PHONE_FIELD_TYPES: [i64; 3] = [7, 8, 9];
 /// Why no recipient could be found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecipientError {
-    #[error("No valid phone number in the event: <{0}>")]
+    #[error("{}", self.text())]
     Invalid(String),
-    #[error("No phone number in the event: no contact field of type 7, 8 or 9 has a value")]
+    #[error("{}", self.text())]
     Missing,
 }
 

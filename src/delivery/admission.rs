@@ -30,15 +30,15 @@ pub struct Caps {
 /// Why new deliveries are refused now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("{0}")]
+    #[error("{}", self.text())]
     Fault(StorageFault),
-    #[error("{pending} deliveries are waiting, the most the outbox holds (delivery.max_pending)")]
+    #[error("{}", self.text())]
     TooManyPending { pending: i64 },
-    #[error("the outbox takes {size} bytes, its limit (delivery.max_outbox_bytes)")]
+    #[error("{}", self.text())]
     TooLarge { size: u64 },
-    #[error("only {free} bytes are free on the outbox's disk, less than delivery.min_free_bytes ({min})")]
+    #[error("{}", self.text())]
     LowSpace { free: u64, min: u64 },
-    #[error("the outbox cannot be read: {0}")]
+    #[error("{}", self.text())]
     Unreadable(String),
 }
 

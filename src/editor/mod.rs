@@ -27,14 +27,14 @@ pub const MAX_NOTE_CHARS: usize = 200;
 /// Why an editor request was not done.
 #[derive(Debug, thiserror::Error)]
 pub enum EditorError {
-    #[error("No template {name} in locale {locale}")]
+    #[error("{}", self.text())]
     NotFound { locale: String, name: String },
-    #[error("{0}")]
+    #[error("{}", self.text())]
     Invalid(Text),
     /// The text does not render: where and why.
-    #[error("The template was not saved: {}", .0.iter().map(|p| format!("line {}, column {}: {}", p.line, p.column, p.message)).collect::<Vec<_>>().join("; "))]
+    #[error("{}", self.text())]
     Refused(Vec<Position>),
-    #[error("The template store could not be used: {0}")]
+    #[error("{}", self.text())]
     Store(#[from] StoreError),
 }
 

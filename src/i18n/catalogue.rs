@@ -12,8 +12,19 @@ use fluent_syntax::ast;
 use super::text::Arg;
 use super::Lang;
 
-/// The catalogue files of one language, by name.
-pub const FILES: &[&str] = &[
+/// The catalogue files: their names once, and each language's files built into the binary.
+macro_rules! catalogue_files {
+    ($($name:literal),* $(,)?) => {
+        /// The catalogue files of one language, by name.
+        pub const FILES: &[&str] = &[$($name),*];
+        const ENGLISH_SOURCES: &[&str] =
+            &[$(include_str!(concat!("../../locales/en/", $name, ".ftl"))),*];
+        const RUSSIAN_SOURCES: &[&str] =
+            &[$(include_str!(concat!("../../locales/ru/", $name, ".ftl"))),*];
+    };
+}
+
+catalogue_files!(
     "answers",
     "params",
     "channels",
@@ -21,23 +32,8 @@ pub const FILES: &[&str] = &[
     "cli",
     "store",
     "templates",
-    "console",
-];
-
-macro_rules! sources {
-    ($lang:literal) => {
-        [
-            include_str!(concat!("../../locales/", $lang, "/answers.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/params.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/channels.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/mail.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/cli.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/store.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/templates.ftl")),
-            include_str!(concat!("../../locales/", $lang, "/console.ftl")),
-        ]
-    };
-}
+    "console"
+);
 
 pub struct Catalogue {
     pub bundle: FluentBundle<FluentResource>,
@@ -46,9 +42,9 @@ pub struct Catalogue {
 }
 
 static ENGLISH: LazyLock<Catalogue> =
-    LazyLock::new(|| Catalogue::load("en", &sources!("en")).expect("locales/en is valid"));
+    LazyLock::new(|| Catalogue::load("en", ENGLISH_SOURCES).expect("locales/en is valid"));
 static RUSSIAN: LazyLock<Catalogue> =
-    LazyLock::new(|| Catalogue::load("ru", &sources!("ru")).expect("locales/ru is valid"));
+    LazyLock::new(|| Catalogue::load("ru", RUSSIAN_SOURCES).expect("locales/ru is valid"));
 
 pub fn of(lang: Lang) -> &'static Catalogue {
     match lang {

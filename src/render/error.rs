@@ -11,47 +11,47 @@ use crate::t;
 /// A locale folder or template that cannot be used; the message names the file, line and reason.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TemplateError {
-    #[error("templates folder {:?} cannot be read ({source}); it is looked up from the working directory {:?} unless absolute: set templates.dir, or start from the folder that holds templates/ (see --config)", .dir, std::env::current_dir().unwrap_or_default())]
+    #[error("{}", self.text())]
     Folder {
         dir: PathBuf,
         #[source]
         source: Arc<std::io::Error>,
     },
-    #[error("templates folder {} has no locale folders (e.g. ru-RU/ with message{TEMPLATE_SUFFIX} and {LOCALE_FILE})", .0.display())]
+    #[error("{}", self.text())]
     NoLocales(PathBuf),
-    #[error("{}: {source}", .path.display())]
+    #[error("{}", self.text())]
     Read {
         path: PathBuf,
         #[source]
         source: Arc<std::io::Error>,
     },
-    #[error("{}: {source}", .path.display())]
+    #[error("{}", self.text())]
     LocaleFile {
         path: PathBuf,
         #[source]
         source: Arc<toml::de::Error>,
     },
-    #[error("{}: {problem}", .path.display())]
+    #[error("{}", self.text())]
     LocaleValue { path: PathBuf, problem: Text },
     /// A template that does not compile, breaks a rule of [`super::guard`], or fails to render:
     /// the file, the place in it (1-based) and what is wrong, without the source text.
-    #[error("{file}:{line}:{column}: {what}")]
+    #[error("{}", self.text())]
     Template {
         file: String,
         line: usize,
         column: usize,
         what: Text,
     },
-    #[error("{source} (while rendering the built-in sample event \"{sample}\"{})", if *.phone { " with phone=" } else { "" })]
+    #[error("{}", self.text())]
     Sample {
         sample: String,
         phone: bool,
         #[source]
         source: Box<TemplateError>,
     },
-    #[error("locale {0} is no longer available")]
+    #[error("{}", self.text())]
     Unavailable(String),
-    #[error("template {name} of locale {locale} is not available")]
+    #[error("{}", self.text())]
     NoTemplate { locale: String, name: String },
 }
 
@@ -141,12 +141,12 @@ impl TemplateError {
                 why = source.to_string(),
                 cwd = format!("{:?}", std::env::current_dir().unwrap_or_default())
             ),
-            TemplateError::NoLocales(dir) => {
-                t!(
-                    "template-folder-no-locales",
-                    dir = dir.display().to_string()
-                )
-            }
+            TemplateError::NoLocales(dir) => t!(
+                "template-folder-no-locales",
+                dir = dir.display().to_string(),
+                suffix = TEMPLATE_SUFFIX,
+                locale_file = LOCALE_FILE
+            ),
             TemplateError::Read { path, source } => t!(
                 "template-file-problem",
                 path = path.display().to_string(),

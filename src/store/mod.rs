@@ -194,13 +194,13 @@ pub const REFUSED_KEPT_MS: i64 = 24 * 3_600_000;
 /// text names no path (anyone may read `/readyz`); the log shows it (`{:?}`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StorageFault {
-    #[error("the outbox file was removed")]
+    #[error("{}", self.text())]
     Removed(String),
-    #[error("the outbox file was replaced by another file")]
+    #[error("{}", self.text())]
     Replaced(String),
-    #[error("the outbox file was truncated")]
+    #[error("{}", self.text())]
     Truncated(String),
-    #[error("the outbox cannot be written: {0}")]
+    #[error("{}", self.text())]
     WriteFailed(Text),
 }
 
