@@ -135,6 +135,31 @@ pub struct NewDelivery {
     pub failed: Option<Text>,
 }
 
+impl NewDelivery {
+    /// The row as [`Store::accept`] stores it at `now`: known without reading it back.
+    pub fn into_record(self, now: i64) -> Record {
+        Record {
+            id: self.id,
+            channel: self.channel,
+            query: self.query,
+            recipient: self.recipient,
+            text: self.text,
+            summary: self.summary,
+            error_email: self.error_email,
+            state: if self.failed.is_some() {
+                State::Failed
+            } else {
+                State::Sending
+            },
+            attempts: 0,
+            created_at: now,
+            next_attempt_at: now,
+            last_error: self.failed,
+            provider_id: None,
+        }
+    }
+}
+
 /// A stored delivery.
 #[derive(Debug, Clone)]
 pub struct Record {

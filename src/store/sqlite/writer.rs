@@ -13,7 +13,7 @@ use std::sync::{
     Arc,
 };
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -355,7 +355,7 @@ fn apply(conn: &Connection, op: Op) -> Done {
             dedup_since,
             now,
             reply,
-        } => Done::Accept(reply, Box::new(accept(conn, &new, dedup_since, now))),
+        } => Done::Accept(reply, Box::new(accept(conn, new, dedup_since, now))),
         Op::Finish {
             id,
             outcome,
@@ -374,24 +374,22 @@ fn probe(conn: &Connection, now: i64) -> StoreResult<()> {
 
 fn accept(
     conn: &Connection,
-    new: &NewDelivery,
+    new: NewDelivery,
     dedup_since: i64,
     now: i64,
 ) -> StoreResult<Accepted> {
     // One statement: SQLite holds the write lock while it runs the NOT EXISTS, so two identical
-    // POSTs cannot both be stored (and within a batch the later one sees the earlier).
-    let sql = format!(
-        "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, error_email, \
-         state, attempts, created_at, next_attempt_at, updated_at, last_error) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?11 IS NULL THEN 'sending' ELSE 'failed' END, \
-         0, ?9, ?9, ?9, ?11 \
-         WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10) \
-         RETURNING {COLUMNS}"
-    );
+    // POSTs cannot both be stored (and within a batch the later one sees the earlier). The new
+    // row is what was written, so it is not read back.
     let inserted = conn
-        .prepare_cached(&sql)?
-        .query_row(
-            rusqlite::params![
+        .prepare_cached(
+            "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, \
+             error_email, state, attempts, created_at, next_attempt_at, updated_at, last_error) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+             CASE WHEN ?11 IS NULL THEN 'sending' ELSE 'failed' END, 0, ?9, ?9, ?9, ?11 \
+             WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10)",
+        )?
+        .execute(rusqlite::params![
                 new.id,
                 new.channel,
                 new.query,
@@ -402,13 +400,10 @@ fn accept(
                 new.error_email,
                 now,
                 dedup_since,
-                new.failed.as_ref().map(Text::to_stored),
-            ],
-            record_of,
-        )
-        .optional()?;
-    if let Some(record) = inserted {
-        return Ok(Accepted::New(record));
+            new.failed.as_ref().map(Text::to_stored),
+        ])?;
+    if inserted == 1 {
+        return Ok(Accepted::New(new.into_record(now)));
     }
     let sql = format!(
         "SELECT {COLUMNS} FROM deliveries WHERE dedup_key = ?1 AND created_at >= ?2 \
