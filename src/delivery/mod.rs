@@ -9,10 +9,13 @@ pub mod retry;
 pub mod submission;
 
 use std::{
+    future::Future,
+    pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
+    task::{Context, Poll},
     time::Instant,
 };
 
@@ -112,7 +115,13 @@ impl Delivery {
         if let Some(refusal) = self.admission.refusal() {
             return Err(NotStored::Refused(refusal));
         }
-        let new = submission.into_row();
+        // Once handed over, a POST is stored and attempted even if its caller stops waiting (a
+        // client that hangs up drops the request's task).
+        let stored = self.clone().store_and_attempt(submission.into_row());
+        Unabandoned::new(stored.in_current_span()).await
+    }
+
+    async fn store_and_attempt(self: Arc<Self>, new: NewDelivery) -> Result<Submitted, NotStored> {
         if new.failed.is_some() {
             return self.record_failure(new).await.map(|record| Submitted {
                 record,
@@ -131,10 +140,12 @@ impl Delivery {
                 });
             }
         };
-        let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
-        let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
-            Ok(Ok(done)) => done,
-            _ => record,
+        // The first attempt runs in the request's own task, with no hand-off; if the answer
+        // cannot wait for it, it goes on as a task of its own.
+        let mut attempt = Unabandoned::new(self.clone().attempt(record.clone()).in_current_span());
+        let record = match tokio::time::timeout(self.cfg.respond_within, &mut attempt).await {
+            Ok(done) => done,
+            Err(_) => record,
         };
         Ok(Submitted {
             record,
@@ -425,5 +436,48 @@ impl Delivery {
     /// Wakes the worker (after a replay, say).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+}
+
+/// A future polled by whoever awaits it that, if dropped before it is done, finishes as a task of
+/// its own: an attempt started for a request outlives the request.
+struct Unabandoned<F: Future + Send + 'static>(Option<Pin<Box<F>>>)
+where
+    F::Output: Send;
+
+impl<F: Future + Send + 'static> Unabandoned<F>
+where
+    F::Output: Send,
+{
+    fn new(future: F) -> Self {
+        Unabandoned(Some(Box::pin(future)))
+    }
+}
+
+impl<F: Future + Send + 'static> Future for Unabandoned<F>
+where
+    F::Output: Send,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let future = self.0.as_mut().expect("polled after it finished");
+        let output = std::task::ready!(future.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for Unabandoned<F>
+where
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        // Without a runtime (it is shutting down) the attempt stops here, as a spawned one
+        // would; its row is resumed at the next start.
+        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(future);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Durable delivery: retries, dead letters, dedup and failure reports (SPEC §6).
 
+use std::time::Duration;
+
 use serde_json::json;
 use torrow_hooks::store::State;
 use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
@@ -432,6 +434,75 @@ async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
     app.wait_for("older-row", |r| r.state == State::Sent).await;
 }
 
+/// A provider slower than `delivery.respond_within`: the answer does not wait for it (202, being
+/// delivered), and the first attempt goes on and is recorded.
+async fn an_attempt_longer_than_the_answer_waits_still_ends_sent() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "done"}))
+                .set_delay(Duration::from_millis(400)),
+        )
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&format!(
+        "{}[delivery]\nrespond_within = \"20ms\"\n",
+        wappi_url(&wappi)
+    ))
+    .await;
+    let (code, body) = app
+        .post(&hook(""), fixture("booking-one-resource.json"))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["Status"], "Queued", "{body}");
+    let id = body["DeliveryId"].as_str().unwrap();
+    let record = app.wait_for(id, |r| r.state == State::Sent).await;
+    assert_eq!(
+        record.attempts, 1,
+        "one attempt, not a second from the worker"
+    );
+}
+
+/// The caller hangs up while the first attempt is under way: the attempt does not end with the
+/// request. The message is sent once and recorded as sent.
+async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
+    let wappi = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"status": "done"}))
+                .set_delay(Duration::from_millis(600)),
+        )
+        .expect(1)
+        .mount(&wappi)
+        .await;
+    let app = spawn(&wappi_url(&wappi)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(format!("{}{}", app.base, hook("")))
+        .body(fixture("booking-one-resource.json"))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the caller gave up before the answer");
+    let store = &app.running.app.store;
+    let mut sent = Vec::new();
+    for _ in 0..500 {
+        sent = store.recent(Some(State::Sent), 10).await.unwrap();
+        if !sent.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sent.len(), 1, "the attempt went on after the caller left");
+    assert_eq!(sent[0].attempts, 1);
+    assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
+}
+
 // Every test above runs on SQLite and on PostgreSQL (the last one is about rows of an older
 // SQLite version, so it stays SQLite-only).
 crate::support::on_both_backends!(
@@ -447,4 +518,6 @@ crate::support::on_both_backends!(
     without_smtp_reports_are_eml_files,
     a_retry_after_from_the_provider_delays_the_next_attempt,
     the_outbox_keeps_the_channels_route_not_the_whole_query,
+    an_attempt_longer_than_the_answer_waits_still_ends_sent,
+    a_caller_hanging_up_mid_attempt_does_not_stop_it,
 );
