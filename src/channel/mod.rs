@@ -362,7 +362,12 @@ impl Registry {
 
     /// A query safe to log, store and mail.
     pub fn masked_query(&self, raw_query: &str) -> String {
-        self.secrets(raw_query).query(raw_query, &self.names)
+        self.mask_query(&self.secrets(raw_query), raw_query)
+    }
+
+    /// [`Registry::masked_query`] with the query's secrets already worked out.
+    pub fn mask_query(&self, secrets: &Secrets, raw_query: &str) -> String {
+        secrets.query(raw_query, &self.names)
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Channel>> {

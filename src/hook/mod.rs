@@ -13,7 +13,7 @@ use crate::event::CaseActionEvent;
 use crate::i18n::Text;
 use crate::params::{self, Environment, Options, Query, Report};
 use crate::recipient;
-use crate::redact;
+use crate::redact::{self, Secrets};
 use crate::store::{State, StoreError};
 use crate::t;
 
@@ -174,8 +174,9 @@ impl App {
 
     /// Check mode (GET): validate, verify credentials at the provider; never sends.
     pub async fn check(&self, channel: &str, raw_query: &str) -> Outcome {
+        let (secrets, _) = self.masking(raw_query);
         let answer = self.check_unmasked(channel, raw_query).await;
-        self.mask(raw_query, answer)
+        mask(&secrets, answer)
     }
 
     async fn check_unmasked(&self, channel: &str, raw_query: &str) -> Outcome {
@@ -223,30 +224,18 @@ impl App {
         }
     }
 
-    /// Secrets of the request masked in every text of the answer.
-    fn mask(&self, raw_query: &str, mut answer: Outcome) -> Outcome {
+    /// The request's secrets, and its query as logs, the outbox and reports may show it (noted
+    /// on the request's span too): worked out once per request.
+    fn masking(&self, raw_query: &str) -> (Secrets, String) {
         let secrets = self.channels.secrets(raw_query);
-        if secrets.is_empty() {
-            return answer;
-        }
-        for text in [
-            &mut answer.message,
-            &mut answer.error_message,
-            &mut answer.warning_message,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            *text = secrets.scrub_text(text);
-        }
-        if let Some(text) = &mut answer.text {
-            *text = secrets.scrub(text);
-        }
-        answer
+        let query = self.channels.mask_query(&secrets, raw_query);
+        tracing::Span::current().record("query", query.as_str());
+        (secrets, query)
     }
 
     /// Render only (POST /preview): the recipient (masked) and the text; never sends.
     pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Outcome {
+        let (secrets, _) = self.masking(raw_query);
         let answer = match self.prepare_and_render(channel, raw_query, body) {
             Ok((p, text)) => {
                 let mut answer = Outcome::new(Kind::Rendered);
@@ -258,33 +247,40 @@ impl App {
             }
             Err(refusal) => refusal.answer,
         };
-        self.mask(raw_query, answer)
+        mask(&secrets, answer)
     }
 
     /// Deliver (POST /webhook): store durably, attempt, answer Success / Queued / Error.
     pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Outcome {
+        let (secrets, masked_query) = self.masking(raw_query);
         let answer = match self.prepare(channel_name, raw_query, body) {
-            Ok(prepared) => self.deliver_prepared(prepared, body).await,
+            Ok(prepared) => {
+                self.deliver_prepared(prepared, body, &secrets, masked_query)
+                    .await
+            }
             Err(refusal) => {
                 self.report_refusal(channel_name, raw_query, body, &refusal)
                     .await;
                 refusal.answer
             }
         };
-        self.mask(raw_query, answer)
+        mask(&secrets, answer)
     }
 
-    async fn deliver_prepared(&self, prepared: Prepared, body: &[u8]) -> Outcome {
+    async fn deliver_prepared(
+        &self,
+        prepared: Prepared,
+        body: &[u8],
+        secrets: &Secrets,
+        masked_query: String,
+    ) -> Outcome {
         let warnings = prepared.report.warning_message();
         let rendered = self.render(&prepared);
         let channel = prepared.channel.name();
         let summary = Summary {
             order: Some(order_summary(&prepared.event, &prepared.options)),
-            target: self
-                .channels
-                .secrets(prepared.query.raw())
-                .scrub_text(&prepared.channel.target(&prepared.route)),
-            query: self.channels.masked_query(prepared.query.raw()),
+            target: secrets.scrub_text(&prepared.channel.target(&prepared.route)),
+            query: masked_query,
         };
         // A text that could not be made is still handed over (kept as failed, and reported);
         // a request refused outright is only reported.
@@ -515,6 +511,27 @@ impl App {
     ) -> Result<(String, String, Text), Outcome> {
         self.prepare_and_render(channel, raw_query, body)
             .map(|(p, text)| (p.recipient, text, p.report.warning_message()))
-            .map_err(|r| self.mask(raw_query, r.answer))
+            .map_err(|r| mask(&self.channels.secrets(raw_query), r.answer))
     }
+}
+
+/// The request's secrets masked in every text of its answer.
+fn mask(secrets: &Secrets, mut answer: Outcome) -> Outcome {
+    if secrets.is_empty() {
+        return answer;
+    }
+    for text in [
+        &mut answer.message,
+        &mut answer.error_message,
+        &mut answer.warning_message,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        *text = secrets.scrub_text(text);
+    }
+    if let Some(text) = &mut answer.text {
+        *text = secrets.scrub(text);
+    }
+    answer
 }

@@ -46,7 +46,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
             match asked {
                 Ok(asked) => {
-                    let span = request_span(&app, "CHECK", &asked.channel, &asked.query);
+                    let span = request_span("CHECK", &asked.channel);
                     let outcome = tracing::Instrument::instrument(
                         app.check(&asked.channel, &asked.query),
                         span,
@@ -68,7 +68,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             let asked: Result<Asked, Answer> = read_json(&app, length, stream).await;
             let answer = match asked.and_then(|a| a.event().map(|event| (a, event))) {
                 Ok((asked, event)) => {
-                    let span = request_span(&app, "PREVIEW", &asked.channel, &asked.query);
+                    let span = request_span("PREVIEW", &asked.channel);
                     let outcome = tracing::Instrument::instrument(
                         app.preview(&asked.channel, &asked.query, &event),
                         span,
