@@ -78,7 +78,7 @@ pub struct Delivery {
     pub admission: Arc<admission::Admission>,
     /// Attempts that ended but could not be written (the disk was full, say): written again by
     /// the worker until they are, so that a sent message is recorded as sent, not sent again.
-    unrecorded: std::sync::Mutex<Vec<(String, Outcome)>>,
+    unrecorded: std::sync::Mutex<Vec<(String, i64, Outcome)>>,
 }
 
 impl Delivery {
@@ -140,12 +140,11 @@ impl Delivery {
                 });
             }
         };
-        // The first attempt runs in the request's own task, with no hand-off; if the answer
-        // cannot wait for it, it goes on as a task of its own.
-        let mut attempt = Unabandoned::new(self.clone().attempt(record.clone()).in_current_span());
-        let record = match tokio::time::timeout(self.cfg.respond_within, &mut attempt).await {
-            Ok(done) => done,
-            Err(_) => record,
+        // A task of its own, which goes on when the answer cannot wait for it.
+        let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
+        let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
+            Ok(Ok(done)) => done,
+            _ => record,
         };
         Ok(Submitted {
             record,
@@ -281,25 +280,26 @@ impl Delivery {
         };
         if let Err(e) = self
             .store
-            .finish_attempt(&record.id, &outcome, now_ms())
+            .finish_attempt(&record.id, record.attempts + 1, &outcome, now_ms())
             .await
         {
             tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it is written again as soon as the outbox takes writes");
-            self.unrecorded
-                .lock()
-                .expect("unrecorded lock")
-                .push((record.id.clone(), outcome));
+            self.unrecorded.lock().expect("unrecorded lock").push((
+                record.id.clone(),
+                record.attempts + 1,
+                outcome,
+            ));
             drop(slot);
             return record;
         }
         record.attempts += 1;
+        let secrets = self.channels.stored_secrets(&record.query);
         let (state, label) = match &outcome {
             Outcome::Sent {
                 provider_id,
                 warning,
             } => {
                 // The provider took the hook's credentials: its failures may be mailed.
-                let secrets = self.channels.stored_secrets(&record.query);
                 let credentials = self.mailer.credentials(&record.channel, &secrets);
                 self.mailer.vouch(credentials.as_ref()).await;
                 record.provider_id = provider_id.clone();
@@ -332,7 +332,7 @@ impl Delivery {
             recipient = %redact::phone(&record.recipient),
             attempt = record.attempts,
             outcome = label,
-            error = %self.channels.stored_secrets(&record.query).scrub(&record.last_error.as_ref().filter(|_| state != State::Sent).map(Text::to_string).unwrap_or_default()),
+            error = %secrets.scrub(&record.last_error.as_ref().filter(|_| state != State::Sent).map(Text::to_string).unwrap_or_default()),
             "delivery attempt"
         );
         let advice = match &outcome {
@@ -414,15 +414,19 @@ impl Delivery {
             return true;
         }
         let mut left = Vec::new();
-        for (id, outcome) in waiting {
-            match self.store.finish_attempt(&id, &outcome, now_ms()).await {
+        for (id, number, outcome) in waiting {
+            match self
+                .store
+                .finish_attempt(&id, number, &outcome, now_ms())
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(delivery_id = %id, "the attempt's end is written now");
                     if matches!(outcome, Outcome::Retry { .. }) {
                         self.wake.notify_one();
                     }
                 }
-                Err(_) => left.push((id, outcome)),
+                Err(_) => left.push((id, number, outcome)),
             }
         }
         let done = left.is_empty();

@@ -353,8 +353,16 @@ pub trait Store: MailQueue + TemplateVersions {
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;
     /// The earliest `next_attempt_at` of the pending deliveries.
     async fn next_due(&self) -> StoreResult<Option<i64>>;
-    /// Records the end of an attempt.
-    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()>;
+    /// Records the end of attempt `number` (1 for the first) of delivery `id`. Writing the same
+    /// end again changes nothing more: a write tried again after a commit whose outcome was not
+    /// known (the connection dropped during it) neither counts the attempt twice nor adds a row.
+    async fn finish_attempt(
+        &self,
+        id: &str,
+        number: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> StoreResult<()>;
     /// After a crash: attempts that were under way go back to `pending`. Returns how many.
     async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64>;
     async fn get(&self, id: &str) -> StoreResult<Option<Record>>;

@@ -503,6 +503,53 @@ async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
 }
 
+/// The same attempt's end written twice (as a batch of writes tried again after a commit whose
+/// outcome was unknown writes it) counts once; the next attempt's end counts as the next.
+async fn an_attempts_end_written_twice_counts_once() {
+    use torrow_hooks::{i18n::Text, store::Outcome};
+    let app = spawn("").await;
+    let store = &app.running.app.store;
+    let now = chrono::Utc::now().timestamp_millis();
+    let new = torrow_hooks::store::NewDelivery {
+        id: "twice".into(),
+        channel: "log".into(),
+        query: "{}".into(),
+        dedup_key: "twice".into(),
+        recipient: "79119998877".into(),
+        text: "Hi".into(),
+        summary: "{}".into(),
+        error_email: None,
+        failed: None,
+    };
+    store.accept(new, now, now).await.unwrap();
+    let retry = Outcome::Retry {
+        next_attempt_at: now + 3_600_000,
+        error: Text::verbatim("HTTP 500"),
+    };
+    for _ in 0..2 {
+        store
+            .finish_attempt("twice", 1, &retry, now + 1)
+            .await
+            .unwrap();
+    }
+    let record = app.record("twice").await;
+    assert_eq!((record.state, record.attempts), (State::Pending, 1));
+    assert_eq!(store.attempts("twice").await.unwrap().len(), 1);
+    let sent = Outcome::Sent {
+        provider_id: Some("p1".into()),
+        warning: None,
+    };
+    for _ in 0..2 {
+        store
+            .finish_attempt("twice", 2, &sent, now + 2)
+            .await
+            .unwrap();
+    }
+    let record = app.record("twice").await;
+    assert_eq!((record.state, record.attempts), (State::Sent, 2));
+    assert_eq!(store.attempts("twice").await.unwrap().len(), 2);
+}
+
 // Every test above runs on SQLite and on PostgreSQL (the last one is about rows of an older
 // SQLite version, so it stays SQLite-only).
 crate::support::on_both_backends!(
@@ -520,4 +567,5 @@ crate::support::on_both_backends!(
     the_outbox_keeps_the_channels_route_not_the_whole_query,
     an_attempt_longer_than_the_answer_waits_still_ends_sent,
     a_caller_hanging_up_mid_attempt_does_not_stop_it,
+    an_attempts_end_written_twice_counts_once,
 );

@@ -174,7 +174,7 @@ async fn grouped_accepts_store_each_post_once_across_instances() {
                     provider_id: Some(format!("p-{id}")),
                     warning: None,
                 };
-                store.finish_attempt(&id, &outcome, now + 1).await
+                store.finish_attempt(&id, 1, &outcome, now + 1).await
             })
         })
         .collect();

@@ -33,6 +33,7 @@ pub(super) enum Write {
     },
     Finish {
         id: String,
+        number: i64,
         outcome: Box<Outcome>,
         now: i64,
         reply: oneshot::Sender<StoreResult<()>>,
@@ -164,9 +165,13 @@ async fn write_all(pool: &PgPool, batch: &[Write], lease_ms: i64) -> StoreResult
                 accept(&mut tx, new, *dedup_since, *now, lease_ms).await?,
             )),
             Write::Finish {
-                id, outcome, now, ..
+                id,
+                number,
+                outcome,
+                now,
+                ..
             } => {
-                finish(&mut tx, id, outcome, *now).await?;
+                finish(&mut tx, id, *number, outcome, *now).await?;
                 Done::Finished
             }
         });
@@ -218,21 +223,24 @@ async fn accept(
     })
 }
 
-/// An attempt's end: the delivery's new state and the attempt's row.
+/// The end of attempt `number`: the delivery's new state and the attempt's row, in one
+/// statement. Written twice (a batch tried again write by write after a commit whose outcome was
+/// unknown), it counts once.
 async fn finish(
     tx: &mut Transaction<'_, Postgres>,
     id: &str,
+    number: i64,
     outcome: &Outcome,
     now: i64,
 ) -> StoreResult<()> {
     let end = crate::store::finished(outcome, now);
     sqlx::query(
-        "WITH updated AS (UPDATE deliveries SET state = $1, attempts = attempts + 1, \
+        "WITH updated AS (UPDATE deliveries SET state = $1, attempts = GREATEST(attempts, $9), \
            next_attempt_at = $2, updated_at = $3, last_error = COALESCE($4, last_error), \
            provider_id = COALESCE($5, provider_id), locked_until = NULL, purge_after = $6 \
-           WHERE id = $7 RETURNING id, attempts) \
+           WHERE id = $7 RETURNING id) \
          INSERT INTO attempts (delivery_id, number, ended_at, outcome, error) \
-         SELECT id, attempts, $3, $8, $4 FROM updated \
+         SELECT id, $9, $3, $8, $4 FROM updated \
          ON CONFLICT (delivery_id, number) DO UPDATE SET ended_at = excluded.ended_at, \
          outcome = excluded.outcome, error = excluded.error",
     )
@@ -244,6 +252,7 @@ async fn finish(
     .bind(end.purge_after)
     .bind(id)
     .bind(end.how)
+    .bind(number)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -145,9 +145,16 @@ impl Store for PgStore {
         Ok(row.get::<Option<i64>, _>(0))
     }
 
-    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
+    async fn finish_attempt(
+        &self,
+        id: &str,
+        number: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> StoreResult<()> {
         batch::queue(&self.writes, |reply| batch::Write::Finish {
             id: id.to_string(),
+            number,
             outcome: Box::new(outcome.clone()),
             now,
             reply,

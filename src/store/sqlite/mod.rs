@@ -165,8 +165,14 @@ impl Store for SqliteStore {
         Ok(row.get::<Option<i64>, _>(0))
     }
 
-    async fn finish_attempt(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
-        self.writer.finish(id, outcome, now).await
+    async fn finish_attempt(
+        &self,
+        id: &str,
+        number: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.writer.finish(id, number, outcome, now).await
     }
 
     async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64> {
@@ -386,7 +392,7 @@ mod tests {
             warning: None,
         };
         store
-            .finish_attempt("d1", &sent_outcome, 100)
+            .finish_attempt("d1", 1, &sent_outcome, 100)
             .await
             .unwrap();
         store.accept(delivery("d2", "k2"), 0, 100).await.unwrap();

@@ -40,6 +40,7 @@ enum Op {
     },
     Finish {
         id: String,
+        number: i64,
         outcome: Outcome,
         now: i64,
         reply: oneshot::Sender<StoreResult<()>>,
@@ -138,11 +139,18 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
-    pub(super) async fn finish(&self, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
+    pub(super) async fn finish(
+        &self,
+        id: &str,
+        number: i64,
+        outcome: &Outcome,
+        now: i64,
+    ) -> StoreResult<()> {
         let (reply, answer) = oneshot::channel();
         let (id, outcome) = (id.to_string(), outcome.clone());
         self.submit(Op::Finish {
             id,
+            number,
             outcome,
             now,
             reply,
@@ -358,10 +366,11 @@ fn apply(conn: &Connection, op: Op) -> Done {
         } => Done::Accept(reply, Box::new(accept(conn, new, dedup_since, now))),
         Op::Finish {
             id,
+            number,
             outcome,
             now,
             reply,
-        } => Done::Finish(reply, finish(conn, &id, &outcome, now)),
+        } => Done::Finish(reply, finish(conn, &id, number, &outcome, now)),
         Op::Probe { now, reply } => Done::Finish(reply, probe(conn, now)),
     }
 }
@@ -415,10 +424,17 @@ fn accept(
     Ok(Accepted::Duplicate(record))
 }
 
-fn finish(conn: &Connection, id: &str, outcome: &Outcome, now: i64) -> StoreResult<()> {
+/// The end of attempt `number`: written twice, it counts once (see [`Store::finish_attempt`]).
+fn finish(
+    conn: &Connection,
+    id: &str,
+    number: i64,
+    outcome: &Outcome,
+    now: i64,
+) -> StoreResult<()> {
     let end = crate::store::finished(outcome, now);
     conn.prepare_cached(
-        "UPDATE deliveries SET state = ?1, attempts = attempts + 1, next_attempt_at = ?2, \
+        "UPDATE deliveries SET state = ?1, attempts = MAX(attempts, ?8), next_attempt_at = ?2, \
          updated_at = ?3, last_error = COALESCE(?4, last_error), \
          provider_id = COALESCE(?5, provider_id), purge_after = ?6 WHERE id = ?7",
     )?
@@ -429,13 +445,14 @@ fn finish(conn: &Connection, id: &str, outcome: &Outcome, now: i64) -> StoreResu
         end.error,
         end.provider_id,
         end.purge_after,
-        id
+        id,
+        number
     ])?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO attempts (delivery_id, number, ended_at, outcome, error) \
-         SELECT id, attempts, ?1, ?2, ?3 FROM deliveries WHERE id = ?4",
+         SELECT id, ?5, ?1, ?2, ?3 FROM deliveries WHERE id = ?4",
     )?
-    .execute(rusqlite::params![now, end.how, end.error, id])?;
+    .execute(rusqlite::params![now, end.how, end.error, id, number])?;
     Ok(())
 }
 
@@ -494,7 +511,7 @@ mod tests {
                     warning: None,
                     provider_id: Some(format!("p-{id}")),
                 };
-                store.finish_attempt(&id, &sent, 2_000).await.unwrap()
+                store.finish_attempt(&id, 1, &sent, 2_000).await.unwrap()
             })
         });
         futures_util::future::join_all(finishes).await;
