@@ -347,7 +347,9 @@ pub trait MailQueue: Send + Sync {
 pub trait Store: MailQueue + TemplateVersions {
     /// Stores a delivery in state `sending` (its first attempt starts at once), committed on
     /// return, unless one with the same `dedup_key` was created at or after `dedup_since`: then
-    /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step.
+    /// that one is returned as `Accepted::Duplicate`. Check and insert are one atomic step. The
+    /// same `new` (its id) accepted again is `New` again: a write tried again after a commit
+    /// whose outcome was unknown is not taken for an earlier POST.
     async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted>;
     /// Moves up to `limit` due `pending` deliveries to `sending` and returns them.
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>>;

@@ -503,9 +503,10 @@ async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
 }
 
-/// The same attempt's end written twice (as a batch of writes tried again after a commit whose
-/// outcome was unknown writes it) counts once; the next attempt's end counts as the next.
-async fn an_attempts_end_written_twice_counts_once() {
+/// The same accept and the same attempt's end written twice (as a batch of writes tried again
+/// after a commit whose outcome was unknown writes them) count once; the next attempt's end
+/// counts as the next.
+async fn writes_tried_again_count_once() {
     use torrow_hooks::{i18n::Text, store::Outcome};
     let app = spawn("").await;
     let store = &app.running.app.store;
@@ -521,7 +522,13 @@ async fn an_attempts_end_written_twice_counts_once() {
         error_email: None,
         failed: None,
     };
-    store.accept(new, now, now).await.unwrap();
+    for _ in 0..2 {
+        let accepted = store.accept(new.clone(), now, now).await.unwrap();
+        assert!(
+            matches!(accepted, torrow_hooks::store::Accepted::New(_)),
+            "the same write again is still this delivery, not a duplicate: {accepted:?}"
+        );
+    }
     let retry = Outcome::Retry {
         next_attempt_at: now + 3_600_000,
         error: Text::verbatim("HTTP 500"),
@@ -567,5 +574,5 @@ crate::support::on_both_backends!(
     the_outbox_keeps_the_channels_route_not_the_whole_query,
     an_attempt_longer_than_the_answer_waits_still_ends_sent,
     a_caller_hanging_up_mid_attempt_does_not_stop_it,
-    an_attempts_end_written_twice_counts_once,
+    writes_tried_again_count_once,
 );

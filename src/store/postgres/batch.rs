@@ -89,7 +89,9 @@ pub(super) fn start(pool: PgPool, lease_ms: i64) -> mpsc::Sender<Write> {
     tx
 }
 
-/// One batch in one transaction, or each write alone when the batch fails.
+/// One batch in one transaction, or each write alone when the batch fails. Every write may be
+/// repeated (an accept knows its own id, an attempt's end its number), so a batch whose commit
+/// did happen although the connection dropped before saying so is written again harmlessly.
 async fn commit(pool: &PgPool, mut batch: Vec<Write>, lease_ms: i64) {
     batch.sort_by(|a, b| a.key().cmp(&b.key()));
     if batch.len() > 1 {
@@ -198,7 +200,7 @@ async fn accept(
                           CASE WHEN $10::text IS NULL THEN 'sending' ELSE 'failed' END, 0, $9, $9, \
                           $9, $10, CASE WHEN $10::text IS NULL THEN $11::bigint END \
                         WHERE NOT EXISTS (SELECT 1 FROM earlier) RETURNING {COLUMNS}) \
-         SELECT *, true AS added FROM added UNION ALL SELECT *, false AS added FROM earlier"
+         SELECT *, true AS added FROM added UNION ALL SELECT *, id = $1 AS added FROM earlier"
     );
     let row = sqlx::query(&sql)
         .bind(&new.id)

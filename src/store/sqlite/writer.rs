@@ -421,7 +421,12 @@ fn accept(
     let record = conn
         .prepare_cached(&sql)?
         .query_row(rusqlite::params![new.dedup_key, dedup_since], record_of)?;
-    Ok(Accepted::Duplicate(record))
+    // This very delivery (its id), written before: not someone else's earlier POST.
+    Ok(if record.id == new.id {
+        Accepted::New(record)
+    } else {
+        Accepted::Duplicate(record)
+    })
 }
 
 /// The end of attempt `number`: written twice, it counts once (see [`Store::finish_attempt`]).
