@@ -434,19 +434,25 @@ async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
     app.wait_for("older-row", |r| r.state == State::Sent).await;
 }
 
-/// A provider slower than `delivery.respond_within`: the answer does not wait for it (202, being
-/// delivered), and the first attempt goes on and is recorded.
-async fn an_attempt_longer_than_the_answer_waits_still_ends_sent() {
+/// A Wappi that takes `delay` to accept a send, and expects exactly one.
+async fn wappi_sending_once_after(delay: Duration) -> MockServer {
     let wappi = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"status": "done"}))
-                .set_delay(Duration::from_millis(400)),
+                .set_delay(delay),
         )
         .expect(1)
         .mount(&wappi)
         .await;
+    wappi
+}
+
+/// A provider slower than `delivery.respond_within`: the answer does not wait for it (202, being
+/// delivered), and the first attempt goes on and is recorded.
+async fn an_attempt_longer_than_the_answer_waits_still_ends_sent() {
+    let wappi = wappi_sending_once_after(Duration::from_millis(400)).await;
     let app = spawn(&format!(
         "{}[delivery]\nrespond_within = \"20ms\"\n",
         wappi_url(&wappi)
@@ -468,16 +474,7 @@ async fn an_attempt_longer_than_the_answer_waits_still_ends_sent() {
 /// The caller hangs up while the first attempt is under way: the attempt does not end with the
 /// request. The message is sent once and recorded as sent.
 async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
-    let wappi = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"status": "done"}))
-                .set_delay(Duration::from_millis(600)),
-        )
-        .expect(1)
-        .mount(&wappi)
-        .await;
+    let wappi = wappi_sending_once_after(Duration::from_millis(600)).await;
     let app = spawn(&wappi_url(&wappi)).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(150))
