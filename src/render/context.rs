@@ -66,6 +66,70 @@ pub struct MessageContext {
     pub order_url: String,
 }
 
+/// Inserts each named field of `$from` into the Tera context `$into`, under its own name.
+macro_rules! insert_fields {
+    ($into:ident, $from:expr, $($field:ident),+ $(,)?) => {
+        $( $into.insert(stringify!($field), &$from.$field); )+
+    };
+}
+
+impl MessageContext {
+    /// The variables as Tera's context, each converted once, straight into it. Tera's
+    /// `from_serialize` first builds a map of them, hashing every name, then copies it over: that
+    /// was half the cost of a render. A test keeps the two equal, so no variable is left out.
+    pub fn to_tera(&self) -> tera::Context {
+        let mut context = tera::Context::new();
+        insert_fields!(
+            context,
+            self,
+            template,
+            only_message,
+            message,
+            sign_text,
+            case_kind,
+            cancelled,
+            case_type_name,
+            case_type_title,
+            detail_section_name,
+            resource_name,
+            order_number,
+            order_id,
+            service_id,
+            service_name,
+            service_description,
+            start,
+            timezone,
+            timezone_name,
+            duration,
+            address,
+            description,
+            resources,
+            resources_more,
+            total,
+            currency,
+            currency_code,
+            client_name,
+            client_phone,
+            contacts,
+            service_url,
+            order_url,
+        );
+        insert_fields!(
+            context,
+            self.hide,
+            hide_detail_section,
+            hide_resource_description,
+            hide_order_duration,
+            hide_address,
+            hide_service_name,
+            hide_order_description,
+            hide_url,
+            hide_contact_info,
+        );
+        context
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceLine {
     pub number: usize,
@@ -370,5 +434,33 @@ fn capitalize_first(s: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::render::{locale::Locale, samples};
+    use crate::settings::Links;
+
+    #[test]
+    fn the_tera_context_has_every_variable_as_serde_gives_it() {
+        let links = Links {
+            service: "https://torrow.net/s/{service_id}".into(),
+            order: "https://torrow.net/o/{order_id}".into(),
+        };
+        for locale in [
+            include_str!("../../templates/ru-RU/locale.toml"),
+            include_str!("../../templates/en-US/locale.toml"),
+        ] {
+            let locale: Locale = toml::from_str(locale).unwrap();
+            for (name, event) in samples::events() {
+                for phone in [false, true] {
+                    let opts = samples::options("", phone);
+                    let ctx = super::build(&event, &opts, &locale, &links, 50);
+                    let serde = tera::Context::from_serialize(&ctx).unwrap();
+                    assert_eq!(ctx.to_tera(), serde, "{name}, phone-only {phone}");
+                }
+            }
+        }
     }
 }

@@ -152,7 +152,7 @@ impl LocaleSet {
     /// Renders template `name` within the render budget.
     pub fn render(&self, name: &str, ctx: &MessageContext) -> Result<String, TemplateError> {
         let file = file_name(name);
-        let context = tera::Context::from_serialize(ctx).map_err(|e| self.error(e))?;
+        let context = ctx.to_tera();
         let mut text = CappedText::default();
         let (rendered, stopped) = {
             let budget = Budget::start();
