@@ -471,6 +471,47 @@ async fn an_attempt_longer_than_the_answer_waits_still_ends_sent() {
     );
 }
 
+/// The outbox's write lock, held by another connection so that an accept waits for it.
+enum OutboxLock {
+    Sqlite(rusqlite::Connection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl OutboxLock {
+    async fn take(app: &crate::support::TestApp) -> OutboxLock {
+        use sqlx::Connection;
+        let database = app
+            .running
+            .app
+            .settings
+            .delivery
+            .database
+            .display()
+            .to_string();
+        if database.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(&database).await.unwrap();
+            sqlx::raw_sql("BEGIN; LOCK TABLE deliveries IN EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            OutboxLock::Postgres(conn)
+        } else {
+            let conn = rusqlite::Connection::open(&database).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+            OutboxLock::Sqlite(conn)
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            OutboxLock::Postgres(mut conn) => {
+                sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.unwrap();
+            }
+            OutboxLock::Sqlite(conn) => conn.execute_batch("ROLLBACK").unwrap(),
+        }
+    }
+}
+
 /// The caller hangs up while the first attempt is under way: the attempt does not end with the
 /// request. The message is sent once and recorded as sent.
 async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
@@ -498,6 +539,45 @@ async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
     assert_eq!(sent.len(), 1, "the attempt went on after the caller left");
     assert_eq!(sent[0].attempts, 1);
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
+}
+
+/// A submission whose caller stops waiting while its accept waits for the outbox (hyper drops a
+/// request's task when the client hangs up) is still stored and attempted once the outbox takes
+/// the write, not left `sending`.
+async fn a_submission_dropped_while_it_waits_for_the_outbox_is_still_sent() {
+    use torrow_hooks::delivery::{DedupKey, Submission, Summary};
+    let app = spawn("").await;
+    let lock = OutboxLock::take(&app).await;
+    let submission = Submission {
+        channel: "log".into(),
+        route: "{}".into(),
+        recipient: "79119998877".into(),
+        text: Ok("Hi".into()),
+        dedup: DedupKey::of("log", "dropped", b"{}"),
+        summary: Summary::default(),
+        error_email: None,
+    };
+    let delivery = app.running.app.delivery.clone();
+    let waited =
+        tokio::time::timeout(Duration::from_millis(200), delivery.submit(submission)).await;
+    assert!(waited.is_err(), "the accept waits for the outbox's lock");
+    lock.release().await;
+    let store = &app.running.app.store;
+    let mut rows = Vec::new();
+    for _ in 0..500 {
+        rows = store.recent(None, 10).await.unwrap();
+        if rows.iter().any(|r| r.state == State::Sent) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].state, rows[0].attempts),
+        (State::Sent, 1),
+        "{rows:?}"
+    );
+    assert_eq!(app.sink().len(), 1, "sent once");
 }
 
 /// The same accept and the same attempt's end written twice (as a batch of writes tried again
@@ -572,4 +652,5 @@ crate::support::on_both_backends!(
     an_attempt_longer_than_the_answer_waits_still_ends_sent,
     a_caller_hanging_up_mid_attempt_does_not_stop_it,
     writes_tried_again_count_once,
+    a_submission_dropped_while_it_waits_for_the_outbox_is_still_sent,
 );
