@@ -7,15 +7,13 @@ pub mod lookup;
 pub mod retention;
 pub mod retry;
 pub mod submission;
+mod unabandoned;
 
 use std::{
-    future::Future,
-    pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    task::{Context, Poll},
     time::Instant,
 };
 
@@ -33,6 +31,7 @@ use crate::t;
 
 pub use retry::RetrySchedule;
 pub use submission::{DedupKey, Submission};
+use unabandoned::Unabandoned;
 
 /// Why a POST's delivery was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -440,48 +439,5 @@ impl Delivery {
     /// Wakes the worker (after a replay, say).
     pub fn wake(&self) {
         self.wake.notify_one();
-    }
-}
-
-/// A future polled by whoever awaits it that, if dropped before it is done, finishes as a task of
-/// its own: an attempt started for a request outlives the request.
-struct Unabandoned<F: Future + Send + 'static>(Option<Pin<Box<F>>>)
-where
-    F::Output: Send;
-
-impl<F: Future + Send + 'static> Unabandoned<F>
-where
-    F::Output: Send,
-{
-    fn new(future: F) -> Self {
-        Unabandoned(Some(Box::pin(future)))
-    }
-}
-
-impl<F: Future + Send + 'static> Future for Unabandoned<F>
-where
-    F::Output: Send,
-{
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let future = self.0.as_mut().expect("polled after it finished");
-        let output = std::task::ready!(future.as_mut().poll(cx));
-        self.0 = None;
-        Poll::Ready(output)
-    }
-}
-
-impl<F: Future + Send + 'static> Drop for Unabandoned<F>
-where
-    F::Output: Send,
-{
-    fn drop(&mut self) {
-        // Without a runtime (it is shutting down) the attempt stops here, as a spawned one
-        // would; its row is resumed at the next start.
-        if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
-        {
-            runtime.spawn(future);
-        }
     }
 }
