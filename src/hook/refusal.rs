@@ -59,7 +59,7 @@ impl App {
                 .and_then(|c| Some(c.target(&c.route(&query, &mut Report::default())?)))
                 .map(|t| secrets.scrub_text(&t))
                 .unwrap_or_default(),
-            self.channels.masked_query(raw_query),
+            self.channels.mask_query(&secrets, raw_query),
             order,
         );
         // The hook's credentials: the route's secrets when its parameters make a route.
