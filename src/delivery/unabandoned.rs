@@ -40,8 +40,8 @@ where
     F::Output: Send,
 {
     fn drop(&mut self) {
-        // Without a runtime (it is shutting down) the attempt stops here, as a spawned one
-        // would; its row is resumed at the next start.
+        // Without a runtime (it is shutting down) the delivery stops here, as a spawned task
+        // would; a row already stored is resumed at the next start.
         if let (Some(future), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current())
         {
             runtime.spawn(future);
