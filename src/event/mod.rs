@@ -1,10 +1,12 @@
 //! The Torrow CaseActionEvent payload: only the fields the message needs, tolerant of the real
 //! payload's quirks (one object or an array, nulls, `""`, odd timestamps, unknown fields).
 
+mod skim;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CaseActionEvent {
     pub event_type: Option<i64>,
@@ -20,13 +22,13 @@ pub struct CaseActionEvent {
     index: Index,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Index {
     resources: std::collections::HashMap<String, usize>,
     groups: std::collections::HashMap<String, usize>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CaseItem {
     pub id: Option<String>,
@@ -47,27 +49,27 @@ pub struct CaseItem {
     pub item_info: Option<ItemInfo>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct OrderNumber {
     pub full_number: Option<String>,
     pub sequence_number: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ItemInfo {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ResourceGroup {
     pub group_id: Option<String>,
     pub group_name: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct BookedItem {
     pub tid: Option<String>,
@@ -76,7 +78,7 @@ pub struct BookedItem {
     pub sale_price: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Service {
     pub id: Option<String>,
@@ -84,7 +86,7 @@ pub struct Service {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Resource {
     pub id: Option<String>,
@@ -94,20 +96,20 @@ pub struct Resource {
     pub amount_properties: Option<AmountProperties>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct PriceProperties {
     pub sale_price: Option<f64>,
     pub currency_code: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct AmountProperties {
     pub measure: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CaseParticipant {
     pub case_participant_state: Option<i64>,
@@ -118,14 +120,14 @@ pub struct CaseParticipant {
     pub participant_time_zone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContactInformation {
     #[serde(deserialize_with = "nullable_vec")]
     pub fields: Vec<ContactField>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ContactField {
     pub participation_field_type: Option<i64>,
@@ -184,8 +186,14 @@ impl CaseActionEvent {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(EventError::Empty);
         }
-        let mut event: CaseActionEvent =
-            serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
+        // The members no message reads are passed over (see `skim`). When that copy is not an
+        // event, the body as it came says why, with its own line and column.
+        let read = serde_json::from_slice::<CaseActionEvent>;
+        let parsed = match skim::skimmed(body) {
+            Some(std::borrow::Cow::Owned(skimmed)) => read(&skimmed).or_else(|_| read(body)),
+            _ => read(body),
+        };
+        let mut event = parsed.map_err(|e| EventError::Json(e.to_string()))?;
         if event.case_item.is_none() {
             return Err(EventError::NoCaseItem);
         }
