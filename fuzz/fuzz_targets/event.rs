@@ -1,5 +1,7 @@
 //! Any request body: event parsing, recipient lookup and rendering with the shipped templates
 //! in every locale. Nothing may panic; a parsed event either renders or fails with an error.
+//! Whatever serde reads as an event, `parse` (which passes over the members no message reads)
+//! reads the same.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -18,7 +20,16 @@ fn templates() -> &'static Templates {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(event) = CaseActionEvent::parse(data) else {
+    let parsed = CaseActionEvent::parse(data);
+    if let Ok(plain) = serde_json::from_slice::<CaseActionEvent>(data) {
+        let event = parsed.as_ref().expect("serde reads it, so parse does");
+        assert_eq!(event.event_type, plain.event_type);
+        assert_eq!(event.case_item, plain.case_item);
+        assert_eq!(event.service, plain.service);
+        assert_eq!(event.resources, plain.resources);
+        assert_eq!(event.case_participants, plain.case_participants);
+    }
+    let Ok(event) = parsed else {
         return;
     };
     let _ = event.is_well_formed();
