@@ -21,8 +21,9 @@ fn templates() -> &'static Templates {
 
 fuzz_target!(|data: &[u8]| {
     let parsed = CaseActionEvent::parse(data);
-    if let Ok(plain) = serde_json::from_slice::<CaseActionEvent>(data) {
-        let event = parsed.as_ref().expect("serde reads it, so parse does");
+    let plain = serde_json::from_slice::<CaseActionEvent>(data);
+    if let Some(plain) = plain.ok().filter(|plain| plain.case_item.is_some()) {
+        let event = parsed.as_ref().expect("serde reads an event with a case, so parse does");
         assert_eq!(event.event_type, plain.event_type);
         assert_eq!(event.case_item, plain.case_item);
         assert_eq!(event.service, plain.service);
