@@ -49,7 +49,9 @@ impl Submission {
     /// The outbox row. A delivery that could not be made gets a key of its own, so that the same
     /// POST goes through once the cause (a template, say) is mended.
     pub(super) fn into_row(self) -> NewDelivery {
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered (UUID v7): a new delivery's id, and its attempts' rows keyed by it, go at
+        // the end of their indexes instead of a random page of each.
+        let id = uuid::Uuid::now_v7().to_string();
         let (text, failed, dedup_key) = match self.text {
             Ok(text) => (text, None, self.dedup.0),
             Err(why) => (String::new(), Some(why), format!("failed:{id}")),
