@@ -53,7 +53,7 @@ fn event_shape() -> &'static Shape {
 /// The body with the value of every member that no field reads replaced by `null` (borrowed
 /// when there is none), or `None` when the body is not laid out as this expects.
 pub(super) fn skimmed(body: &[u8]) -> Option<Cow<'_, [u8]>> {
-    let mut copy = Copy {
+    let mut copy = SkimmedCopy {
         body,
         out: Vec::new(),
         copied: 0,
@@ -64,13 +64,13 @@ pub(super) fn skimmed(body: &[u8]) -> Option<Cow<'_, [u8]>> {
 }
 
 /// The body as it is being copied: `out` holds `body[..copied]` with the values passed over.
-struct Copy<'a> {
+struct SkimmedCopy<'a> {
     body: &'a [u8],
     out: Vec<u8>,
     copied: usize,
 }
 
-impl<'a> Copy<'a> {
+impl<'a> SkimmedCopy<'a> {
     /// Walks the object that opens at `at` as `shape` says. Returns the index just past its
     /// closing brace.
     fn object(&mut self, at: usize, shape: &Shape) -> Option<usize> {
