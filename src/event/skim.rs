@@ -138,8 +138,13 @@ impl<'a> SkimmedCopy<'a> {
     }
 }
 
+/// JSON's whitespace (narrower than `u8::is_ascii_whitespace`, which takes form feed too).
+fn is_space(c: &u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\n')
+}
+
 fn whitespace_end(b: &[u8], mut i: usize) -> usize {
-    while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+    while b.get(i).is_some_and(is_space) {
         i += 1;
     }
     i
@@ -153,7 +158,7 @@ fn value_end(b: &[u8], at: usize) -> Option<usize> {
         _ => {
             let len = b[at..]
                 .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+                .position(|c| matches!(c, b',' | b'}' | b']') || is_space(c))
                 .unwrap_or(b.len() - at);
             (len > 0).then_some(at + len)
         }
@@ -269,13 +274,8 @@ fn block(walk: &mut Walk, block: &[u8; BLOCK]) -> Option<usize> {
         let mut brackets = opening | closing;
         while brackets != 0 {
             let k = brackets.trailing_zeros() as usize;
-            if opening >> k & 1 == 1 {
-                walk.depth += 1;
-            } else {
-                walk.depth -= 1;
-                if walk.depth == 0 {
-                    return Some(k + 1);
-                }
+            if walk.bracket(block[k]) {
+                return Some(k + 1);
             }
             brackets &= brackets - 1;
         }
