@@ -527,15 +527,7 @@ async fn a_caller_hanging_up_mid_attempt_does_not_stop_it() {
         .send()
         .await;
     assert!(hung_up.is_err(), "the caller gave up before the answer");
-    let store = &app.running.app.store;
-    let mut sent = Vec::new();
-    for _ in 0..500 {
-        sent = store.recent(Some(State::Sent), 10).await.unwrap();
-        if !sent.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let sent = app.wait_sent().await;
     assert_eq!(sent.len(), 1, "the attempt went on after the caller left");
     assert_eq!(sent[0].attempts, 1);
     assert_eq!(wappi.received_requests().await.unwrap().len(), 1);
@@ -562,15 +554,8 @@ async fn a_submission_dropped_while_it_waits_for_the_outbox_is_still_sent() {
         tokio::time::timeout(Duration::from_millis(200), delivery.submit(submission)).await;
     assert!(waited.is_err(), "the accept waits for the outbox's lock");
     lock.release().await;
-    let store = &app.running.app.store;
-    let mut rows = Vec::new();
-    for _ in 0..500 {
-        rows = store.recent(None, 10).await.unwrap();
-        if rows.iter().any(|r| r.state == State::Sent) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    app.wait_sent().await;
+    let rows = app.running.app.store.recent(None, 10).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
         (rows[0].state, rows[0].attempts),

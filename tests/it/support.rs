@@ -10,7 +10,10 @@ use tokio::{
     net::TcpListener,
     sync::mpsc,
 };
-use torrow_hooks::{store::Record, Running, Settings};
+use torrow_hooks::{
+    store::{Record, State},
+    Running, Settings,
+};
 
 pub use crate::common::{fixture, TOKEN};
 
@@ -245,6 +248,20 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("delivery {id} never got there: {last:?}");
+    }
+
+    /// Waits (bounded) until some delivery is sent, whichever: for a POST whose answer never
+    /// came back with its id. Returns the sent ones (at most 10).
+    pub async fn wait_sent(&self) -> Vec<Record> {
+        for _ in 0..500 {
+            let store = &self.running.app.store;
+            let sent = store.recent(Some(State::Sent), 10).await.unwrap();
+            if !sent.is_empty() {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no delivery was sent");
     }
 
     /// Waits (bounded) until no failure report waits to be mailed.
