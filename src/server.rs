@@ -37,6 +37,14 @@ const SPARE_DESCRIPTORS: u64 = 64;
 /// Connections the operations listener keeps open at most.
 const OPS_CONNECTIONS: usize = 32;
 
+/// The most a connection's read buffer grows to (hyper's default is about 400 KB). It is also
+/// the most a request line and headers may take (beyond it hyper answers 431), and 64 KiB holds
+/// the longest URI hyper reads, so an overlong query still gets our own 400 that says why. A
+/// body arrives through the buffer in pieces of at most this size; the buffer lives as long as
+/// its connection, so this bounds what a connection keeps while its request waits (about twice
+/// this, measured in `tests/memory.rs`).
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub header_read_timeout: Duration,
@@ -199,6 +207,7 @@ pub async fn serve<F>(
             clock,
         };
         let connection = hyper::server::conn::http1::Builder::new()
+            .max_buf_size(READ_BUFFER_MAX)
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);

@@ -251,15 +251,17 @@ impl App {
     }
 
     /// Deliver (POST /webhook): store durably, attempt, answer Success / Queued / Error.
-    pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: &[u8]) -> Outcome {
+    ///
+    /// The body is taken, not borrowed, so that it is let go of before the outbox is awaited.
+    pub async fn deliver(&self, channel_name: &str, raw_query: &str, body: Vec<u8>) -> Outcome {
         let (secrets, masked_query) = self.masking(raw_query);
-        let answer = match self.prepare(channel_name, raw_query, body) {
+        let answer = match self.prepare(channel_name, raw_query, &body) {
             Ok(prepared) => {
                 self.deliver_prepared(prepared, body, &secrets, masked_query)
                     .await
             }
             Err(refusal) => {
-                self.report_refusal(channel_name, raw_query, body, &refusal)
+                self.report_refusal(channel_name, raw_query, &body, &refusal)
                     .await;
                 refusal.answer
             }
@@ -270,24 +272,33 @@ impl App {
     async fn deliver_prepared(
         &self,
         prepared: Prepared,
-        body: &[u8],
+        body: Vec<u8>,
         secrets: &Secrets,
         masked_query: String,
     ) -> Outcome {
         let warnings = prepared.report.warning_message();
         let rendered = self.render(&prepared);
-        let channel = prepared.channel.name();
+        let Prepared {
+            channel,
+            query,
+            route,
+            options,
+            event,
+            recipient,
+            ..
+        } = prepared;
         let summary = Summary {
-            order: Some(order_summary(&prepared.event, &prepared.options)),
-            target: secrets.scrub_text(&prepared.channel.target(&prepared.route)),
+            order: Some(order_summary(&event, &options)),
+            target: secrets.scrub_text(&channel.target(&route)),
             query: masked_query,
         };
+        let channel = channel.name();
         // A text that could not be made is still handed over (kept as failed, and reported);
         // a request refused outright is only reported.
         let failed_answer = match &rendered {
             Err(refusal) if !refusal.keep => {
-                let query = prepared.query.raw().to_string();
-                self.report_refusal(channel, &query, body, refusal).await;
+                self.report_refusal(channel, query.raw(), &body, refusal)
+                    .await;
                 return refusal.answer.clone();
             }
             Err(refusal) => Some(refusal.answer.clone()),
@@ -295,13 +306,18 @@ impl App {
         };
         let submission = Submission {
             channel: channel.to_string(),
-            route: prepared.route.to_string(),
-            recipient: prepared.recipient,
+            route: route.to_string(),
+            recipient,
             text: rendered.map_err(|r| r.answer.error_message.unwrap_or_default()),
-            dedup: DedupKey::of(channel, prepared.query.raw(), body),
+            dedup: DedupKey::of(channel, query.raw(), &body),
             summary,
-            error_email: prepared.options.error_email.clone(),
+            error_email: options.error_email,
         };
+        // What the request brought is let go of before the outbox and the first attempt are
+        // awaited: a request held up there keeps its submission (the text and a summary), not
+        // a body of up to `server.body_limit`, however slow the store or the provider.
+        drop(body);
+        drop(event);
         let submitted = self.delivery.submit(submission).await;
         if let (Some(mut answer), Ok(submitted)) = (failed_answer, &submitted) {
             answer.delivery_id = Some(submitted.record.id.clone());

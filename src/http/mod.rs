@@ -231,7 +231,7 @@ where
     let answer = async {
         match read_whole(&app, length, stream).await {
             Ok(body) => match kind {
-                Post::Deliver => app.deliver(&channel, &query, &body).await.into(),
+                Post::Deliver => app.deliver(&channel, &query, body).await.into(),
                 Post::Preview => app.preview(&channel, &query, &body).await.into(),
             },
             Err(answer) => answer,
