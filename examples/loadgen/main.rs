@@ -136,6 +136,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         hooks_args.extend(["--database", database.as_str()]);
     }
     let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
+    let rss_started = hooks.resident();
     let wal = WalWatch::start(dir.join("hooks.sqlite-wal"));
     let url = |path: &str| at(&hooks, path);
     let get = Request::get(url(CHECK_QUERY));
@@ -177,6 +178,7 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     };
     let hooks_rss = hooks.usage().0;
     let (wal_peak, wal_idle) = wal.finish().await;
+    let rss_after = hooks.resident();
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
         .await?
         .text()
@@ -243,6 +245,9 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         "Outbox write-ahead log: peak {:.1} MiB during the run, {:.1} MiB after 2 s idle.",
         wal_peak as f64 / 1048576.0,
         wal_idle as f64 / 1048576.0
+    );
+    println!(
+        "torrow-hooks resident memory, idle: {rss_started:.1} MiB once started, {rss_after:.1} MiB 2 s after the run."
     );
     // A load benchmark of a delivery service is worthless if it loses or doubles messages.
     anyhow::ensure!(sent as usize == accepted, "sends and accepted POSTs differ");

@@ -158,12 +158,7 @@ impl Server {
     /// Peak resident set (VmHWM) in MiB and CPU time used so far, from /proc.
     pub fn usage(&self) -> (f64, Duration) {
         let pid = self.child.id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let hwm_kb: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
+        let hwm_kb = self.status_kb("VmHWM:");
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // After the command name (which ends with ')'), field 3 (state) comes first; utime and
         // stime are fields 14 and 15, in clock ticks of 10 ms.
@@ -176,6 +171,22 @@ impl Server {
         };
         let ticks = field(14) + field(15);
         (hwm_kb / 1024.0, Duration::from_millis(ticks * 10))
+    }
+
+    /// The memory the server holds now (resident set, MiB).
+    pub fn resident(&self) -> f64 {
+        self.status_kb("VmRSS:") / 1024.0
+    }
+
+    /// A figure of `/proc/<pid>/status`, in kB (0 when it cannot be read).
+    fn status_kb(&self, key: &str) -> f64 {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0.0)
     }
 }
 
