@@ -105,7 +105,23 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     let post = Request::post(at(&baseline, POST_QUERY), &event);
     closed_loop("warm-up", &baseline, get.clone(), args, 1).await?;
     let base_get = closed_loop("baseline GET", &baseline, get, args, args.seconds).await?;
-    let base_post = closed_loop("baseline POST 90 KB", &baseline, post, args, args.seconds).await?;
+    let base_post = closed_loop(
+        "baseline POST 90 KB",
+        &baseline,
+        post.clone(),
+        args,
+        args.seconds,
+    )
+    .await?;
+    let at_rate = format!("torrow-hooks POST → wappi at {}/s", args.rate);
+    let chosen = |name: &str| args.only.as_ref().is_none_or(|only| name.contains(only));
+    // The same rate against the bare server: the latency floor of this machine and this client.
+    let base_at_rate = if chosen(&at_rate) {
+        let name = format!("baseline POST 90 KB at {}/s", args.rate);
+        Some(fixed_rate(&name, &baseline, post, args).await?)
+    } else {
+        None
+    };
     let base_rss = baseline.usage().0;
     drop(baseline);
 
@@ -156,7 +172,6 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         ),
         ("torrow-hooks POST → wappi", post.clone(), 1),
     ];
-    let chosen = |name: &str| args.only.as_ref().is_none_or(|only| name.contains(only));
     let mut rows = vec![(base_get, None), (base_post, None), (relay_post, Some(1))];
     for (name, request, baseline) in scenarios {
         if chosen(name) {
@@ -164,9 +179,8 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
             rows.push((figures, Some(baseline)));
         }
     }
-    let name = format!("torrow-hooks POST → wappi at {}/s", args.rate);
-    if chosen(&name) {
-        rows.push((fixed_rate(&name, &hooks, post, args).await?, Some(1)));
+    if chosen(&at_rate) {
+        rows.push((fixed_rate(&at_rate, &hooks, post, args).await?, Some(1)));
     }
     let abuse_name = "abuse: worst-case bodies and idle connections";
     let abused = if chosen(abuse_name) {
@@ -177,6 +191,9 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
         None
     };
     let hooks_rss = hooks.usage().0;
+    if let Some(figures) = base_at_rate {
+        rows.push((figures, None));
+    }
     let (wal_peak, wal_idle) = wal.finish().await;
     let rss_after = hooks.resident();
     let sent: u64 = reqwest::get(format!("http://{}/count", wappi.addr))
