@@ -10,8 +10,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{fixture, TOKEN};
-use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
+use common::{fixture, wappi_answering, TOKEN};
+use wiremock::ResponseTemplate;
 
 /// The system allocator, counting the bytes allocated and not yet freed.
 struct Counting;
@@ -57,15 +57,12 @@ static ALLOCATOR: Counting = Counting;
 async fn a_waiting_post_does_not_hold_its_body() {
     const POSTS: usize = 24;
     // The stand-in answers long after the heap has been counted; the test does not wait for it.
-    let wappi = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"status": "done", "message_id": "m1"}))
-                .set_delay(Duration::from_secs(60)),
-        )
-        .mount(&wappi)
-        .await;
+    let wappi = wappi_answering(
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"status": "done", "message_id": "m1"}))
+            .set_delay(Duration::from_secs(60)),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let settings = torrow_hooks::Settings::with_overrides(&format!(
