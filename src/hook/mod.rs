@@ -141,7 +141,7 @@ impl App {
         })
     }
 
-    /// The query, unless it is too large to look at (`server.max_params`, 16 KB).
+    /// The query, unless it is too large to look at (`server.max_params`, 48 KiB).
     fn parse_query(&self, raw_query: &str) -> Result<Query, Outcome> {
         params::check_size(raw_query, self.settings.server.max_params)
             .map_err(|e| Outcome::refused(Kind::WrongParameters, e, &Text::default()))?;

@@ -346,8 +346,11 @@ pub fn error_email(q: &Query) -> Option<String> {
         .map(|a| a.to_string())
 }
 
-/// A query longer than this is refused before any per-name work.
-pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+/// A query longer than this is refused before any per-name work. It holds every free text at its
+/// longest in Russian (5,650 characters between `message`, `sign_text` and the headings, six
+/// bytes each once percent-encoded: about 34 KB) with room for the rest, and stays within the
+/// 64 KiB a request head may take (`server::READ_BUFFER_MAX`).
+pub const MAX_QUERY_BYTES: usize = 48 * 1024;
 /// Unknown names that get a "did you mean" hint, at most (each hint compares with every name).
 const MAX_HINTS: usize = 10;
 

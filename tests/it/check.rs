@@ -1,6 +1,6 @@
 //! Check mode (GET /webhook/<channel>): SPEC §1–2.
 
-use crate::support::spawn;
+use crate::support::{fixture, spawn};
 
 #[tokio::test]
 async fn valid_log_url_is_verified() {
@@ -215,4 +215,39 @@ async fn other_paths_and_methods_answer_json() {
     );
     let (code, body) = app.get("/healthz").await;
     assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+}
+
+#[tokio::test]
+async fn the_longest_russian_texts_the_parameters_allow_fit_in_a_query() {
+    let app = spawn("").await;
+    // Each Cyrillic letter is two bytes of UTF-8, six once percent-encoded: the limits the
+    // parameters name in characters must hold in Russian too.
+    let query = |message: usize, sign_text: usize| {
+        let russian = |n: usize| "ж".repeat(n);
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("message", &russian(message))
+            .append_pair("sign_text", &russian(sign_text))
+            .append_pair("resource_name", &russian(200))
+            .append_pair("detail_section_name", &russian(200))
+            .append_pair("case_type_name", &russian(200))
+            .append_pair("timezone_name", &russian(50))
+            .append_pair("errorEmail", "op@example.com")
+            .finish()
+    };
+    let longest = query(4000, 1000);
+    assert!(longest.len() > 32 * 1024, "{}", longest.len());
+    let (code, body) = app.get(&format!("/webhook/log?{longest}")).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["Status"], "Success", "{body}");
+    // A message that, with the booking, fits the channel's 4,096 characters is sent.
+    let long = query(2850, 0);
+    assert!(long.len() > 16 * 1024, "{}", long.len());
+    let (code, body) = app
+        .post(
+            &format!("/webhook/log?{long}"),
+            fixture("booking-one-resource.json"),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["Status"], "Success", "{body}");
 }

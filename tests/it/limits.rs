@@ -113,7 +113,7 @@ async fn huge_queries_are_refused_before_any_work() {
         body["ErrorMessage"]
             .as_str()
             .unwrap()
-            .contains("more than the limit of 16384"),
+            .contains("more than the limit of 49152"),
         "{body}"
     );
     // A head larger than a connection's read buffer (64 KiB) is cut off by the HTTP layer.
