@@ -1,6 +1,7 @@
 //! Serving HTTP/1.1 connections on the open internet: a cap on open connections (one more is
 //! accepted and waits for room, the rest wait in the listen queue), a deadline for
-//! request headers, malformed requests logged quietly and counted, and a graceful stop; and
+//! request headers, connections read in small pieces so that each keeps little memory
+//! ([`in_pieces`]), malformed requests logged quietly and counted, and a graceful stop; and
 //! [`start`], which builds the app and serves it. The routes themselves are in [`crate::http`].
 //!
 //! At the cap, the connection idle longest (no request under way: a keep-alive client between
@@ -32,18 +33,20 @@ use tokio::{
 };
 use warp::{Filter, Reply};
 
+use in_pieces::InPieces;
+
+mod in_pieces;
+
 /// File descriptors kept free for the database, log files and provider calls.
 const SPARE_DESCRIPTORS: u64 = 64;
 /// Connections the operations listener keeps open at most.
 const OPS_CONNECTIONS: usize = 32;
 
-/// The most a connection's read buffer grows to (hyper's default is about 400 KB). It is also
-/// the most a request line and headers may take (beyond it hyper answers 431), and 64 KiB holds
-/// the longest URI hyper reads, so an overlong query still gets our own 400 that says why. A
-/// body arrives through the buffer in pieces of at most this size; the buffer lives as long as
-/// its connection, so this bounds what a connection keeps while its request waits (about twice
-/// this, measured in `tests/memory.rs`).
-const READ_BUFFER_MAX: usize = 64 * 1024;
+/// The most a request line and headers may take (beyond it hyper answers 431), as the most a
+/// connection's read buffer may grow to (hyper's default is about 400 KB). 64 KiB holds the
+/// longest URI hyper reads, so an overlong query still gets our own 400 that says why. A body
+/// never grows the buffer this far: it is read in pieces ([`in_pieces`]).
+pub const READ_BUFFER_MAX: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -210,7 +213,7 @@ pub async fn serve<F>(
             .max_buf_size(READ_BUFFER_MAX)
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(InPieces(stream)), service);
         let (open, mut stopped) = (open.clone(), stopped.clone());
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
