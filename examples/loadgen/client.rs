@@ -70,6 +70,17 @@ impl Request {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// An error and what caused it, as one line (reqwest's own message names only the URL).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    line
+}
+
 async fn send(client: &reqwest::Client, request: &Request) -> Result<(), String> {
     let response = match &request.body {
         None => client.get(&request.url).send().await,
@@ -86,9 +97,9 @@ async fn send(client: &reqwest::Client, request: &Request) -> Result<(), String>
                 .await
         }
     }
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| with_causes(&e))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| e.to_string())?;
+    let text = response.text().await.map_err(|e| with_causes(&e))?;
     if request.any_answer
         || (status.is_success()
             && (request.body.is_none() || text.contains("\"Success\"") || text == "ok"))
