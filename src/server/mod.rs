@@ -5,9 +5,10 @@
 //! [`start`], which builds the app and serves it. The routes themselves are in [`crate::http`].
 //!
 //! At the cap, the connection idle longest (no request under way: a keep-alive client between
-//! requests, or one that has not finished its headers) is closed to make room, so that idle
-//! connections cannot keep real requests out; when every connection is busy, new ones wait in
-//! the listen queue. `/healthz`, `/readyz` and `/metrics` can also be served on a listener of
+//! requests, or one that has not finished its headers) is closed to make room once it has been
+//! idle for a second, so that idle connections cannot keep real requests out, and a client about
+//! to use its connection does not lose it; until then, and when every connection is busy, new
+//! ones wait in the listen queue. `/healthz`, `/readyz` and `/metrics` can also be served on a listener of
 //! their own (`server.ops_addr`) that the public port's load never reaches.
 
 use std::{
@@ -39,6 +40,12 @@ mod in_pieces;
 
 /// File descriptors kept free for the database, log files and provider calls.
 const SPARE_DESCRIPTORS: u64 = 64;
+/// How long a connection must have been idle before it is closed for a newcomer. A client
+/// sends its next request on a kept-alive connection (or its first on a new one) as soon as it
+/// has one: closed at that moment, the connection takes the request down with it, and the
+/// client sees a reset. Closing only what has been idle this long leaves that to chance no
+/// more than any keep-alive timeout does.
+const IDLE_BEFORE_CLOSING: Duration = Duration::from_secs(1);
 /// Connections the operations listener keeps open at most.
 const OPS_CONNECTIONS: usize = 32;
 
@@ -114,12 +121,14 @@ impl Open {
         self.all.lock().expect("connections lock").len()
     }
 
-    /// Asks the connection idle longest to close; `false` when every one is busy.
-    fn close_idlest(&self) -> bool {
+    /// Asks the connection idle longest to close, if it has been idle since `idle_before` (ms
+    /// since the server started) or longer; `false` when none has.
+    fn close_idlest(&self, idle_before: i64) -> bool {
         let all = self.all.lock().expect("connections lock");
         let idlest = all
             .values()
             .filter(|c| c.busy.load(Ordering::Relaxed) == 0)
+            .filter(|c| c.idle_since.load(Ordering::Relaxed) <= idle_before)
             .min_by_key(|c| c.idle_since.load(Ordering::Relaxed));
         match idlest {
             Some(conn) => {
@@ -180,7 +189,7 @@ pub async fn serve<F>(
     let clock = tokio::time::Instant::now();
     let (stopping, stopped) = watch::channel(false);
     let mut stop = std::pin::pin!(stop);
-    loop {
+    'accept: loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -193,14 +202,23 @@ pub async fn serve<F>(
         };
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
+            // At the cap with someone waiting: make room by closing the connection idle longest,
+            // once it has been idle for a while; until then the newcomer waits for a request to
+            // end, and looks again.
             Err(_) => {
-                // At the cap with someone waiting: make room by closing the connection idle
-                // longest, if any; else the newcomer waits for a request to end.
-                open.close_idlest();
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-                    _ = &mut stop => break,
-                }
+                let waiting = metrics::gauge!("hooks_http_newcomer_waiting");
+                waiting.set(1);
+                let slot = loop {
+                    let now = clock.elapsed().as_millis() as i64;
+                    let closing = open.close_idlest(now - IDLE_BEFORE_CLOSING.as_millis() as i64);
+                    tokio::select! {
+                        slot = slots.clone().acquire_owned() => break slot.expect("the semaphore is never closed"),
+                        _ = tokio::time::sleep(IDLE_BEFORE_CLOSING / 4), if !closing => {}
+                        _ = &mut stop => break 'accept,
+                    }
+                };
+                waiting.set(0);
+                slot
             }
         };
         let (id, conn) = open.add(clock.elapsed().as_millis() as i64);

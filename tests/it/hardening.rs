@@ -644,6 +644,80 @@ async fn idle_connections_are_closed_first_when_the_cap_is_reached() {
     );
 }
 
+/// At the cap, a kept-alive connection that has just been answered is not closed for a
+/// newcomer: its client may be sending its next request on it at that very moment, and would
+/// see a reset. The newcomer is served once that connection has been idle for a second.
+#[tokio::test]
+async fn a_connection_just_answered_is_not_closed_for_a_newcomer() {
+    let app = spawn(
+        "[server]\nops_addr = \"127.0.0.1:0\"\nmax_connections = 1\nheader_read_timeout = \"60s\"\n",
+    )
+    .await;
+    let ops = format!("http://{}/metrics", app.running.ops_addr.unwrap());
+    let ask = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut kept = TcpStream::connect(app.running.addr).await.unwrap();
+    kept.write_all(ask).await.unwrap();
+    assert!(one_answer(&mut kept).await.starts_with("HTTP/1.1 200"));
+    // A newcomer at the cap: wait until the server holds it, waiting for room (the gauge is
+    // the process's, so another test at its own cap may set it too; this one then only waits
+    // less).
+    let mut newcomer = TcpStream::connect(app.running.addr).await.unwrap();
+    newcomer.write_all(ask).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = app
+            .http
+            .get(&ops)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("hooks_http_newcomer_waiting 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the newcomer never waited: the kept connection was closed for it at once"
+        );
+    }
+    // The kept connection carries its next request.
+    kept.write_all(ask).await.unwrap();
+    let again = one_answer(&mut kept).await;
+    assert!(again.starts_with("HTTP/1.1 200"), "{again:?}");
+    // Once it has been idle long enough, it makes room, and the newcomer is answered.
+    let served = tokio::time::timeout(Duration::from_secs(10), one_answer(&mut newcomer)).await;
+    assert!(served.expect("served").starts_with("HTTP/1.1 200"));
+}
+
+/// One HTTP/1.1 answer with a `content-length`, read from `socket` (empty if it closes first).
+async fn one_answer(socket: &mut TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&read).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return text;
+            }
+        }
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return text,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_operations_listener_answers_while_the_public_port_is_full() {
     let app = spawn(
