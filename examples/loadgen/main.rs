@@ -40,6 +40,9 @@ struct Args {
     /// embedded SQLite file.
     #[arg(long)]
     database: Option<String>,
+    /// `server.max_connections` of torrow-hooks (default: the service's own).
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// Keep the servers' logs and the outbox in this folder (default: a temporary one).
     #[arg(long)]
     keep: Option<PathBuf>,
@@ -150,6 +153,10 @@ async fn drive(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(database) = &args.database {
         hooks_args.extend(["--database", database.as_str()]);
+    }
+    let max_connections = args.max_connections.map(|n| n.to_string());
+    if let Some(n) = &max_connections {
+        hooks_args.extend(["--max-connections", n.as_str()]);
     }
     let hooks = Server::start("hooks", &hooks_args, &log("hooks"))?;
     let rss_started = hooks.resident();

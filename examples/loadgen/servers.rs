@@ -78,6 +78,7 @@ pub async fn serve(kind: &str, args: &Args) -> anyhow::Result<()> {
                 wappi,
                 args.fsync,
                 args.database.as_deref(),
+                args.max_connections,
             ))?;
             torrow_hooks::telemetry::init_logs(&settings.log);
             torrow_hooks::start(settings).await?.addr
@@ -105,8 +106,17 @@ where
 
 /// The service's own defaults, but on a free port, with the outbox in a temporary folder, the
 /// templates of this checkout, the Wappi stand-in, and production-style JSON logs.
-fn hooks_settings(dir: &Path, wappi: &str, fsync: bool, database: Option<&str>) -> String {
+fn hooks_settings(
+    dir: &Path,
+    wappi: &str,
+    fsync: bool,
+    database: Option<&str>,
+    max_connections: Option<usize>,
+) -> String {
     let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let max_connections = max_connections
+        .map(|n| format!("server.max_connections = {n}"))
+        .unwrap_or_default();
     format!(
         r#"
         server.addr = "127.0.0.1:0"
@@ -117,6 +127,7 @@ fn hooks_settings(dir: &Path, wappi: &str, fsync: bool, database: Option<&str>) 
         log_sink.path = {sink:?}
         delivery.fsync = {fsync}
         log.format = "json"
+        {max_connections}
         "#,
         db = database
             .map(str::to_string)
