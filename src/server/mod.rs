@@ -8,8 +8,8 @@
 //! requests, or one that has not finished its headers) is closed to make room once it has been
 //! idle for a second, so that idle connections cannot keep real requests out, and a client about
 //! to use its connection does not lose it; until then, and when every connection is busy, new
-//! ones wait in the listen queue. `/healthz`, `/readyz` and `/metrics` can also be served on a listener of
-//! their own (`server.ops_addr`) that the public port's load never reaches.
+//! ones wait in the listen queue. `/healthz`, `/readyz` and `/metrics` can also be served on a
+//! listener of their own (`server.ops_addr`) that the public port's load never reaches.
 
 use std::{
     collections::HashMap,
@@ -203,8 +203,8 @@ pub async fn serve<F>(
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             // At the cap with someone waiting: make room by closing the connection idle longest,
-            // once it has been idle for a while; until then the newcomer waits for a request to
-            // end, and looks again.
+            // once it has been idle for IDLE_BEFORE_CLOSING; until then the newcomer waits for a
+            // connection to end, and looks again.
             Err(_) => {
                 let waiting = metrics::gauge!("hooks_http_newcomer_waiting");
                 waiting.set(1);
@@ -214,7 +214,10 @@ pub async fn serve<F>(
                     tokio::select! {
                         slot = slots.clone().acquire_owned() => break slot.expect("the semaphore is never closed"),
                         _ = tokio::time::sleep(IDLE_BEFORE_CLOSING / 4), if !closing => {}
-                        _ = &mut stop => break 'accept,
+                        _ = &mut stop => {
+                            waiting.set(0);
+                            break 'accept;
+                        }
                     }
                 };
                 waiting.set(0);
