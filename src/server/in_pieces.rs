@@ -4,8 +4,9 @@
 //! filling it, it doubles the next read, up to [`super::READ_BUFFER_MAX`]: a 90 KB body made each
 //! connection keep 64–128 KB from then on, idle or waiting for its delivery. Served through
 //! [`InPieces`], no read takes more than [`READ_PIECE`], so hyper's next read stays at twice
-//! that, and a connection keeps about 16 KB (`tests/memory.rs` counts it). A head longer than a
-//! piece still arrives whole, over several reads.
+//! that, and a connection's buffer stays at about 16 KB (`tests/memory.rs` counts what a waiting
+//! POST keeps). A head longer than a piece still arrives whole, over several reads; the price is
+//! more reads for a large body, a few per cent of a POST's CPU (BENCHMARKS.md, session 11).
 
 use std::{
     io,
