@@ -153,10 +153,11 @@ impl Text {
         serde_json::to_string(self).expect("a text serialises")
     }
 
-    /// A text read back from [`Text::to_stored`]; anything else (an error stored by an older
-    /// version, in English) is shown as it was stored.
+    /// A text read back from [`Text::to_stored`] (an object, or a JSON string for words that
+    /// are not ours); anything else (an error stored by an older version, in English) is shown
+    /// as it was stored.
     pub fn from_stored(stored: &str) -> Text {
-        if stored.starts_with('{') {
+        if stored.starts_with('{') || stored.starts_with('"') {
             if let Ok(text) = serde_json::from_str(stored) {
                 return text;
             }
@@ -257,5 +258,9 @@ mod tests {
             Text::verbatim("Wappi answered HTTP 500")
         );
         assert_eq!(Text::from_stored("{not json"), Text::verbatim("{not json"));
+        // Words that are not ours, alone, are stored as a JSON string, and read back unquoted.
+        let alone = Text::verbatim("Wappi: \"no such chat\"");
+        assert_eq!(Text::from_stored(&alone.to_stored()), alone);
+        assert_eq!(Text::from_stored("\"unclosed"), Text::verbatim("\"unclosed"));
     }
 }
