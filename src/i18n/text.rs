@@ -261,6 +261,9 @@ mod tests {
         // Words that are not ours, alone, are stored as a JSON string, and read back unquoted.
         let alone = Text::verbatim("Wappi: \"no such chat\"");
         assert_eq!(Text::from_stored(&alone.to_stored()), alone);
-        assert_eq!(Text::from_stored("\"unclosed"), Text::verbatim("\"unclosed"));
+        assert_eq!(
+            Text::from_stored("\"unclosed"),
+            Text::verbatim("\"unclosed")
+        );
     }
 }

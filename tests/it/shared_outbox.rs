@@ -192,3 +192,173 @@ async fn grouped_accepts_store_each_post_once_across_instances() {
         assert_eq!(a.attempts(id).await.unwrap().len(), 1);
     }
 }
+
+fn answered_id(accepted: &Accepted) -> (&'static str, String) {
+    match accepted {
+        Accepted::New(r) => ("new", r.id.clone()),
+        Accepted::Duplicate(r) => ("duplicate", r.id.clone()),
+    }
+}
+
+/// One batch of the group commit accepts its POSTs in one statement: a key that comes twice or
+/// three times in it is stored once and the others answer that delivery, a key already stored
+/// answers the stored one, and each write gets its own answer in its place.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn one_batch_stores_a_key_once_and_answers_each_write_in_its_place() {
+    use torrow_hooks::{i18n::Text, store::State};
+    let (a, _) = two_instances().await;
+    let now = 5_000_000;
+    a.accept(delivery("stored", "k-stored"), 0, now - 100)
+        .await
+        .unwrap();
+    a.accept(delivery("expired", "k-expired"), 0, now - 100)
+        .await
+        .unwrap();
+    let mut failed = delivery("f1", "k-failed");
+    failed.failed = Some(Text::verbatim("no template"));
+    let writes = vec![
+        (delivery("a1", "k-a"), now - 10, now),
+        (delivery("b1", "k-b"), now - 10, now),
+        (delivery("a2", "k-a"), now - 10, now),
+        (delivery("again", "k-stored"), now - 1_000, now),
+        (delivery("a3", "k-a"), now - 10, now),
+        (failed, now - 10, now),
+        // The dedup window of this one starts after the stored delivery.
+        (delivery("later", "k-expired"), now - 50, now),
+        // This very write, committed before without its commit confirmed: written again.
+        (delivery("stored", "k-stored"), now - 1_000, now),
+    ];
+    let (accepted, _) = a.write_as_one_batch(writes, Vec::new()).await;
+    let answers: Vec<_> = accepted
+        .iter()
+        .map(|a| answered_id(a.as_ref().unwrap()))
+        .collect();
+    let expected = [
+        ("new", "a1"),
+        ("new", "b1"),
+        ("duplicate", "a1"),
+        ("duplicate", "stored"),
+        ("duplicate", "a1"),
+        ("new", "f1"),
+        ("new", "later"),
+        ("new", "stored"),
+    ];
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(how, id)| (*how, id.to_string()))
+        .collect();
+    assert_eq!(answers, expected);
+
+    // What an accept answers is what is stored.
+    for (answer, id) in [(&accepted[0], "a1"), (&accepted[5], "f1")] {
+        let Ok(Accepted::New(answered)) = answer else {
+            panic!("{id} is new")
+        };
+        let stored = a.get(id).await.unwrap().unwrap();
+        assert_eq!(format!("{answered:?}"), format!("{stored:?}"));
+    }
+    assert_eq!(a.get("f1").await.unwrap().unwrap().state, State::Failed);
+    assert_eq!(a.get("a1").await.unwrap().unwrap().state, State::Sending);
+    let ids: Vec<String> = a
+        .recent(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, ["a1", "b1", "expired", "f1", "later", "stored"]);
+}
+
+/// One batch records its attempts' ends in one statement: two ends of one delivery in the same
+/// batch are both kept, in order, an end written twice counts once, and a delivery accepted in
+/// the batch can end in it.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn one_batch_records_each_attempts_end_once_and_in_order() {
+    use torrow_hooks::{i18n::Text, store::Outcome, store::State};
+    let (a, _) = two_instances().await;
+    let now = 6_000_000;
+    for id in ["d1", "d2"] {
+        a.accept(delivery(id, &format!("k-{id}")), 0, now)
+            .await
+            .unwrap();
+    }
+    let sent = |p: &str| Outcome::Sent {
+        provider_id: Some(p.into()),
+        warning: None,
+    };
+    let retry = Outcome::Retry {
+        next_attempt_at: now + 60_000,
+        error: Text::verbatim("HTTP 502"),
+    };
+    let ends = vec![
+        ("d1".to_string(), 1, retry, now + 1),
+        ("d2".to_string(), 1, sent("p-d2"), now + 1),
+        ("d1".to_string(), 2, sent("p-d1"), now + 2),
+        ("d2".to_string(), 1, sent("p-d2"), now + 1),
+        ("m1".to_string(), 1, sent("p-m1"), now + 3),
+    ];
+    let (accepted, finished) = a
+        .write_as_one_batch(vec![(delivery("m1", "k-m1"), 0, now)], ends)
+        .await;
+    assert!(matches!(accepted[..], [Ok(Accepted::New(_))]));
+    assert_eq!(finished.len(), 5);
+    assert!(finished.iter().all(Result::is_ok), "{finished:?}");
+
+    let d1 = a.get("d1").await.unwrap().unwrap();
+    assert_eq!(
+        (d1.state, d1.attempts, d1.provider_id.as_deref()),
+        (State::Sent, 2, Some("p-d1"))
+    );
+    let outcomes: Vec<_> = a
+        .attempts("d1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.number, t.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(1, "retry".to_string()), (2, "sent".to_string())]
+    );
+    for id in ["d2", "m1"] {
+        let record = a.get(id).await.unwrap().unwrap();
+        assert_eq!((record.state, record.attempts), (State::Sent, 1), "{id}");
+        assert_eq!(a.attempts(id).await.unwrap().len(), 1, "{id}");
+    }
+}
+
+/// A write the database refuses fails alone: the batch is tried again write by write, and the
+/// others of the batch are stored.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn a_refused_write_fails_alone_and_the_rest_of_its_batch_is_stored() {
+    let (a, _) = two_instances().await;
+    let mut refused = delivery("bad", "k-bad");
+    // PostgreSQL keeps no NUL in text.
+    refused.text = "a\0b".into();
+    let writes = vec![
+        (delivery("ok1", "k-1"), 0, 1_000),
+        (refused, 0, 1_000),
+        (delivery("ok2", "k-2"), 0, 1_000),
+    ];
+    let (accepted, _) = a.write_as_one_batch(writes, Vec::new()).await;
+    assert!(matches!(accepted[0], Ok(Accepted::New(_))));
+    assert!(accepted[1].is_err());
+    assert!(matches!(accepted[2], Ok(Accepted::New(_))));
+    assert!(a.get("ok1").await.unwrap().is_some());
+    assert!(a.get("bad").await.unwrap().is_none());
+    assert!(a.get("ok2").await.unwrap().is_some());
+}

@@ -79,10 +79,37 @@ impl PgStore {
             })?;
         let lease_ms = options.lease.as_millis() as i64;
         Ok(PgStore {
-            writes: batch::start(pool.clone(), lease_ms),
+            writes: batch::start(pool.clone(), lease_ms).map_err(sqlx::Error::Io)?,
             pool,
             lease_ms,
         })
+    }
+
+    /// For tests: these accepts (`new`, `dedup_since`, `now`) and attempts' ends (`id`,
+    /// `number`, outcome, `now`) written as one batch of the group commit, as the writers would
+    /// if they had queued together. The answers are in their order.
+    #[doc(hidden)]
+    pub async fn write_as_one_batch(
+        &self,
+        accepts: Vec<(NewDelivery, i64, i64)>,
+        finishes: Vec<(String, i64, Outcome, i64)>,
+    ) -> (Vec<StoreResult<Accepted>>, Vec<StoreResult<()>>) {
+        let accepts = accepts
+            .into_iter()
+            .map(|(new, dedup_since, now)| batch::Accept {
+                new: Box::new(new),
+                dedup_since,
+                now,
+            });
+        let finishes = finishes
+            .into_iter()
+            .map(|(id, number, outcome, now)| batch::Finish {
+                id,
+                number,
+                outcome: Box::new(outcome),
+                now,
+            });
+        batch::one_batch(&self.pool, self.lease_ms, accepts, finishes).await
     }
 }
 
@@ -107,13 +134,12 @@ fn record(row: &PgRow) -> Record {
 #[async_trait]
 impl Store for PgStore {
     async fn accept(&self, new: NewDelivery, dedup_since: i64, now: i64) -> StoreResult<Accepted> {
-        batch::queue(&self.writes, |reply| batch::Write::Accept {
+        let accept = batch::Accept {
             new: Box::new(new),
             dedup_since,
             now,
-            reply,
-        })
-        .await
+        };
+        batch::queue(&self.writes, |reply| batch::Write::Accept(accept, reply)).await
     }
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
@@ -152,14 +178,13 @@ impl Store for PgStore {
         outcome: &Outcome,
         now: i64,
     ) -> StoreResult<()> {
-        batch::queue(&self.writes, |reply| batch::Write::Finish {
+        let finish = batch::Finish {
             id: id.to_string(),
             number,
             outcome: Box::new(outcome.clone()),
             now,
-            reply,
-        })
-        .await
+        };
+        batch::queue(&self.writes, |reply| batch::Write::Finish(finish, reply)).await
     }
 
     /// Nothing to do at start: other instances may be sending right now. A row left `sending`
