@@ -132,31 +132,31 @@ pub(super) async fn one_batch(
     finishes: impl Iterator<Item = Finish>,
 ) -> (Vec<StoreResult<Accepted>>, Vec<StoreResult<()>>) {
     let mut batch = Vec::new();
-    let accepted: Vec<_> = accepts
-        .map(|a| {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Write::Accept(a, reply));
-            answer
-        })
-        .collect();
-    let finished: Vec<_> = finishes
-        .map(|f| {
-            let (reply, answer) = oneshot::channel();
-            batch.push(Write::Finish(f, reply));
-            answer
-        })
-        .collect();
+    let accepted = waiting(&mut batch, accepts, Write::Accept);
+    let finished = waiting(&mut batch, finishes, Write::Finish);
     commit(pool, &mut Own::default(), batch, lease_ms).await;
-    let mut answers = (Vec::new(), Vec::new());
-    for answer in accepted {
-        answers
-            .0
-            .push(answer.await.unwrap_or(Err(StoreError::WriterStopped)));
-    }
-    for answer in finished {
-        answers
-            .1
-            .push(answer.await.unwrap_or(Err(StoreError::WriterStopped)));
+    (answers(accepted).await, answers(finished).await)
+}
+
+/// Adds each write that `make` builds around a reply to `batch`; the replies to wait for.
+fn waiting<W, T>(
+    batch: &mut Vec<Write>,
+    writes: impl Iterator<Item = W>,
+    make: fn(W, oneshot::Sender<StoreResult<T>>) -> Write,
+) -> Vec<oneshot::Receiver<StoreResult<T>>> {
+    writes
+        .map(|write| {
+            let (reply, answer) = oneshot::channel();
+            batch.push(make(write, reply));
+            answer
+        })
+        .collect()
+}
+
+async fn answers<T>(waiting: Vec<oneshot::Receiver<StoreResult<T>>>) -> Vec<StoreResult<T>> {
+    let mut answers = Vec::with_capacity(waiting.len());
+    for answer in waiting {
+        answers.push(answer.await.unwrap_or(Err(StoreError::WriterStopped)));
     }
     answers
 }
@@ -263,20 +263,13 @@ async fn write_all(
     batch: &[Write],
     lease_ms: i64,
 ) -> StoreResult<Vec<Done>> {
-    let accepts: Vec<&Accept> = batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::Accept(a, _) => Some(a),
-            Write::Finish(..) => None,
-        })
-        .collect();
-    let finishes: Vec<&Finish> = batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::Finish(f, _) => Some(f),
-            Write::Accept(..) => None,
-        })
-        .collect();
+    let (mut accepts, mut finishes) = (Vec::<&Accept>::new(), Vec::<&Finish>::new());
+    for write in batch {
+        match write {
+            Write::Accept(a, _) => accepts.push(a),
+            Write::Finish(f, _) => finishes.push(f),
+        }
+    }
     let mut tx = conn.begin().await?;
     if !accepts.is_empty() {
         // Two instances with the same POST wait for each other here, then the second sees the
