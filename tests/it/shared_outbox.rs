@@ -5,17 +5,27 @@ use std::time::Duration;
 use torrow_hooks::store::{Accepted, MailQueue, NewDelivery, PgOptions, PgStore, Store};
 
 async fn two_instances() -> (PgStore, PgStore) {
+    let url = fresh_database().await;
+    (instance(&url).await, instance(&url).await)
+}
+
+/// One instance on a database of its own: what a single store's group commit does.
+async fn one_instance() -> PgStore {
+    instance(&fresh_database().await).await
+}
+
+async fn fresh_database() -> String {
     let name = format!("shared_{}_{}", std::process::id(), rand_suffix());
-    let url = crate::support::shared_cluster().database(&name).await;
+    crate::support::shared_cluster().database(&name).await
+}
+
+async fn instance(url: &str) -> PgStore {
     let options = PgOptions {
         pool_size: 4,
         statement_timeout: Duration::from_secs(10),
         lease: Duration::from_secs(60),
     };
-    (
-        PgStore::connect(&url, options).await.unwrap(),
-        PgStore::connect(&url, options).await.unwrap(),
-    )
+    PgStore::connect(url, options).await.unwrap()
 }
 
 fn rand_suffix() -> u64 {
@@ -210,7 +220,7 @@ fn answered_id(accepted: &Accepted) -> (&'static str, String) {
 )]
 async fn one_batch_stores_a_key_once_and_answers_each_write_in_its_place() {
     use torrow_hooks::{i18n::Text, store::State};
-    let (a, _) = two_instances().await;
+    let a = one_instance().await;
     let now = 5_000_000;
     a.accept(delivery("stored", "k-stored"), 0, now - 100)
         .await
@@ -285,7 +295,7 @@ async fn one_batch_stores_a_key_once_and_answers_each_write_in_its_place() {
 )]
 async fn one_batch_records_each_attempts_end_once_and_in_order() {
     use torrow_hooks::{i18n::Text, store::Outcome, store::State};
-    let (a, _) = two_instances().await;
+    let a = one_instance().await;
     let now = 6_000_000;
     for id in ["d1", "d2"] {
         a.accept(delivery(id, &format!("k-{id}")), 0, now)
@@ -345,7 +355,7 @@ async fn one_batch_records_each_attempts_end_once_and_in_order() {
     ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
 )]
 async fn a_refused_write_fails_alone_and_the_rest_of_its_batch_is_stored() {
-    let (a, _) = two_instances().await;
+    let a = one_instance().await;
     let mut refused = delivery("bad", "k-bad");
     // PostgreSQL keeps no NUL in text.
     refused.text = "a\0b".into();
