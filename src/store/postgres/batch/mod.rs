@@ -213,7 +213,6 @@ impl Own {
     /// acquire timeout, so that a POST is answered 503 in time while the database is away.
     async fn connection(&mut self, pool: &PgPool) -> StoreResult<&mut PgConnection> {
         let within = pool.options().get_acquire_timeout();
-        let timed_out = || StoreError::from(sqlx::Error::PoolTimedOut);
         let idle = self.used.is_none_or(|t| t.elapsed() >= IDLE_BEFORE_PING);
         if let Some(conn) = &mut self.conn {
             if idle && !matches!(tokio::time::timeout(within, conn.ping()).await, Ok(Ok(()))) {
@@ -229,7 +228,7 @@ impl Own {
             let connect = PgConnection::connect_with(&options);
             let conn = tokio::time::timeout(within, connect)
                 .await
-                .map_err(|_| timed_out())??;
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connected above"))
