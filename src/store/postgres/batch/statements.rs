@@ -95,10 +95,6 @@ pub(super) async fn accept(
         .collect()
 }
 
-/// The ends of a round's attempts: each delivery's new state and each attempt's row, in one
-/// statement. The round names each delivery once. Written twice (a batch tried again write by
-/// write after a commit whose outcome was unknown), an end counts once.
-///
 /// `d.id = ANY($1)` bounds the rows read to the round's, whichever way the join is planned:
 /// planned while the table was small, `d.id = i.id` alone became a hash join over the whole
 /// table, kept as the table grew (measured: 2 ms per batch at 15,000 rows). The writer's
@@ -118,6 +114,9 @@ const FINISH_SQL: &str = "WITH input AS (SELECT * FROM unnest($1::text[], $2::bi
      ON CONFLICT (delivery_id, number) DO UPDATE SET ended_at = excluded.ended_at, \
      outcome = excluded.outcome, error = excluded.error";
 
+/// The ends of a round's attempts: each delivery's new state and each attempt's row, in one
+/// statement. The round names each delivery once. Written twice (a batch tried again write by
+/// write after a commit whose outcome was unknown), an end counts once.
 pub(super) async fn finish(
     tx: &mut Transaction<'_, Postgres>,
     writes: &[&Finish],
