@@ -372,3 +372,25 @@ async fn a_refused_write_fails_alone_and_the_rest_of_its_batch_is_stored() {
     assert!(a.get("bad").await.unwrap().is_none());
     assert!(a.get("ok2").await.unwrap().is_some());
 }
+
+/// A writer plans its statements once per connection. Planned while the statistics say the
+/// outbox is empty (retention emptied it, then autovacuum ran), the statement that records the
+/// attempts' ends still finds its rows by id, rather than read the whole table as it grows.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn the_ends_planned_on_an_emptied_outbox_find_their_rows_by_id() {
+    use sqlx::Connection;
+    let url = fresh_database().await;
+    let a = instance(&url).await;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("VACUUM ANALYZE deliveries")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let plan = a.plan_of_the_attempts_ends().await.unwrap();
+    assert!(plan.contains("Index Cond: (id = ANY"), "{plan}");
+    assert!(!plan.contains("Seq Scan on deliveries"), "{plan}");
+}

@@ -111,6 +111,13 @@ impl PgStore {
             });
         batch::one_batch(&self.pool, self.lease_ms, accepts, finishes).await
     }
+
+    /// For tests: the plan a writer's connection makes of the statement that records a batch's
+    /// attempts' ends, as `EXPLAIN` prints it.
+    #[doc(hidden)]
+    pub async fn plan_of_the_attempts_ends(&self) -> StoreResult<String> {
+        batch::plan_of_the_ends(&self.pool).await
+    }
 }
 
 fn record(row: &PgRow) -> Record {

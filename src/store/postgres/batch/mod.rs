@@ -29,7 +29,7 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{postgres::PgConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
 mod statements;
@@ -225,12 +225,7 @@ impl Own {
             }
         }
         if self.conn.is_none() {
-            let options = pool.connect_options().as_ref().clone().options([
-                ("plan_cache_mode", "force_generic_plan"),
-                // Planned while the statistics said the table was empty or small, a
-                // sequential scan looks cheapest, and the plan is kept until the next analyze.
-                ("enable_seqscan", "off"),
-            ]);
+            let options = writer_options(pool);
             let connect = PgConnection::connect_with(&options);
             let conn = tokio::time::timeout(within, connect)
                 .await
@@ -239,6 +234,24 @@ impl Own {
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }
+}
+
+/// How a writer's own connection is opened: the pool's options, its statements planned once
+/// and never as a sequential scan.
+fn writer_options(pool: &PgPool) -> PgConnectOptions {
+    pool.connect_options().as_ref().clone().options([
+        ("plan_cache_mode", "force_generic_plan"),
+        // Planned while the statistics said the table was empty or small, a sequential scan
+        // looks cheapest, and the plan is kept until the next analyze.
+        ("enable_seqscan", "off"),
+    ])
+}
+
+/// The plan a writer's connection makes of the attempts' ends (see
+/// [`super::PgStore::plan_of_the_attempts_ends`]).
+pub(super) async fn plan_of_the_ends(pool: &PgPool) -> StoreResult<String> {
+    let mut conn = PgConnection::connect_with(&writer_options(pool)).await?;
+    statements::plan_of_finish(&mut conn).await
 }
 
 /// What one write came to.

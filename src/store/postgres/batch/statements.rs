@@ -1,6 +1,6 @@
 //! The statements of a batch: the accepts of a round in one, the attempts' ends of a round in one.
 
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::super::{record, COLUMNS};
 use super::{Accept, Finish};
@@ -142,4 +142,24 @@ pub(super) async fn finish(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// The plan `conn` makes of [`FINISH_SQL`], as `EXPLAIN` prints it; nothing is written.
+pub(super) async fn plan_of_finish(conn: &mut PgConnection) -> StoreResult<String> {
+    let prepare = format!(
+        "PREPARE ends(text[], bigint[], text[], bigint[], text[], text[], bigint[], text[], \
+         bigint[]) AS {FINISH_SQL}"
+    );
+    sqlx::raw_sql(&prepare).execute(&mut *conn).await?;
+    let lines = sqlx::raw_sql(
+        "EXPLAIN EXECUTE ends('{x}', '{1}', '{sent}', '{1}', '{NULL}', '{NULL}', '{NULL}', \
+         '{sent}', '{1}')",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(lines
+        .iter()
+        .map(|line| line.get::<String, _>(0))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
