@@ -44,29 +44,20 @@ pub(super) async fn accept(
     writes: &[&Accept],
     lease_ms: i64,
 ) -> StoreResult<Vec<Accepted>> {
-    let column = |f: fn(&Accept) -> &str| -> Vec<&str> { writes.iter().map(|a| f(a)).collect() };
     let rows = sqlx::query(&ACCEPT_SQL)
-        .bind(column(|a| &a.new.id))
-        .bind(column(|a| &a.new.channel))
-        .bind(column(|a| &a.new.query))
-        .bind(column(|a| &a.new.dedup_key))
-        .bind(column(|a| &a.new.recipient))
-        .bind(column(|a| &a.new.text))
-        .bind(column(|a| &a.new.summary))
-        .bind(
-            writes
-                .iter()
-                .map(|a| a.new.error_email.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            writes
-                .iter()
-                .map(|a| a.new.failed.as_ref().map(Text::to_stored))
-                .collect::<Vec<_>>(),
-        )
-        .bind(writes.iter().map(|a| a.now).collect::<Vec<_>>())
-        .bind(writes.iter().map(|a| a.dedup_since).collect::<Vec<_>>())
+        .bind(column(writes, |a| a.new.id.as_str()))
+        .bind(column(writes, |a| a.new.channel.as_str()))
+        .bind(column(writes, |a| a.new.query.as_str()))
+        .bind(column(writes, |a| a.new.dedup_key.as_str()))
+        .bind(column(writes, |a| a.new.recipient.as_str()))
+        .bind(column(writes, |a| a.new.text.as_str()))
+        .bind(column(writes, |a| a.new.summary.as_str()))
+        .bind(column(writes, |a| a.new.error_email.as_deref()))
+        .bind(column(writes, |a| {
+            a.new.failed.as_ref().map(Text::to_stored)
+        }))
+        .bind(column(writes, |a| a.now))
+        .bind(column(writes, |a| a.dedup_since))
         .bind(lease_ms)
         .fetch_all(&mut **tx)
         .await?;
@@ -126,22 +117,23 @@ pub(super) async fn finish(
         .map(|w| crate::store::finished(&w.outcome, w.now))
         .collect();
     sqlx::query(FINISH_SQL)
-        .bind(writes.iter().map(|w| w.id.as_str()).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.number).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.state.as_str()).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.next).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.error.as_deref()).collect::<Vec<_>>())
-        .bind(
-            ends.iter()
-                .map(|e| e.provider_id.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(ends.iter().map(|e| e.purge_after).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.how).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.now).collect::<Vec<_>>())
+        .bind(column(writes, |w| w.id.as_str()))
+        .bind(column(writes, |w| w.number))
+        .bind(column(&ends, |e| e.state.as_str()))
+        .bind(column(&ends, |e| e.next))
+        .bind(column(&ends, |e| e.error.as_deref()))
+        .bind(column(&ends, |e| e.provider_id.as_deref()))
+        .bind(column(&ends, |e| e.purge_after))
+        .bind(column(&ends, |e| e.how))
+        .bind(column(writes, |w| w.now))
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// One column of a round's rows, as an array parameter (the statements `unnest` them).
+fn column<'a, W, T>(rows: &'a [W], value: impl Fn(&'a W) -> T) -> Vec<T> {
+    rows.iter().map(value).collect()
 }
 
 /// The plan `conn` makes of [`FINISH_SQL`], as `EXPLAIN` prints it; nothing is written.
