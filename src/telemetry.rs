@@ -41,6 +41,9 @@ pub fn init_logs(settings: &Log) {
             .json()
             .with_env_filter(filter)
             .with_current_span(true)
+            // Spans never nest here (a request's, or a worker's attempt's), so the list would
+            // repeat `span` on every line, and each copy is parsed back from JSON to be written.
+            .with_span_list(false)
             .try_init(),
         // Colours only when a person watches: never into a file, a pipe or journald.
         LogFormat::Pretty => fmt()
