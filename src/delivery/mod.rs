@@ -10,7 +10,6 @@ pub mod submission;
 mod unabandoned;
 
 use std::{
-    panic::AssertUnwindSafe,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -18,7 +17,6 @@ use std::{
     time::Instant,
 };
 
-use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
@@ -141,21 +139,11 @@ impl Delivery {
                 });
             }
         };
-        // The first attempt runs here while the answer waits for it; once the answer stops
-        // waiting, it goes on as a task of its own. (A panic in it answers with the stored row,
-        // as a task's panic would.)
-        let mut attempt = Box::pin(
-            AssertUnwindSafe(self.clone().attempt(record.clone()))
-                .catch_unwind()
-                .in_current_span(),
-        );
-        let record = match tokio::time::timeout(self.cfg.respond_within, &mut attempt).await {
+        // A task of its own, which goes on when the answer cannot wait for it.
+        let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
+        let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
             Ok(Ok(done)) => done,
-            Ok(Err(_panicked)) => record,
-            Err(_waited_enough) => {
-                tokio::spawn(attempt);
-                record
-            }
+            _ => record,
         };
         Ok(Submitted {
             record,
