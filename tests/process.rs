@@ -412,6 +412,38 @@ async fn logs_hold_no_token_and_no_full_phone() {
     assert!(!mails.contains(TOKEN));
 }
 
+/// A JSON log line written within a request carries that request's span once, as `span`: spans
+/// never nest here, so a list of them would only repeat it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_log_line_carries_its_request_span_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::start(dir.path(), &[("HOOKS_LOG__FORMAT", "json".to_string())]);
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/webhook/log?phone=89119998877&message=x",
+            service.base
+        ))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    service.kill();
+    let logs = service.output.lock().unwrap().clone();
+    let attempt: serde_json::Value = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .find(|line: &serde_json::Value| line["fields"]["message"] == "delivery attempt")
+        .unwrap_or_else(|| panic!("no attempt logged: {logs}"));
+    assert_eq!(attempt["span"]["name"], "request", "{attempt}");
+    assert_eq!(attempt["span"]["channel"], "log", "{attempt}");
+    assert!(
+        attempt.get("spans").is_none(),
+        "the span repeated: {attempt}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_sends_a_failed_delivery_again() {
     let dir = tempfile::tempdir().unwrap();
