@@ -347,6 +347,63 @@ async fn one_batch_records_each_attempts_end_once_and_in_order() {
     }
 }
 
+/// A batch of attempts' ends alone records each end once, whether it is one round (one
+/// statement, committed on its own) or two (one delivery's end written twice).
+#[tokio::test]
+#[cfg_attr(
+    not(postgres),
+    ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
+)]
+async fn a_batch_of_attempts_ends_alone_records_each_once() {
+    use torrow_hooks::{i18n::Text, store::Outcome, store::State};
+    let a = one_instance().await;
+    let now = 7_000_000;
+    for id in ["e1", "e2"] {
+        a.accept(delivery(id, &format!("k-{id}")), 0, now)
+            .await
+            .unwrap();
+    }
+    let sent = |p: &str| Outcome::Sent {
+        provider_id: Some(p.into()),
+        warning: None,
+    };
+    let first_ends = || {
+        vec![
+            (
+                "e1".to_string(),
+                1,
+                Outcome::Retry {
+                    next_attempt_at: now + 60_000,
+                    error: Text::verbatim("HTTP 502"),
+                },
+                now + 1,
+            ),
+            ("e2".to_string(), 1, sent("p-e2"), now + 1),
+        ]
+    };
+    for ends in [first_ends(), first_ends()] {
+        let (_, finished) = a.write_as_one_batch(vec![], ends).await;
+        assert!(finished.iter().all(Result::is_ok), "{finished:?}");
+    }
+    let again = vec![
+        ("e1".to_string(), 2, sent("p-e1"), now + 2),
+        ("e1".to_string(), 2, sent("p-e1"), now + 2),
+    ];
+    let (_, finished) = a.write_as_one_batch(vec![], again).await;
+    assert!(finished.iter().all(Result::is_ok), "{finished:?}");
+
+    let e1 = a.get("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (e1.state, e1.attempts, e1.provider_id.as_deref()),
+        (State::Sent, 2, Some("p-e1"))
+    );
+    let e2 = a.get("e2").await.unwrap().unwrap();
+    assert_eq!((e2.state, e2.attempts), (State::Sent, 1));
+    for (id, rows) in [("e1", 2), ("e2", 1)] {
+        assert_eq!(a.attempts(id).await.unwrap().len(), rows, "{id}");
+    }
+}
+
 /// A write the database refuses fails alone: the batch is tried again write by write, and the
 /// others of the batch are stored.
 #[tokio::test]

@@ -12,7 +12,9 @@
 //!   the statements before it wrote, so the second goes into a second round of the statement,
 //!   which finds the first and answers it.
 //! - The attempts' ends are one statement too, in rounds like the accepts: two ends of one
-//!   delivery in a batch are kept in their order.
+//!   delivery in a batch are kept in their order. A batch that is only ends, in one round, is
+//!   that one statement, which is a transaction of its own: two round trips fewer (`BEGIN`,
+//!   `COMMIT`), and about one context switch fewer per POST at 1,000/s.
 //! - Each writer keeps a connection of its own, beside the pool: a connection taken from the
 //!   pool is pinged as it leaves and as it comes back, two round trips a batch. It is pinged only
 //!   after it has been idle for a second, and replaced after any failure. Its statements are
@@ -288,6 +290,14 @@ async fn write_all(
             Write::Finish(f, _) => finishes.push(f),
         }
     }
+    let finish_rounds = rounds(&finishes, |f| &f.id);
+    if let ([], [round]) = (accepts.as_slice(), finish_rounds.as_slice()) {
+        // One statement is a transaction of its own. At a low rate about half the batches are
+        // one attempt's end.
+        let writes: Vec<&Finish> = round.iter().map(|&i| finishes[i]).collect();
+        finish(conn, &writes).await?;
+        return Ok(batch.iter().map(|_| Done::Finished).collect());
+    }
     let mut tx = conn.begin().await?;
     if !accepts.is_empty() {
         // Two instances with the same POST wait for each other here, then the second sees the
@@ -311,7 +321,7 @@ async fn write_all(
             accepted[i] = Some(answer);
         }
     }
-    for round in rounds(&finishes, |f| &f.id) {
+    for round in finish_rounds {
         let writes: Vec<&Finish> = round.iter().map(|&i| finishes[i]).collect();
         finish(&mut tx, &writes).await?;
     }

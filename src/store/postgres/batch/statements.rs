@@ -108,10 +108,7 @@ const FINISH_SQL: &str = "WITH input AS (SELECT * FROM unnest($1::text[], $2::bi
 /// The ends of a round's attempts: each delivery's new state and each attempt's row, in one
 /// statement. The round names each delivery once. Written twice (a batch tried again write by
 /// write after a commit whose outcome was unknown), an end counts once.
-pub(super) async fn finish(
-    tx: &mut Transaction<'_, Postgres>,
-    writes: &[&Finish],
-) -> StoreResult<()> {
+pub(super) async fn finish(conn: &mut PgConnection, writes: &[&Finish]) -> StoreResult<()> {
     let ends: Vec<_> = writes
         .iter()
         .map(|w| crate::store::finished(&w.outcome, w.now))
@@ -126,7 +123,7 @@ pub(super) async fn finish(
         .bind(column(&ends, |e| e.purge_after))
         .bind(column(&ends, |e| e.how))
         .bind(column(writes, |w| w.now))
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
 }
