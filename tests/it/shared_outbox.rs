@@ -285,6 +285,32 @@ async fn one_batch_stores_a_key_once_and_answers_each_write_in_its_place() {
     assert_eq!(ids, ["a1", "b1", "expired", "f1", "later", "stored"]);
 }
 
+/// One instance with a delivery accepted at `now` for each of `ids` (key `k-<id>`).
+async fn instance_with_accepted(ids: &[&str], now: i64) -> PgStore {
+    let a = one_instance().await;
+    for id in ids {
+        a.accept(delivery(id, &format!("k-{id}")), 0, now)
+            .await
+            .unwrap();
+    }
+    a
+}
+
+fn sent(provider_id: &str) -> torrow_hooks::store::Outcome {
+    torrow_hooks::store::Outcome::Sent {
+        provider_id: Some(provider_id.into()),
+        warning: None,
+    }
+}
+
+/// An attempt's end that retries a minute after `now`.
+fn retry(now: i64) -> torrow_hooks::store::Outcome {
+    torrow_hooks::store::Outcome::Retry {
+        next_attempt_at: now + 60_000,
+        error: torrow_hooks::i18n::Text::verbatim("HTTP 502"),
+    }
+}
+
 /// One batch records its attempts' ends in one statement: two ends of one delivery in the same
 /// batch are both kept, in order, an end written twice counts once, and a delivery accepted in
 /// the batch can end in it.
@@ -294,24 +320,11 @@ async fn one_batch_stores_a_key_once_and_answers_each_write_in_its_place() {
     ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
 )]
 async fn one_batch_records_each_attempts_end_once_and_in_order() {
-    use torrow_hooks::{i18n::Text, store::Outcome, store::State};
-    let a = one_instance().await;
+    use torrow_hooks::store::State;
     let now = 6_000_000;
-    for id in ["d1", "d2"] {
-        a.accept(delivery(id, &format!("k-{id}")), 0, now)
-            .await
-            .unwrap();
-    }
-    let sent = |p: &str| Outcome::Sent {
-        provider_id: Some(p.into()),
-        warning: None,
-    };
-    let retry = Outcome::Retry {
-        next_attempt_at: now + 60_000,
-        error: Text::verbatim("HTTP 502"),
-    };
+    let a = instance_with_accepted(&["d1", "d2"], now).await;
     let ends = vec![
-        ("d1".to_string(), 1, retry, now + 1),
+        ("d1".to_string(), 1, retry(now), now + 1),
         ("d2".to_string(), 1, sent("p-d2"), now + 1),
         ("d1".to_string(), 2, sent("p-d1"), now + 2),
         ("d2".to_string(), 1, sent("p-d2"), now + 1),
@@ -355,29 +368,12 @@ async fn one_batch_records_each_attempts_end_once_and_in_order() {
     ignore = "PostgreSQL server binaries not installed (apt-get install postgresql; .ci/run does)"
 )]
 async fn a_batch_of_attempts_ends_alone_records_each_once() {
-    use torrow_hooks::{i18n::Text, store::Outcome, store::State};
-    let a = one_instance().await;
+    use torrow_hooks::store::State;
     let now = 7_000_000;
-    for id in ["e1", "e2"] {
-        a.accept(delivery(id, &format!("k-{id}")), 0, now)
-            .await
-            .unwrap();
-    }
-    let sent = |p: &str| Outcome::Sent {
-        provider_id: Some(p.into()),
-        warning: None,
-    };
+    let a = instance_with_accepted(&["e1", "e2"], now).await;
     let first_ends = || {
         vec![
-            (
-                "e1".to_string(),
-                1,
-                Outcome::Retry {
-                    next_attempt_at: now + 60_000,
-                    error: Text::verbatim("HTTP 502"),
-                },
-                now + 1,
-            ),
+            ("e1".to_string(), 1, retry(now), now + 1),
             ("e2".to_string(), 1, sent("p-e2"), now + 1),
         ]
     };
