@@ -294,8 +294,7 @@ async fn write_all(
     if let ([], [round]) = (accepts.as_slice(), finish_rounds.as_slice()) {
         // One statement is a transaction of its own. At a low rate about half the batches are
         // one attempt's end.
-        let writes: Vec<&Finish> = round.iter().map(|&i| finishes[i]).collect();
-        finish(conn, &writes).await?;
+        finish(conn, &picked(&finishes, round)).await?;
         return Ok(batch.iter().map(|_| Done::Finished).collect());
     }
     let mut tx = conn.begin().await?;
@@ -313,7 +312,7 @@ async fn write_all(
     }
     let mut accepted: Vec<Option<Accepted>> = accepts.iter().map(|_| None).collect();
     for round in rounds(&accepts, |a| &a.new.dedup_key) {
-        let writes: Vec<&Accept> = round.iter().map(|&i| accepts[i]).collect();
+        let writes = picked(&accepts, &round);
         for (i, answer) in round
             .into_iter()
             .zip(accept(&mut tx, &writes, lease_ms).await?)
@@ -322,8 +321,7 @@ async fn write_all(
         }
     }
     for round in finish_rounds {
-        let writes: Vec<&Finish> = round.iter().map(|&i| finishes[i]).collect();
-        finish(&mut tx, &writes).await?;
+        finish(&mut tx, &picked(&finishes, &round)).await?;
     }
     tx.commit().await?;
     let mut accepted = accepted.into_iter();
@@ -337,6 +335,11 @@ async fn write_all(
             Write::Finish(..) => Done::Finished,
         })
         .collect())
+}
+
+/// The writes of one round, from its indexes into `writes`.
+fn picked<'a, W>(writes: &[&'a W], round: &[usize]) -> Vec<&'a W> {
+    round.iter().map(|&i| writes[i]).collect()
 }
 
 /// The writes split into rounds in which no key appears twice, each write in the round after
