@@ -81,15 +81,31 @@ pub fn normalize(raw: &str, default_region: &str) -> Option<String> {
     } else if digits.len() == 10 && digits.starts_with('9') {
         digits.insert(0, '7');
     }
+    if is_russian_mobile(&digits) {
+        return Some(digits);
+    }
     if digits.is_empty() || digits.len() > 15 {
         return None;
     }
+    by_metadata(&digits, default_region)
+}
+
+/// `7` + `9` + nine digits: a Russian mobile number, which libphonenumber's metadata for Russia
+/// takes whole (`9\d{9}`), and most clients' phone. Told apart without the metadata, whose
+/// parse and check cost about 15 µs a POST (3.5 % of the service's CPU under load).
+fn is_russian_mobile(digits: &str) -> bool {
+    digits.len() == 11 && digits.starts_with("79")
+}
+
+/// The number in E.164 without its `+`, when libphonenumber's metadata takes it: as an
+/// international number, else as a national one of `default_region`.
+fn by_metadata(digits: &str, default_region: &str) -> Option<String> {
     let international = phonenumber::parse(None, format!("+{digits}"))
         .ok()
         .filter(phonenumber::is_valid);
     let number = international.or_else(|| {
         let region: country::Id = default_region.to_ascii_uppercase().parse().ok()?;
-        phonenumber::parse(Some(region), &digits)
+        phonenumber::parse(Some(region), digits)
             .ok()
             .filter(phonenumber::is_valid)
     })?;
@@ -114,6 +130,31 @@ mod tests {
                 Some("79119998877"),
                 "{raw}"
             );
+        }
+    }
+
+    /// The shortcut for Russian mobile numbers answers as the metadata does, for numbers spread
+    /// over every prefix `79xx`.
+    #[test]
+    fn russian_mobiles_are_what_the_metadata_says() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for prefix in 0..1000 {
+            for _ in 0..3 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let digits = format!("79{prefix:03}{:06}", state % 1_000_000);
+                assert!(super::is_russian_mobile(&digits));
+                assert_eq!(
+                    super::by_metadata(&digits, "RU").as_deref(),
+                    Some(digits.as_str()),
+                    "{digits}"
+                );
+            }
+        }
+        // Other numbers of +7 (Kazakhstan's 7xx, Russian landlines) are left to the metadata.
+        for other in ["77012345678", "74951234567", "7912345678", "791234567890"] {
+            assert!(!super::is_russian_mobile(other), "{other}");
         }
     }
 
