@@ -243,20 +243,18 @@ fn block(walk: &mut Walk, block: &[u8; BLOCK]) -> Option<usize> {
     let lanes: [u8x16; 4] = std::array::from_fn(|n| {
         u8x16::new(block[16 * n..16 * (n + 1)].try_into().expect("16 bytes"))
     });
-    let bits = |test: &dyn Fn(u8x16) -> u8x16| {
-        (lanes.iter().enumerate()).fold(0_u64, |mask, (n, lane)| {
-            mask | u64::from(test(*lane).to_bitmask()) << (16 * n)
-        })
-    };
-    if walk.escaped || bits(&|v| v.simd_eq(u8x16::splat(b'\\'))) != 0 {
+    if walk.escaped || mask(&lanes, |v| v.simd_eq(u8x16::splat(b'\\'))) != 0 {
         // Rare: an escape. Byte by byte through this block.
         return block.iter().position(|&c| walk.byte(c)).map(|k| k + 1);
     }
-    let quotes = bits(&|v| v.simd_eq(u8x16::splat(b'"')));
+    let quotes = mask(&lanes, |v| v.simd_eq(u8x16::splat(b'"')));
     // `[` and `{` differ only in the bit 0x20, and so do `]` and `}`.
-    let bracket = |c: u8| move |v: u8x16| (v & u8x16::splat(!0x20)).simd_eq(u8x16::splat(c));
-    let opening = bits(&bracket(b'['));
-    let closing = bits(&bracket(b']'));
+    let opening = mask(&lanes, |v| {
+        (v & u8x16::splat(!0x20)).simd_eq(u8x16::splat(b'['))
+    });
+    let closing = mask(&lanes, |v| {
+        (v & u8x16::splat(!0x20)).simd_eq(u8x16::splat(b']'))
+    });
     // Bit k of `inside`: the quotes up to byte k are odd, so byte k is within a string.
     let mut inside = quotes;
     for shift in [1, 2, 4, 8, 16, 32] {
@@ -282,6 +280,14 @@ fn block(walk: &mut Walk, block: &[u8; BLOCK]) -> Option<usize> {
     }
     walk.in_string ^= odd;
     None
+}
+
+/// Bit `k` set when `test` holds for byte `k` of the block's four lanes.
+#[inline(always)]
+fn mask(lanes: &[wide::u8x16; 4], test: impl Fn(wide::u8x16) -> wide::u8x16) -> u64 {
+    (lanes.iter().enumerate()).fold(0_u64, |mask, (n, lane)| {
+        mask | u64::from(test(*lane).to_bitmask()) << (16 * n)
+    })
 }
 
 /// The names serde reads for the struct `T` (its fields, renamed), as its derived `Deserialize`
