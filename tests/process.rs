@@ -185,6 +185,22 @@ struct Service {
     child: Child,
     base: String,
     output: Arc<Mutex<String>>,
+    /// The threads copying stdout and stderr into `output`; they end with the process's pipes.
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// A thread that appends each line of `pipe` to `sink` until the pipe closes.
+fn copy_lines(
+    pipe: impl BufRead + Send + 'static,
+    sink: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in pipe.lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    })
 }
 
 impl Service {
@@ -195,26 +211,12 @@ impl Service {
             .spawn()
             .unwrap();
         let output = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut readers = vec![copy_lines(stderr, output.clone())];
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        readers.push(copy_lines(stdout, output.clone()));
         let base = first
             .trim()
             .strip_prefix("torrow-hooks listening on ")
@@ -229,12 +231,22 @@ impl Service {
             child,
             base,
             output,
+            readers,
         }
     }
 
     fn kill(&mut self) {
         self.child.kill().unwrap(); // SIGKILL
         self.child.wait().unwrap();
+    }
+
+    /// SIGKILL, then everything the process printed, its pipes read to their end.
+    fn kill_and_output(&mut self) -> String {
+        self.kill();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        self.output.lock().unwrap().clone()
     }
 
     /// SIGTERM, as `systemctl stop` and `docker stop` send; waits for the exit.
@@ -386,8 +398,7 @@ async fn logs_hold_no_token_and_no_full_phone() {
     for request in requests {
         answers.push_str(&request.send().await.unwrap().text().await.unwrap());
     }
-    service.kill();
-    let logs = service.output.lock().unwrap().clone();
+    let logs = service.kill_and_output();
     assert!(
         logs.contains("\"delivery_id\""),
         "the JSON logs were captured: {logs}"
@@ -429,8 +440,7 @@ async fn a_json_log_line_carries_its_request_span_once() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    service.kill();
-    let logs = service.output.lock().unwrap().clone();
+    let logs = service.kill_and_output();
     let attempt: serde_json::Value = logs
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
@@ -623,8 +633,7 @@ async fn pretty_logs_into_a_pipe_have_no_colours_and_5xx_answers_are_warnings() 
         .await
         .unwrap();
     assert_eq!(fine.status(), 200);
-    service.kill();
-    let logs = service.output.lock().unwrap().clone();
+    let logs = service.kill_and_output();
     assert!(!logs.contains('\u{1b}'), "colour codes in a pipe: {logs:?}");
     let answered: Vec<&str> = logs.lines().filter(|l| l.contains("answered")).collect();
     assert_eq!(answered.len(), 2, "{logs}");
@@ -1251,8 +1260,7 @@ async fn the_vk_token_is_never_in_logs_answers_or_mails() {
     ] {
         answers.push_str(&request.send().await.unwrap().text().await.unwrap());
     }
-    service.kill();
-    let logs = service.output.lock().unwrap().clone();
+    let logs = service.kill_and_output();
     assert!(
         logs.contains("\"delivery_id\""),
         "the JSON logs were captured: {logs}"
