@@ -11,6 +11,7 @@ mod check;
 mod conformance;
 mod console;
 mod declared;
+mod dedup_shared;
 mod delivery;
 mod deploy;
 mod docs;

@@ -10,16 +10,16 @@ async fn two_instances() -> (PgStore, PgStore) {
 }
 
 /// One instance on a database of its own: what a single store's group commit does.
-async fn one_instance() -> PgStore {
+pub(crate) async fn one_instance() -> PgStore {
     instance(&fresh_database().await).await
 }
 
-async fn fresh_database() -> String {
+pub(crate) async fn fresh_database() -> String {
     let name = format!("shared_{}_{}", std::process::id(), rand_suffix());
     crate::support::shared_cluster().database(&name).await
 }
 
-async fn instance(url: &str) -> PgStore {
+pub(crate) async fn instance(url: &str) -> PgStore {
     let options = PgOptions {
         pool_size: 4,
         statement_timeout: Duration::from_secs(10),
@@ -33,7 +33,7 @@ fn rand_suffix() -> u64 {
     RandomState::new().hash_one(std::time::SystemTime::now())
 }
 
-fn delivery(id: &str, key: &str) -> NewDelivery {
+pub(crate) fn delivery(id: &str, key: &str) -> NewDelivery {
     NewDelivery {
         id: id.into(),
         channel: "log".into(),
@@ -296,7 +296,7 @@ async fn instance_with_accepted(ids: &[&str], now: i64) -> PgStore {
     a
 }
 
-fn sent(provider_id: &str) -> torrow_hooks::store::Outcome {
+pub(crate) fn sent(provider_id: &str) -> torrow_hooks::store::Outcome {
     torrow_hooks::store::Outcome::Sent {
         provider_id: Some(provider_id.into()),
         warning: None,
