@@ -4,14 +4,7 @@
 use sqlx::Connection;
 use torrow_hooks::store::{Accepted, Store};
 
-use crate::shared_outbox::{delivery, fresh_database, instance, one_instance, sent};
-
-fn answered(accepted: Accepted) -> (&'static str, String) {
-    match accepted {
-        Accepted::New(r) => ("new", r.id),
-        Accepted::Duplicate(r) => ("duplicate", r.id),
-    }
-}
+use crate::shared_outbox::{answered_id, delivery, fresh_database, instance, one_instance, sent};
 
 /// Another instance stores the same POST while this one's accept runs: the accept waits for the
 /// key, then answers the other's delivery, committed while it waited.
@@ -42,7 +35,7 @@ async fn an_accept_that_waited_for_its_key_answers_what_held_it() {
         let a = a.clone();
         tokio::spawn(async move { a.accept(delivery("mine", "k-same"), now - 1_000, now).await })
     };
-    // Bounded: the accept's statement is seen waiting for the key's row.
+    // Bounded: the accept is seen waiting for the key's lock.
     let mut watch = sqlx::PgConnection::connect(&url).await.unwrap();
     let mut waiting = false;
     for _ in 0..1_000 {
@@ -73,7 +66,7 @@ async fn an_accept_that_waited_for_its_key_answers_what_held_it() {
 }
 
 /// Retention deletes a finished delivery and frees its key: the same POST later is a new
-/// delivery. A key another delivery has taken since is left to it.
+/// delivery, and a repeat of that one answers it.
 #[tokio::test]
 #[cfg_attr(
     not(postgres),
@@ -92,12 +85,12 @@ async fn retention_frees_the_key_of_what_it_deletes() {
         .accept(delivery("new", "k-old"), 0, now + 20)
         .await
         .unwrap();
-    assert_eq!(answered(again), ("new", "new".to_string()));
+    assert_eq!(answered_id(&again), ("new", "new".to_string()));
     let repeat = a
         .accept(delivery("new2", "k-old"), 0, now + 30)
         .await
         .unwrap();
-    assert_eq!(answered(repeat), ("duplicate", "new".to_string()));
+    assert_eq!(answered_id(&repeat), ("duplicate", "new".to_string()));
 }
 
 /// A replayed delivery is its POST's latest again: the same POST within the dedup window from
@@ -122,5 +115,5 @@ async fn a_replayed_delivery_answers_its_post_again() {
         .accept(delivery("again", "k-gone"), later - 60_000, later + 1)
         .await
         .unwrap();
-    assert_eq!(answered(again), ("duplicate", "gone".to_string()));
+    assert_eq!(answered_id(&again), ("duplicate", "gone".to_string()));
 }

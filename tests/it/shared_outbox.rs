@@ -203,7 +203,7 @@ async fn grouped_accepts_store_each_post_once_across_instances() {
     }
 }
 
-fn answered_id(accepted: &Accepted) -> (&'static str, String) {
+pub(crate) fn answered_id(accepted: &Accepted) -> (&'static str, String) {
     match accepted {
         Accepted::New(r) => ("new", r.id.clone()),
         Accepted::Duplicate(r) => ("duplicate", r.id.clone()),
