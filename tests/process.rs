@@ -15,7 +15,10 @@ use wiremock::{matchers::method, Mock, MockServer, ResponseTemplate};
 const BIN: &str = env!("CARGO_BIN_EXE_torrow-hooks");
 mod common;
 
-use common::{fixture_path as fixture, root, wappi_answering, TOKEN};
+use common::{
+    fixture_path as fixture, mount_wappi_lookups, root, wappi_answering, wappi_taking, WappiSent,
+    TOKEN,
+};
 
 /// The binary with every path inside `dir` and the given extra `HOOKS_*` variables.
 fn command(dir: &Path, env: &[(&str, String)]) -> Command {
@@ -307,11 +310,8 @@ async fn a_killed_service_loses_nothing_and_sends_each_once() {
     }
     service.kill();
 
-    let healthy = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "done"})))
-        .mount(&healthy)
-        .await;
+    // A delivery found mid-send after the kill is looked for before it is sent again.
+    let (healthy, _) = wappi_taking().await;
     let mut service = Service::start(dir.path(), &env(&healthy));
     let db = dir.path().join("hooks.sqlite");
     let mut states = Vec::new();
@@ -330,6 +330,7 @@ async fn a_killed_service_loses_nothing_and_sends_each_once() {
         .await
         .unwrap()
         .iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
         .map(|r| {
             r.body_json::<serde_json::Value>().unwrap()["body"]
                 .as_str()
@@ -344,6 +345,79 @@ async fn a_killed_service_loses_nothing_and_sends_each_once() {
     let mut expected: Vec<String> = (0..50).map(|n| format!("event{n}")).collect();
     expected.sort();
     assert_eq!(messages, expected, "each event sent exactly once");
+}
+
+/// Killed while Wappi had taken sends it had not answered yet: after the restart those are
+/// found in Wappi's chat listing and not sent again; every message reaches the client once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_mid_send_sends_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let wappi = MockServer::start().await;
+    let took = WappiSent::default();
+    let slow = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (ledger, slowly) = (took.clone(), slow.clone());
+    Mock::given(method("POST"))
+        .respond_with(move |request: &wiremock::Request| {
+            ledger.record(request);
+            let answer = ResponseTemplate::new(200).set_body_json(json!({"status": "done"}));
+            if slowly.load(std::sync::atomic::Ordering::SeqCst) {
+                answer.set_delay(Duration::from_secs(20))
+            } else {
+                answer
+            }
+        })
+        .mount(&wappi)
+        .await;
+    mount_wappi_lookups(&wappi, took.clone()).await;
+    let mut env = wappi_env(&wappi, "100ms");
+    env.push(("HOOKS_DELIVERY__RESPOND_WITHIN", "50ms".to_string()));
+    let mut service = Service::start(dir.path(), &env);
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    for n in 0..30 {
+        let r = http
+            .post(format!(
+                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=event{n}",
+                service.base
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    }
+    // Wappi has taken the first sends and answers none of them: kill the service now.
+    for _ in 0..500 {
+        if took.texts().len() >= 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(took.texts().len() >= 10, "Wappi never took the sends");
+    service.kill();
+    slow.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let mut service = Service::start(dir.path(), &env);
+    let db = dir.path().join("hooks.sqlite");
+    let mut states = Vec::new();
+    for _ in 0..1000 {
+        states = sqlite_states(&db).await;
+        if states.iter().all(|s| s == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(states.iter().all(|s| s == "sent"), "{states:?}");
+    service.kill();
+    let mut messages: Vec<String> = took
+        .texts()
+        .iter()
+        .map(|text| text.lines().find(|l| !is_greeting(l)).unwrap().to_string())
+        .collect();
+    messages.sort();
+    let mut expected: Vec<String> = (0..30).map(|n| format!("event{n}")).collect();
+    expected.sort();
+    assert_eq!(messages, expected, "each message reached the client once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -791,10 +865,11 @@ fn is_greeting(line: &str) -> bool {
     line.starts_with("Здравствуйте, ")
 }
 
-/// The first line of each message after the greeting.
+/// The first line of each message after the greeting (of the sends; look-ups are passed over).
 fn first_lines(requests: &[wiremock::Request]) -> Vec<String> {
     requests
         .iter()
+        .filter(|r| r.method == wiremock::http::Method::POST)
         .map(|r| {
             r.body_json::<serde_json::Value>().unwrap()["body"]
                 .as_str()
@@ -807,11 +882,33 @@ fn first_lines(requests: &[wiremock::Request]) -> Vec<String> {
         .collect()
 }
 
-/// A Wappi stand-in that fails (503) until healed, then accepts and records each message.
+/// A Wappi stand-in that fails (503) until healed, then accepts and records each message; its
+/// look-ups list what it accepted ([`Healable::mount`]).
 #[derive(Clone)]
 struct Healable {
     healed: Arc<std::sync::atomic::AtomicBool>,
     sent: Arc<Mutex<Vec<String>>>,
+    ledger: WappiSent,
+}
+
+impl Healable {
+    fn new() -> Healable {
+        Healable {
+            healed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            sent: Arc::new(Mutex::new(Vec::new())),
+            ledger: WappiSent::default(),
+        }
+    }
+
+    /// Answers the sends on `wappi`, and the look-ups made before a send found mid-send after a
+    /// kill is sent again.
+    async fn mount(&self, wappi: &MockServer) {
+        Mock::given(method("POST"))
+            .respond_with(self.clone())
+            .mount(wappi)
+            .await;
+        mount_wappi_lookups(wappi, self.ledger.clone()).await;
+    }
 }
 
 impl wiremock::Respond for Healable {
@@ -819,6 +916,7 @@ impl wiremock::Respond for Healable {
         if !self.healed.load(std::sync::atomic::Ordering::SeqCst) {
             return ResponseTemplate::new(503);
         }
+        self.ledger.record(request);
         self.sent
             .lock()
             .unwrap()
@@ -854,15 +952,9 @@ async fn three_instances_on_one_postgres_send_each_event_once() {
     let url = cluster.database("shared").await;
     // Answers 503 until healed, then 200 and keeps what it accepted.
     let wappi = MockServer::start().await;
-    let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sent = Arc::new(Mutex::new(Vec::new()));
-    Mock::given(method("POST"))
-        .respond_with(Healable {
-            healed: healed.clone(),
-            sent: sent.clone(),
-        })
-        .mount(&wappi)
-        .await;
+    let provider = Healable::new();
+    provider.mount(&wappi).await;
+    let (healed, sent) = (provider.healed.clone(), provider.sent.clone());
     let env = postgres_env(&wappi, &url);
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut services: Vec<Service> = dirs
@@ -942,8 +1034,7 @@ async fn three_instances_on_one_postgres_send_each_event_once() {
 async fn a_database_restart_loses_nothing_accepted() {
     let cluster = common::postgres::Cluster::start();
     let url = cluster.database("hooks").await;
-    let wappi =
-        wappi_answering(ResponseTemplate::new(200).set_body_json(json!({"status": "done"}))).await;
+    let (wappi, _) = wappi_taking().await;
     let dir = tempfile::tempdir().unwrap();
     let mut service = Service::start(dir.path(), &postgres_env(&wappi, &url));
     let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
@@ -1019,14 +1110,8 @@ async fn a_database_restart_loses_nothing_accepted() {
 async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let wappi = MockServer::start().await;
-    let provider = Healable {
-        healed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        sent: Arc::new(Mutex::new(Vec::new())),
-    };
-    Mock::given(method("POST"))
-        .respond_with(provider.clone())
-        .mount(&wappi)
-        .await;
+    let provider = Healable::new();
+    provider.mount(&wappi).await;
     let mut env = wappi_env(&wappi, "100ms");
     env.push(("HOOKS_DELIVERY__POLL_INTERVAL", "100ms".to_string()));
     env.push(("HOOKS_DELIVERY__RESPOND_WITHIN", "50ms".to_string()));

@@ -5,6 +5,7 @@ answer-webhook-has-been-successfully-verified = The WebHook has been successfull
 answer-message-has-been-delivered = The message has been delivered
 answer-message-stored-being-delivered = The message is stored and is being delivered
 answer-message-stored-will-retried-error = The message is stored and will be retried: { $error }
+answer-outcome-unknown = The message is stored, but whether it reached the client is unknown: { $error }. The operator is told by email.
 answer-message-could-stored-please-try = The message could not be stored; please try again
 answer-delivery-failed = delivery failed
 answer-same-request-received-before-delivery = the same request was received before as delivery { $id } ({ $state }): it was not sent again; to send it again after fixing the cause, run `torrow-hooks replay { $id2 }` or use the console's Deliveries

@@ -46,6 +46,7 @@ console-st_sending = sending
 console-st_sent = sent
 console-st_failed = failed
 console-st_dead = dead
+console-st_unknown = outcome unknown
 console-st_retry = retry
 console-show = Show
 console-open = Open

@@ -4,6 +4,7 @@
 advice-check-credentials = check the token and the payment in the provider's cabinet, then send the delivery again
 advice-fix-and-resend = fix what the reason names, then send the delivery again
 advice-provider-down = the provider did not take the message in time: once it works again, send the delivery again
+advice-outcome-unknown = the provider took the request but never answered, so the client may or may not have the message; it is not sent again by itself, so as not to send it twice. Ask the client; if it did not arrive, send it again from the console (Deliveries) or with `torrow-hooks replay <id>`
 advice-still-retried = nothing to do yet: it is being retried, and if the provider stays down, it is reported again when given up
 advice-fix-url = correct the hook URL in Torrow (the console checks it for you)
 advice-add-recipient-field = the booking form needs the client's phone (or the field the hook URL names): add it in Torrow

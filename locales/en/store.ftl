@@ -7,6 +7,7 @@ state-sending = sending
 state-sent = sent
 state-failed = failed
 state-dead = dead
+state-unknown = outcome unknown
 store-outbox-file-removed = the outbox file was removed
 store-outbox-file-replaced-another-file = the outbox file was replaced by another file
 store-outbox-file-truncated = the outbox file was truncated

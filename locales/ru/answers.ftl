@@ -5,6 +5,7 @@ answer-webhook-has-been-successfully-verified = Вебхук успешно пр
 answer-message-has-been-delivered = Сообщение доставлено
 answer-message-stored-being-delivered = Сообщение сохранено и отправляется
 answer-message-stored-will-retried-error = Сообщение сохранено и будет отправлено повторно: { $error }
+answer-outcome-unknown = Сообщение сохранено, но неизвестно, дошло ли оно до клиента: { $error }. Оператор получит письмо.
 answer-message-could-stored-please-try = Сообщение не удалось сохранить; повторите попытку
 answer-delivery-failed = доставка не удалась
 answer-same-request-received-before-delivery = такой же запрос уже был получен — доставка { $id } ({ $state }): повторно не отправлялось; чтобы отправить снова, устраните причину и выполните `torrow-hooks replay { $id2 }` или откройте «Доставки» в консоли

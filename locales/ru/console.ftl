@@ -46,6 +46,7 @@ console-st_sending = отправляется
 console-st_sent = отправлено
 console-st_failed = не удалось
 console-st_dead = прекращено
+console-st_unknown = исход неизвестен
 console-st_retry = повтор
 console-show = Показать
 console-open = Открыть

@@ -7,6 +7,7 @@ state-sending = отправляется
 state-sent = отправлено
 state-failed = не удалось
 state-dead = прекращено
+state-unknown = исход неизвестен
 store-outbox-file-removed = файл хранилища доставок удалён
 store-outbox-file-replaced-another-file = файл хранилища доставок заменён другим файлом
 store-outbox-file-truncated = файл хранилища доставок обрезан

@@ -104,6 +104,11 @@ impl Channel for LogChannel {
         std::time::Duration::from_secs(1)
     }
 
+    /// A line in the service's own file, for tests and trials: written again after a crash.
+    fn when_unanswered(&self, _route: &Route) -> super::Unanswered {
+        super::Unanswered::Resend
+    }
+
     async fn send(&self, _route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let line = serde_json::json!({
             "time": chrono::Utc::now().to_rfc3339(),

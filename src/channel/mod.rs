@@ -100,6 +100,11 @@ pub enum Failure {
     /// as done ([`sent_unless_unread`]); a look-up is worth another try.
     #[error("{0}")]
     Unread(Text),
+    /// The request went out (or may have) and no answer came: a timeout after connecting, a
+    /// connection that broke before the answer. For a send, whether the message went out is
+    /// unknown ([`Unanswered`]); for a look-up, it is worth another try ([`Failure::before_send`]).
+    #[error("{0}")]
+    NoAnswer(Text),
 }
 
 impl Failure {
@@ -111,7 +116,17 @@ impl Failure {
             | Failure::Retryable(t)
             | Failure::RetryAfter(t, _)
             | Failure::Unusable(t)
-            | Failure::Unread(t) => t,
+            | Failure::Unread(t)
+            | Failure::NoAnswer(t) => t,
+        }
+    }
+
+    /// A failure of a call made before the message itself was sent (a look-up of the profile or
+    /// the recipient): no answer there sent nothing, so it is an ordinary retryable failure.
+    pub fn before_send(self) -> Failure {
+        match self {
+            Failure::NoAnswer(t) => Failure::Retryable(t),
+            other => other,
         }
     }
 
@@ -121,6 +136,32 @@ impl Failure {
             Failure::Permanent(_) | Failure::Refused(_) | Failure::Unusable(_)
         )
     }
+}
+
+/// What follows a send that got no answer ([`Failure::NoAnswer`]), or one found mid-send after a
+/// crash: the message may or may not have gone out, and sending it again blindly could send it
+/// twice (docs/en/delivery.md, "No answer").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// The provider drops a repeat itself (VK's `random_id`, Wazzup24's `crmMessageId`): a
+    /// retry is safe.
+    Resend,
+    /// The provider can be asked whether the message went out ([`Channel::look_for`]) before
+    /// it is sent again.
+    Ask,
+    /// Neither: the delivery waits for the operator (`replay`), and the report says so.
+    Hold,
+}
+
+/// What the provider says of a message whose send got no answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// It went out.
+    Sent(Sent),
+    /// Every place it could have gone was looked at, and it is not there.
+    NotSent,
+    /// It cannot be told (a cascade step that cannot be looked at, say): why, for the report.
+    CannotTell(Text),
 }
 
 #[async_trait]
@@ -153,6 +194,22 @@ pub trait Channel: Send + Sync {
     async fn check(&self, route: &Route) -> Result<Vec<Text>, Failure>;
     /// Delivers one message.
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure>;
+    /// What follows a send of this route that got no answer (see [`Unanswered`]); the default
+    /// holds the delivery for the operator.
+    fn when_unanswered(&self, _route: &Route) -> Unanswered {
+        Unanswered::Hold
+    }
+    /// For [`Unanswered::Ask`]: whether `message` went out to its recipient since `since` (unix
+    /// ms), asked of the provider without sending anything. `Err` when the provider could not
+    /// be asked now (asked again later).
+    async fn look_for(
+        &self,
+        _route: &Route,
+        _message: &Outgoing<'_>,
+        _since: i64,
+    ) -> Result<Found, Failure> {
+        Ok(Found::CannotTell(t!("channel-cannot-ask")))
+    }
     /// The longest one attempt (check or send) can take: its provider timeout, and any pause
     /// inside it. `delivery.lease` must be well above the largest of these.
     fn longest_attempt(&self) -> std::time::Duration;

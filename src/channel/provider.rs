@@ -99,14 +99,15 @@ pub async fn read(response: reqwest::Response, provider: &str) -> Result<Answer,
     }
     let mut body = Vec::new();
     let mut response = response;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| match transport(&e, provider) {
-            Failure::Retryable(why) if status.is_success() => Failure::Unread(why),
-            other => other,
-        })?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        // The status came: the provider answered, even if its body broke off.
+        let why = transport(&e, provider).into_text();
+        if status.is_success() {
+            Failure::Unread(why)
+        } else {
+            Failure::Retryable(why)
+        }
+    })? {
         if body.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(too_large());
         }
@@ -139,10 +140,43 @@ impl Answer {
     }
 }
 
-/// A request that got no (whole) answer: always worth another try. The text names the cause
-/// (connection refused, DNS, TLS, timeout) and never the URL, which may hold a secret.
+/// A request that got no (whole) answer. One that never reached the provider (no connection: DNS,
+/// refused, TLS) is worth another try; one that may have reached it (a timeout or a broken
+/// connection after connecting) is [`Failure::NoAnswer`]: a send's outcome is then unknown. The
+/// text names the cause and never the URL, which may hold a secret.
 pub fn transport(e: &reqwest::Error, provider: &str) -> Failure {
-    Failure::Retryable(transport_cause(e, provider))
+    let why = transport_cause(e, provider);
+    if e.is_connect() || e.is_builder() {
+        Failure::Retryable(why)
+    } else {
+        Failure::NoAnswer(why)
+    }
+}
+
+/// The characters of a text as a messenger shows them back: line ends as `\n`, no spaces
+/// around. A message a provider lists is compared with ours in this form.
+pub fn same_text(listed: &str, ours: &str) -> bool {
+    let tidy = |s: &str| s.replace("\r\n", "\n").trim().to_string();
+    tidy(listed) == tidy(ours)
+}
+
+/// A time a provider lists (unix seconds or milliseconds, as a number or a string, or RFC 3339)
+/// in unix milliseconds.
+pub fn listed_time(value: &serde_json::Value) -> Option<i64> {
+    let number = match value {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        serde_json::Value::String(s) => s
+            .parse::<i64>()
+            .ok()
+            .or_else(|| crate::event::parse_time(s).map(|t| t.timestamp_millis())),
+        _ => None,
+    }?;
+    // Seconds until the year 33658; milliseconds after.
+    Some(if number < 1_000_000_000_000 {
+        number * 1000
+    } else {
+        number
+    })
 }
 
 fn transport_cause(e: &reqwest::Error, provider: &str) -> Text {

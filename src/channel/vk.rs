@@ -319,6 +319,11 @@ impl Channel for Vk {
         MAX_TEXT_CHARS
     }
 
+    /// VK drops a repeat of the same `random_id`: a resend after no answer is safe.
+    fn when_unanswered(&self, _route: &Route) -> super::Unanswered {
+        super::Unanswered::Resend
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let route: Community = from_route(route)?;
         let peer = read_vk_id(message.recipient).map_err(Failure::Permanent)?;

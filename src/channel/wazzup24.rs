@@ -297,6 +297,11 @@ impl Channel for Wazzup24 {
         10_000
     }
 
+    /// Wazzup24 refuses a repeat of the same `crmMessageId` (`REPEATED_CRM_MESSAGE_ID`, taken as sent): a resend after no answer is safe.
+    fn when_unanswered(&self, _route: &Route) -> super::Unanswered {
+        super::Unanswered::Resend
+    }
+
     async fn send(&self, route: &Route, message: &Outgoing<'_>) -> Result<Sent, Failure> {
         let route: Account = from_route(route)?;
         let body = json!({

@@ -135,7 +135,7 @@ impl Delivery {
                     error: a.error.map(|e| secrets.scrub_text(&e).render(lang)),
                 })
                 .collect(),
-            can_replay: matches!(record.state, State::Dead | State::Failed),
+            can_replay: matches!(record.state, State::Dead | State::Failed | State::Unknown),
         }))
     }
 

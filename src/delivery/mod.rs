@@ -3,31 +3,27 @@
 //! `max_age`; permanent failures and dead deliveries are reported to `errorEmail`.
 
 pub mod admission;
+mod attempt;
 pub mod lookup;
 pub mod retention;
 pub mod retry;
 pub mod submission;
 mod unabandoned;
 
-use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Instant,
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
 };
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
-use crate::channel::{Failure, Outgoing, Registry};
+use crate::channel::Registry;
 use crate::i18n::Text;
-use crate::mail::{Advice, FailureReport, Mailer, OrderSummary};
-use crate::redact;
+use crate::mail::{Advice, Mailer, OrderSummary};
 use crate::settings;
-use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, State, Store, StoreError};
-use crate::t;
+use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, Store, StoreError};
 
 pub use retry::RetrySchedule;
 pub use submission::{DedupKey, Submission};
@@ -211,185 +207,6 @@ impl Delivery {
                 _ = self.wake.notified() => {}
             }
         }
-    }
-
-    /// One attempt of one delivery; returns the delivery as it stands afterwards.
-    async fn attempt(self: Arc<Self>, mut record: Record) -> Record {
-        let slot = self
-            .slots
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
-        let max_age = self.cfg.max_age.as_millis() as i64;
-        let started = Instant::now();
-        let result = if record.attempts > 0 && now_ms() > record.created_at + max_age {
-            Err(Failure::Retryable(t!("channel-too-old-send")))
-        } else {
-            match self.channels.get(&record.channel) {
-                Some(channel) => {
-                    let message = Outgoing {
-                        delivery_id: &record.id,
-                        recipient: &record.recipient,
-                        text: &record.text,
-                    };
-                    let route = self.channels.stored_route(channel.as_ref(), &record.query);
-                    channel.send(&route, &message).await
-                }
-                None => Err(Failure::Permanent(t!(
-                    "channel-channel-name-available",
-                    name = record.channel.as_str()
-                ))),
-            }
-        };
-        metrics::histogram!("hooks_attempt_duration_seconds", "channel" => record.channel.clone())
-            .record(started.elapsed().as_secs_f64());
-        let now = now_ms();
-        let outcome = match result {
-            Ok(sent) => Outcome::Sent {
-                provider_id: sent.provider_id,
-                warning: sent.warning,
-            },
-            Err(Failure::Permanent(error) | Failure::Unusable(error)) => Outcome::Failed { error },
-            Err(Failure::Refused(error)) => Outcome::Refused { error },
-            Err(
-                failure @ (Failure::Retryable(_) | Failure::RetryAfter(..) | Failure::Unread(_)),
-            ) => {
-                let mut pause = self.schedule.delay(record.attempts);
-                if let Failure::RetryAfter(_, hint) = &failure {
-                    pause = pause.max(*hint);
-                }
-                let error = failure.into_text();
-                let next = now + pause.as_millis() as i64;
-                if next > record.created_at + max_age {
-                    Outcome::Dead {
-                        error: t!(
-                            "channel-error-gave-up-after-attempts",
-                            error = error,
-                            attempts = record.attempts + 1,
-                            age = humantime::format_duration(self.cfg.max_age).to_string()
-                        ),
-                    }
-                } else {
-                    Outcome::Retry {
-                        next_attempt_at: next,
-                        error,
-                    }
-                }
-            }
-        };
-        if let Err(e) = self
-            .store
-            .finish_attempt(&record.id, record.attempts + 1, &outcome, now_ms())
-            .await
-        {
-            tracing::error!(error = %e, delivery_id = %record.id, "cannot record the attempt; it is written again as soon as the outbox takes writes");
-            self.unrecorded.lock().expect("unrecorded lock").push((
-                record.id.clone(),
-                record.attempts + 1,
-                outcome,
-            ));
-            drop(slot);
-            return record;
-        }
-        record.attempts += 1;
-        let secrets = self.channels.stored_secrets(&record.query);
-        let (state, label) = match &outcome {
-            Outcome::Sent {
-                provider_id,
-                warning,
-            } => {
-                // The provider took the hook's credentials: its failures may be mailed.
-                let credentials = self.mailer.credentials(&record.channel, &secrets);
-                self.mailer.vouch(credentials.as_ref()).await;
-                record.provider_id = provider_id.clone();
-                record.last_error = warning.clone();
-                (State::Sent, "sent")
-            }
-            Outcome::Retry {
-                error,
-                next_attempt_at,
-            } => {
-                record.last_error = Some(error.clone());
-                record.next_attempt_at = *next_attempt_at;
-                (State::Pending, "retry")
-            }
-            Outcome::Failed { error } | Outcome::Refused { error } => {
-                record.last_error = Some(error.clone());
-                (State::Failed, "failed")
-            }
-            Outcome::Dead { error } => {
-                record.last_error = Some(error.clone());
-                (State::Dead, "dead")
-            }
-        };
-        record.state = state;
-        metrics::counter!("hooks_deliveries_total", "channel" => record.channel.clone(), "outcome" => label)
-            .increment(1);
-        tracing::info!(
-            delivery_id = %record.id,
-            channel = %record.channel,
-            recipient = %redact::phone(&record.recipient),
-            attempt = record.attempts,
-            outcome = label,
-            error = %secrets.scrub(&record.last_error.as_ref().filter(|_| state != State::Sent).map(Text::to_string).unwrap_or_default()),
-            "delivery attempt"
-        );
-        let advice = match &outcome {
-            Outcome::Refused { .. } => Some(Advice::CheckCredentials),
-            Outcome::Failed { .. } => Some(Advice::FixAndResend),
-            Outcome::Dead { .. } => Some(Advice::ProviderDown),
-            Outcome::Retry { .. } if self.still_failing(&record, now).await => {
-                Some(Advice::StillRetried)
-            }
-            _ => None,
-        };
-        if let Some(advice) = advice {
-            self.report(&record, advice).await;
-        }
-        drop(slot);
-        // The worker needs to look again only when the next due time moved or a slot it was
-        // waiting for is free; waking it after every send would cost three queries per POST.
-        if state == State::Pending || self.starved.swap(false, Ordering::Relaxed) {
-            self.wake.notify_one();
-        }
-        record
-    }
-
-    /// A delivery still pending `mail.warn_after` after it was accepted, not reported as such
-    /// yet: it is reported once (the outbox keeps the mark, for every instance).
-    async fn still_failing(&self, record: &Record, now: i64) -> bool {
-        let warn_after = self.mailer.warn_after.as_millis() as i64;
-        if warn_after == 0 || record.state != State::Pending || now < record.created_at + warn_after
-        {
-            return false;
-        }
-        match self.store.claim_warning(&record.id, now).await {
-            Ok(first) => first,
-            Err(e) => {
-                tracing::warn!(error = %e, delivery_id = %record.id, "cannot mark the early failure report; it is not sent");
-                false
-            }
-        }
-    }
-
-    async fn report(&self, record: &Record, advice: Advice) {
-        let Some(address) = record.error_email.as_deref() else {
-            return;
-        };
-        let summary: Summary = serde_json::from_str(&record.summary).unwrap_or_default();
-        let secrets = self.channels.stored_secrets(&record.query);
-        let report = FailureReport::delivery(
-            record,
-            &secrets,
-            summary.target,
-            summary.query,
-            summary.order,
-            advice,
-        );
-        let credentials = self.mailer.credentials(&record.channel, &secrets);
-        self.mailer
-            .report(address, &report, credentials.as_ref())
-            .await;
     }
 
     /// Stops taking deliveries from the outbox and waits (until `deadline` at most) for the

@@ -348,9 +348,12 @@ impl App {
                 t!("answer-message-has-been-delivered"),
                 &warnings,
             ),
-            State::Pending | State::Sending => {
+            State::Pending | State::Sending | State::Unknown => {
                 let mut a = Outcome::new(Kind::Queued);
                 a.message = Some(match &record.last_error {
+                    Some(e) if record.state == State::Unknown => {
+                        t!("answer-outcome-unknown", error = e)
+                    }
                     Some(e) => t!("answer-message-stored-will-retried-error", error = e),
                     None => t!("answer-message-stored-being-delivered"),
                 });

@@ -65,6 +65,9 @@ pub enum Advice {
     FixTemplate,
     /// The message is longer than the messenger takes.
     ShortenMessage,
+    /// A send got no answer, the provider cannot be asked whether it went out: the operator
+    /// decides whether to send it again.
+    OutcomeUnknown,
 }
 
 impl Advice {
@@ -78,6 +81,7 @@ impl Advice {
             Advice::AddRecipientField => t!("advice-add-recipient-field"),
             Advice::FixTemplate => t!("advice-fix-template"),
             Advice::ShortenMessage => t!("advice-shorten-message"),
+            Advice::OutcomeUnknown => t!("advice-outcome-unknown"),
         }
     }
 

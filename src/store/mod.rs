@@ -72,6 +72,9 @@ pub enum State {
     Failed,
     /// Still failing at `delivery.max_age`; not retried.
     Dead,
+    /// A send got no answer and the provider cannot be asked whether it went out: not sent
+    /// again until the operator says so (`replay`).
+    Unknown,
 }
 
 impl State {
@@ -83,6 +86,7 @@ impl State {
             State::Sent => crate::t!("state-sent"),
             State::Failed => crate::t!("state-failed"),
             State::Dead => crate::t!("state-dead"),
+            State::Unknown => crate::t!("state-unknown"),
         }
     }
 
@@ -93,6 +97,7 @@ impl State {
             State::Sent => "sent",
             State::Failed => "failed",
             State::Dead => "dead",
+            State::Unknown => "unknown",
         }
     }
 
@@ -104,6 +109,7 @@ impl State {
             State::Sent,
             State::Failed,
             State::Dead,
+            State::Unknown,
         ]
         .into_iter()
         .find(|state| state.as_str() == s.trim().to_ascii_lowercase())
@@ -115,6 +121,7 @@ impl State {
             "sending" => State::Sending,
             "sent" => State::Sent,
             "failed" => State::Failed,
+            "unknown" => State::Unknown,
             _ => State::Dead,
         }
     }
@@ -156,6 +163,7 @@ impl NewDelivery {
             next_attempt_at: now,
             last_error: self.failed,
             provider_id: None,
+            unsure: false,
         }
     }
 }
@@ -177,6 +185,9 @@ pub struct Record {
     pub next_attempt_at: i64,
     pub last_error: Option<Text>,
     pub provider_id: Option<String>,
+    /// Whether its last send went out is not known (no answer came, or the service stopped
+    /// during it): the provider is asked, or the operator decides, before it is sent again.
+    pub unsure: bool,
 }
 
 /// What [`Store::accept`] did.
@@ -209,6 +220,13 @@ pub enum Outcome {
     },
     Dead {
         error: Text,
+    },
+    /// The send got no answer, so whether it went out is unknown. `check_at`: when the provider
+    /// is asked (the delivery is pending and unsure until then); `None`: the provider cannot be
+    /// asked and the delivery waits for the operator ([`State::Unknown`]).
+    Unknown {
+        error: Text,
+        check_at: Option<i64>,
     },
 }
 
@@ -275,7 +293,7 @@ pub struct Attempt {
     pub number: i64,
     /// Unix milliseconds.
     pub ended_at: i64,
-    /// `sent`, `retry`, `failed` or `dead`.
+    /// `sent`, `retry`, `failed`, `dead` or `unknown` (no answer).
     pub outcome: String,
     pub error: Option<Text>,
 }
@@ -365,10 +383,12 @@ pub trait Store: MailQueue + TemplateVersions {
         outcome: &Outcome,
         now: i64,
     ) -> StoreResult<()>;
-    /// After a crash: attempts that were under way go back to `pending`. Returns how many.
+    /// After a crash: attempts that were under way go back to `pending`, unsure whether they
+    /// went out ([`Record::unsure`]). Returns how many.
     async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64>;
     async fn get(&self, id: &str) -> StoreResult<Option<Record>>;
-    /// Makes dead (or failed) deliveries pending again, `id` or all dead ones; returns their ids.
+    /// Makes dead, failed or unknown deliveries pending again (no longer unsure: the operator
+    /// decided), `id` or all dead ones; returns their ids.
     async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>>;
     async fn count_pending(&self) -> StoreResult<i64>;
     /// The `limit` newest deliveries, in `state` or in any.
@@ -410,6 +430,8 @@ pub(crate) struct Finished {
     pub how: &'static str,
     /// Deleted after this, sooner than retention (refused credentials).
     pub purge_after: Option<i64>,
+    /// Whether the send went out is not known ([`Record::unsure`]).
+    pub unsure: bool,
 }
 
 pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
@@ -420,6 +442,7 @@ pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
         provider_id: None,
         how,
         purge_after: None,
+        unsure: false,
     };
     match outcome {
         Outcome::Sent {
@@ -432,6 +455,7 @@ pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
             provider_id: provider_id.clone(),
             how: "sent",
             purge_after: None,
+            unsure: false,
         },
         Outcome::Retry {
             next_attempt_at,
@@ -446,6 +470,21 @@ pub(crate) fn finished(outcome: &Outcome, now: i64) -> Finished {
             ..end(State::Failed, error, "failed")
         },
         Outcome::Dead { error } => end(State::Dead, error, "dead"),
+        Outcome::Unknown {
+            error,
+            check_at: Some(at),
+        } => Finished {
+            next: *at,
+            unsure: true,
+            ..end(State::Pending, error, "unknown")
+        },
+        Outcome::Unknown {
+            error,
+            check_at: None,
+        } => Finished {
+            unsure: true,
+            ..end(State::Unknown, error, "unknown")
+        },
     }
 }
 

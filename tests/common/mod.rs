@@ -36,3 +36,89 @@ pub async fn wappi_answering(answer: ResponseTemplate) -> MockServer {
         .await;
     wappi
 }
+
+/// The messages a Wappi stand-in took, as (recipient, text), oldest first: what its look-ups
+/// list ([`mount_wappi_lookups`]).
+#[derive(Clone, Default)]
+pub struct WappiSent(pub std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl WappiSent {
+    /// Records the send `request` carries (a profile's or a cascade's).
+    pub fn record(&self, request: &wiremock::Request) {
+        let body: serde_json::Value = request.body_json().unwrap_or_default();
+        let field = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+        self.0
+            .lock()
+            .unwrap()
+            .push((field("recipient"), field("body")));
+    }
+
+    pub fn texts(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+}
+
+/// Wappi's look-ups on a stand-in: every cascade is one WhatsApp profile, and a chat's messages
+/// are what `sent` holds for its recipient, newest first (what the service asks before it sends
+/// again a message whose send got no answer).
+pub async fn mount_wappi_lookups(server: &MockServer, sent: WappiSent) {
+    use wiremock::matchers::path;
+    Mock::given(method("GET"))
+        .and(path("/csender/cascade/get"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "status": "done",
+            "cascade": {"name": "stand-in", "order": [{"platform": "wz", "profile_uuid": "p0"}]}
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/sync/messages/get"))
+        .respond_with(move |request: &wiremock::Request| {
+            let chat = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "chat_id")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let now = chrono::Utc::now().timestamp();
+            let messages: Vec<serde_json::Value> = sent
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .filter(|(to, _)| *to == chat)
+                .enumerate()
+                .map(|(n, (_, text))| {
+                    serde_json::json!({"id": format!("m{n}"), "fromMe": true, "type": "chat",
+                                       "body": text, "time": now})
+                })
+                .collect();
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"status": "done", "messages": messages}))
+        })
+        .mount(server)
+        .await;
+}
+
+/// A Wappi stand-in that takes every send (200, done), records it, and answers the look-ups
+/// with what it took.
+pub async fn wappi_taking() -> (MockServer, WappiSent) {
+    let wappi = MockServer::start().await;
+    let took = WappiSent::default();
+    let ledger = took.clone();
+    Mock::given(method("POST"))
+        .respond_with(move |request: &wiremock::Request| {
+            ledger.record(request);
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"status": "done"}))
+        })
+        .mount(&wappi)
+        .await;
+    mount_wappi_lookups(&wappi, took.clone()).await;
+    (wappi, took)
+}

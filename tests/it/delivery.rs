@@ -414,6 +414,8 @@ async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
         .expect(1)
         .mount(&wappi)
         .await;
+    // Found mid-send (requeued below): Wappi is asked first, and lists nothing.
+    crate::common::mount_wappi_lookups(&wappi, Default::default()).await;
     let app = spawn(&wappi_url(&wappi)).await;
     let store = &app.running.app.store;
     let now = chrono::Utc::now().timestamp_millis();

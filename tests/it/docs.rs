@@ -50,6 +50,8 @@ fn readme_and_docs_stand_alone() {
         "docs/ru/parameters.md",
         "docs/ru/templates.md",
         "docs/ru/troubleshooting.md",
+        "docs/en/delivery.md",
+        "docs/ru/delivery.md",
     ];
     for file in files {
         let text = read(file);

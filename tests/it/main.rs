@@ -24,6 +24,7 @@ mod render;
 mod shared_outbox;
 mod telegram;
 mod templates;
+mod unanswered;
 mod vk;
 mod wappi;
 mod wazzup24;

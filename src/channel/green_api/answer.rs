@@ -3,10 +3,37 @@
 use serde_json::Value;
 
 use super::Messenger;
-use crate::channel::{provider, Failure};
+use crate::channel::{provider, Failure, Sent};
 use crate::i18n::Text;
 use crate::params::quote;
 use crate::t;
+
+/// Messages of a chat's history looked at for one sent without an answer.
+pub(super) const NEWEST: usize = 20;
+/// Clocks differ: a message listed up to this long before the delivery began still counts.
+const SKEW_MS: i64 = 60_000;
+
+/// Ours in a chat's history (`getChatHistory`): outgoing, the same text, not older than `since`.
+pub(super) fn find_sent(history: &Value, text: &str, since: i64) -> Option<Sent> {
+    let messages = history.as_array()?;
+    messages.iter().take(NEWEST * 5).find_map(|m| {
+        let outgoing = m.get("type").and_then(Value::as_str) == Some("outgoing");
+        let body = m
+            .get("textMessage")
+            .or_else(|| m.pointer("/extendedTextMessage/text"))
+            .or_else(|| m.get("text"))
+            .and_then(Value::as_str)?;
+        let when = m.get("timestamp").and_then(provider::listed_time);
+        let recent = when.is_none_or(|t| t >= since - SKEW_MS);
+        (outgoing && recent && provider::same_text(body, text)).then(|| Sent {
+            provider_id: m
+                .get("idMessage")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            warning: Some(t!("channel-found-after-no-answer")),
+        })
+    })
+}
 
 pub(super) fn sent_id(answer: &Value) -> Result<String, Failure> {
     answer
@@ -28,7 +55,12 @@ pub(super) fn classify(
     let body = answer.json_object();
     let code = answer.status.as_u16();
     if answer.status.is_success() {
-        return body.map(Value::Object).ok_or_else(|| {
+        // An object, or a list (a chat's history); what it must hold is checked by the caller.
+        let list = || match serde_json::from_slice(&answer.body) {
+            Ok(list @ Value::Array(_)) => Some(list),
+            _ => None,
+        };
+        return body.map(Value::Object).or_else(list).ok_or_else(|| {
             Failure::Permanent(t!(
                 "green-unexpected-answer-from-provider-answer",
                 provider = what,

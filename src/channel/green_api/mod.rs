@@ -13,7 +13,9 @@ mod answer;
 
 use answer::{classify, explain_state, sent_id};
 
-use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
+use super::{
+    from_route, provider, to_route, Channel, Failure, Found, Outgoing, Route, Sent, Unanswered,
+};
 use crate::i18n::Text;
 use crate::params::{quote, Param, Query, Report};
 use crate::t;
@@ -263,15 +265,10 @@ impl GreenApi {
         classify(&answer, &what, &instance.token)
     }
 
-    /// One messenger: resolve the recipient, send, and with `repeat` look again and resend once.
-    async fn send_one(
-        &self,
-        instance: &Instance,
-        phone: &str,
-        text: &str,
-        repeat: bool,
-    ) -> Result<Sent, Failure> {
-        let chat_id = match instance.messenger {
+    /// The chat of `phone` in the instance's messenger; a MAX account is looked up (sending
+    /// nothing).
+    async fn chat_id(&self, instance: &Instance, phone: &str) -> Result<String, Failure> {
+        Ok(match instance.messenger {
             Messenger::WhatsApp => format!("{phone}@c.us"),
             Messenger::Max => {
                 let number: u64 = phone.parse().map_err(|_| {
@@ -286,7 +283,8 @@ impl GreenApi {
                         "checkAccount",
                         Some(json!({"phoneNumber": number})),
                     )
-                    .await?;
+                    .await
+                    .map_err(Failure::before_send)?;
                 match found.get("chatId").and_then(Value::as_str) {
                     Some(id)
                         if found.get("exist").and_then(Value::as_bool) == Some(true)
@@ -302,7 +300,18 @@ impl GreenApi {
                     }
                 }
             }
-        };
+        })
+    }
+
+    /// One messenger: resolve the recipient, send, and with `repeat` look again and resend once.
+    async fn send_one(
+        &self,
+        instance: &Instance,
+        phone: &str,
+        text: &str,
+        repeat: bool,
+    ) -> Result<Sent, Failure> {
+        let chat_id = self.chat_id(instance, phone).await?;
         let body = json!({"chatId": chat_id, "message": text});
         let id = sent_id(&super::sent_unless_unread!(
             self.call(instance, "sendMessage", Some(body.clone())).await
@@ -442,6 +451,8 @@ impl Channel for GreenApi {
                 .await
             {
                 Ok(sent) => return Ok(sent),
+                // It may have gone out: the next messenger would send it a second time.
+                Err(failure @ Failure::NoAnswer(_)) => return Err(failure),
                 Err(failure) => {
                     tracing::info!(messenger = instance.messenger.label(), error = %failure, "GREEN-API send failed; trying the next messenger if any");
                     first_failure.get_or_insert(failure);
@@ -449,5 +460,40 @@ impl Channel for GreenApi {
             }
         }
         Err(first_failure.unwrap_or_else(|| Failure::Permanent(t!("green-no-instance"))))
+    }
+
+    /// GREEN-API has no idempotency key, but lists a chat's history: asked before a resend.
+    fn when_unanswered(&self, _route: &Route) -> Unanswered {
+        Unanswered::Ask
+    }
+
+    async fn look_for(
+        &self,
+        route: &Route,
+        message: &Outgoing<'_>,
+        since: i64,
+    ) -> Result<Found, Failure> {
+        let route: Instances = from_route(route)?;
+        for instance in route.instances.iter().take(2) {
+            let chat_id = self.chat_id(instance, message.recipient).await?;
+            let history = self
+                .call(
+                    instance,
+                    "getChatHistory",
+                    Some(json!({"chatId": chat_id, "count": answer::NEWEST})),
+                )
+                .await
+                .map_err(Failure::before_send)?;
+            let limit = if instance.messenger == Messenger::Max {
+                4000
+            } else {
+                20_000
+            };
+            let text = crate::redact::cut(message.text, limit - 1);
+            if let Some(sent) = answer::find_sent(&history, &text, since) {
+                return Ok(Found::Sent(sent));
+            }
+        }
+        Ok(Found::NotSent)
     }
 }

@@ -106,12 +106,16 @@ pub(super) fn transport_failure(e: &reqwest::Error, what: &Target) -> Failure {
 
 /// Adds the cascade or profile to a retryable failure's text.
 pub(super) fn name_target(failure: Failure, what: &Target) -> Failure {
-    match failure {
-        Failure::Retryable(m) => Failure::Retryable(t!(
+    let named = |m| {
+        t!(
             "channel-reason-for-target",
             reason = m,
             target = what.text()
-        )),
+        )
+    };
+    match failure {
+        Failure::Retryable(m) => Failure::Retryable(named(m)),
+        Failure::NoAnswer(m) => Failure::NoAnswer(named(m)),
         other => other,
     }
 }

@@ -12,12 +12,15 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 mod answer;
+mod look;
 mod platform;
 
 use answer::{classify, name_target, transport_failure, Expect};
 use platform::{not_a_messenger, Platform};
 
-use super::{from_route, provider, to_route, Channel, Failure, Outgoing, Route, Sent};
+use super::{
+    from_route, provider, to_route, Channel, Failure, Found, Outgoing, Route, Sent, Unanswered,
+};
 use crate::i18n::Text;
 use crate::params::{Param, Query, Report};
 use crate::redact;
@@ -224,6 +227,17 @@ impl Wappi {
         cache.insert(profile.to_string(), (platform, Instant::now()));
     }
 
+    /// The messenger of a profile: remembered, or looked up (a look-up sends nothing).
+    async fn platform(&self, creds: &Credentials, profile: &str) -> Result<Platform, Failure> {
+        if let Some(p) = self.remembered(profile) {
+            return Ok(p);
+        }
+        self.profile_status(creds, profile)
+            .await
+            .map_err(Failure::before_send)?;
+        Ok(self.remembered(profile).unwrap_or(Platform::WhatsApp))
+    }
+
     fn remembered(&self, profile: &str) -> Option<Platform> {
         let cache = self.platforms.lock().expect("platform cache lock");
         cache
@@ -340,13 +354,7 @@ impl Channel for Wappi {
                 )
             }
             Target::Profile(id) => {
-                let platform = match self.remembered(id) {
-                    Some(p) => p,
-                    None => {
-                        self.profile_status(&creds, id).await?;
-                        self.remembered(id).unwrap_or(Platform::WhatsApp)
-                    }
-                };
+                let platform = self.platform(&creds, id).await?;
                 let path = format!(
                     "/{}/sync/message/send?profile_id={}",
                     platform.prefix(),
@@ -375,6 +383,21 @@ impl Channel for Wappi {
                     .unwrap_or_else(|| v.to_string())
             });
         Ok(Sent::with_id(provider_id))
+    }
+
+    /// Wappi has no idempotency key, but lists a chat's messages: asked before a resend.
+    fn when_unanswered(&self, _route: &Route) -> Unanswered {
+        Unanswered::Ask
+    }
+
+    async fn look_for(
+        &self,
+        route: &Route,
+        message: &Outgoing<'_>,
+        since: i64,
+    ) -> Result<Found, Failure> {
+        let creds: Credentials = from_route(route)?;
+        look::look_for(self, &creds, message, since).await
     }
 }
 

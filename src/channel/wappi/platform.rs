@@ -17,17 +17,22 @@ impl Platform {
     /// The messenger of a profile's status; `Err` with Wappi's word for one this service cannot
     /// send to (VKontakte has no single-profile API at Wappi; an unknown code is not guessed).
     pub(super) fn from_status(value: &Value) -> Result<Platform, String> {
-        let code = value
-            .get("platform")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match code.as_str() {
-            "" | "wz" | "wa" | "whatsapp" => Ok(Platform::WhatsApp),
-            "tg" | "telegram" => Ok(Platform::Telegram),
-            "max" => Ok(Platform::Max),
-            _ => Err(crate::redact::cut(&code, 20)),
+        let code = value.get("platform").and_then(Value::as_str).unwrap_or("");
+        match code.trim() {
+            "" => Ok(Platform::WhatsApp),
+            code => Self::from_code(code)
+                .ok_or_else(|| crate::redact::cut(&code.to_ascii_lowercase(), 20)),
+        }
+    }
+
+    /// The messenger of a platform code (a profile's status, a cascade's step), when it is one
+    /// with an API this service uses.
+    pub(super) fn from_code(code: &str) -> Option<Platform> {
+        match code.trim().to_ascii_lowercase().as_str() {
+            "wz" | "wa" | "whatsapp" => Some(Platform::WhatsApp),
+            "tg" | "telegram" => Some(Platform::Telegram),
+            "max" => Some(Platform::Max),
+            _ => None,
         }
     }
 

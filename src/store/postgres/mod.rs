@@ -28,7 +28,7 @@ use super::{
 const HOUR_MS: i64 = 3_600_000;
 const COLUMNS: &str =
     "id, channel, query, recipient, text, summary, error_email, state, attempts, \
-                       created_at, next_attempt_at, last_error, provider_id";
+                       created_at, next_attempt_at, last_error, provider_id, unsure";
 /// The advisory lock that lets new failure-report addresses in one at a time (the hourly quota).
 const ADMISSION_LOCK: i64 = 0x746f_7272_6f77;
 
@@ -135,6 +135,7 @@ fn record(row: &PgRow) -> Record {
         next_attempt_at: row.get("next_attempt_at"),
         last_error: stored_text(row.get("last_error")),
         provider_id: row.get("provider_id"),
+        unsure: row.get::<i64, _>("unsure") != 0,
     }
 }
 
@@ -151,8 +152,9 @@ impl Store for PgStore {
 
     async fn claim_due(&self, now: i64, limit: i64) -> StoreResult<Vec<Record>> {
         let sql = format!(
-            "UPDATE deliveries SET state = 'sending', updated_at = $1, locked_until = $3 \
-             WHERE id IN (SELECT id FROM deliveries \
+            // A row taken over from an instance that held it (and died) was mid-send: unsure.
+            "UPDATE deliveries SET state = 'sending', updated_at = $1, locked_until = $3, \
+             unsure = CASE WHEN state = 'sending' THEN 1 ELSE unsure END WHERE id IN (SELECT id FROM deliveries \
                WHERE (state = 'pending' AND next_attempt_at <= $1) \
                   OR (state = 'sending' AND locked_until < $1) \
                ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
@@ -212,8 +214,8 @@ impl Store for PgStore {
     async fn replay(&self, id: Option<&str>, now: i64) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, created_at = $1, \
-             updated_at = $1 WHERE ($2::text IS NULL AND state = 'dead') \
-             OR (id = $2 AND state IN ('dead', 'failed')) RETURNING id",
+             updated_at = $1, unsure = 0 WHERE ($2::text IS NULL AND state = 'dead') \
+             OR (id = $2 AND state IN ('dead', 'failed', 'unknown')) RETURNING id",
         )
         .bind(now)
         .bind(id)
@@ -300,7 +302,7 @@ impl Store for PgStore {
         // SKIP LOCKED: instances purging at the same time take different rows.
         let deliveries = sqlx::query(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-             WHERE (state IN ('sent', 'failed', 'dead') AND next_attempt_at < $1) \
+             WHERE (state IN ('sent', 'failed', 'dead', 'unknown') AND next_attempt_at < $1) \
              OR purge_after < $3 LIMIT $2 FOR UPDATE SKIP LOCKED)",
         )
         .bind(finished_before)

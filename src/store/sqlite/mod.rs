@@ -177,7 +177,8 @@ impl Store for SqliteStore {
 
     async fn requeue_interrupted(&self, now: i64) -> StoreResult<u64> {
         let done = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'",
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, updated_at = ?, unsure = 1 \
+             WHERE state = 'sending'",
         )
         .bind(now)
         .bind(now)
@@ -199,8 +200,9 @@ impl Store for SqliteStore {
         let rows = match id {
             Some(id) => {
                 sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1 \
-                     WHERE id = ?2 AND state IN ('dead', 'failed') RETURNING id",
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, \
+                     updated_at = ?1, unsure = 0 WHERE id = ?2 AND state IN ('dead', 'failed', 'unknown') \
+                     RETURNING id",
                 )
                 .bind(now)
                 .bind(id)
@@ -209,8 +211,8 @@ impl Store for SqliteStore {
             }
             None => {
                 sqlx::query(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, updated_at = ?1 \
-                     WHERE state = 'dead' RETURNING id",
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, created_at = ?1, \
+                     updated_at = ?1, unsure = 0 WHERE state = 'dead' RETURNING id",
                 )
                 .bind(now)
                 .fetch_all(&self.pool)
@@ -295,7 +297,7 @@ impl Store for SqliteStore {
         // (state, next_attempt_at) index finds them.
         let deliveries = sqlx::query(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-             WHERE state IN ('sent', 'failed', 'dead') AND next_attempt_at < ?1 LIMIT ?2) \
+             WHERE state IN ('sent', 'failed', 'dead', 'unknown') AND next_attempt_at < ?1 LIMIT ?2) \
              OR id IN (SELECT id FROM deliveries WHERE purge_after < ?3 LIMIT ?2)",
         )
         .bind(finished_before)

@@ -6,7 +6,7 @@ use crate::store::{stored_text, Record, State};
 
 pub(super) const COLUMNS: &str =
     "id, channel, query, recipient, text, summary, error_email, state, attempts, \
-                       created_at, next_attempt_at, last_error, provider_id";
+                       created_at, next_attempt_at, last_error, provider_id, unsure";
 
 pub(super) fn record(row: &SqliteRow) -> Record {
     Record {
@@ -23,6 +23,7 @@ pub(super) fn record(row: &SqliteRow) -> Record {
         next_attempt_at: row.get("next_attempt_at"),
         last_error: stored_text(row.get("last_error")),
         provider_id: row.get("provider_id"),
+        unsure: row.get::<i64, _>("unsure") != 0,
     }
 }
 
@@ -42,5 +43,6 @@ pub(super) fn record_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         next_attempt_at: row.get("next_attempt_at")?,
         last_error: stored_text(row.get("last_error")?),
         provider_id: row.get("provider_id")?,
+        unsure: row.get::<_, i64>("unsure")? != 0,
     })
 }

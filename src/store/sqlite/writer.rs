@@ -441,7 +441,7 @@ fn finish(
     conn.prepare_cached(
         "UPDATE deliveries SET state = ?1, attempts = MAX(attempts, ?8), next_attempt_at = ?2, \
          updated_at = ?3, last_error = COALESCE(?4, last_error), \
-         provider_id = COALESCE(?5, provider_id), purge_after = ?6 WHERE id = ?7",
+         provider_id = COALESCE(?5, provider_id), purge_after = ?6, unsure = ?9 WHERE id = ?7",
     )?
     .execute(rusqlite::params![
         end.state.as_str(),
@@ -451,7 +451,8 @@ fn finish(
         end.provider_id,
         end.purge_after,
         id,
-        number
+        number,
+        end.unsure
     ])?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO attempts (delivery_id, number, ended_at, outcome, error) \

@@ -91,13 +91,14 @@ pub(super) async fn accept(
 /// table, kept as the table grew (measured: 2 ms per batch at 15,000 rows). The writer's
 /// connection makes no sequential scan (`enable_seqscan`), so `ANY` is a lookup by id.
 const FINISH_SQL: &str = "WITH input AS (SELECT * FROM unnest($1::text[], $2::bigint[], \
-       $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[]) \
-       AS i(id, number, state, next, error, provider_id, purge_after, how, now)), \
+       $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], \
+       $10::bigint[]) AS i(id, number, state, next, error, provider_id, purge_after, how, now, \
+       unsure)), \
      updated AS (UPDATE deliveries d SET state = i.state, \
        attempts = GREATEST(d.attempts, i.number), next_attempt_at = i.next, updated_at = i.now, \
        last_error = COALESCE(i.error, d.last_error), \
        provider_id = COALESCE(i.provider_id, d.provider_id), locked_until = NULL, \
-       purge_after = i.purge_after \
+       purge_after = i.purge_after, unsure = i.unsure \
        FROM input i WHERE d.id = ANY($1) AND d.id = i.id \
        RETURNING d.id, i.number, i.now, i.how, i.error) \
      INSERT INTO attempts (delivery_id, number, ended_at, outcome, error) \
@@ -123,6 +124,7 @@ pub(super) async fn finish(conn: &mut PgConnection, writes: &[&Finish]) -> Store
         .bind(column(&ends, |e| e.purge_after))
         .bind(column(&ends, |e| e.how))
         .bind(column(writes, |w| w.now))
+        .bind(column(&ends, |e| i64::from(e.unsure)))
         .execute(conn)
         .await?;
     Ok(())
@@ -137,12 +139,12 @@ fn column<'a, W, T>(rows: &'a [W], value: impl Fn(&'a W) -> T) -> Vec<T> {
 pub(super) async fn plan_of_finish(conn: &mut PgConnection) -> StoreResult<String> {
     let prepare = format!(
         "PREPARE ends(text[], bigint[], text[], bigint[], text[], text[], bigint[], text[], \
-         bigint[]) AS {FINISH_SQL}"
+         bigint[], bigint[]) AS {FINISH_SQL}"
     );
     sqlx::raw_sql(&prepare).execute(&mut *conn).await?;
     let lines = sqlx::raw_sql(
         "EXPLAIN EXECUTE ends('{x}', '{1}', '{sent}', '{1}', '{NULL}', '{NULL}', '{NULL}', \
-         '{sent}', '{1}')",
+         '{sent}', '{1}', '{0}')",
     )
     .fetch_all(&mut *conn)
     .await?;
