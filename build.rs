@@ -5,6 +5,7 @@
 //! `cfg(postgres)`: a PostgreSQL server (`/usr/lib/postgresql/<version>/bin/initdb`).
 //! `cfg(systemd_analyze)`: `systemd-analyze` can check the shipped systemd unit.
 //! `cfg(nginx)`: Debian's nginx and openssl, to run the shipped nginx config.
+//! `cfg(root)`: the build (and so its tests) runs as root, which may mount a small tmpfs.
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(systemd_analyze)");
     println!("cargo::rustc-check-cfg=cfg(postgres)");
     println!("cargo::rustc-check-cfg=cfg(nginx)");
+    println!("cargo::rustc-check-cfg=cfg(root)");
     println!("cargo::rerun-if-changed=/usr/sbin");
     // Installing a package changes /usr/bin; cargo then runs this again.
     println!("cargo::rerun-if-changed=/usr/bin");
@@ -38,6 +40,10 @@ fn main() {
     }
     if Path::new("/usr/sbin/nginx").exists() && Path::new("/usr/bin/openssl").exists() {
         println!("cargo::rustc-cfg=nginx");
+    }
+    let uid = std::process::Command::new("id").arg("-u").output();
+    if uid.is_ok_and(|o| o.stdout.trim_ascii() == b"0") {
+        println!("cargo::rustc-cfg=root");
     }
     if Path::new("/usr/bin/systemd-analyze").exists() {
         println!("cargo::rustc-cfg=systemd_analyze");

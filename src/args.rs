@@ -55,6 +55,7 @@ pub enum Command {
         #[arg(long, conflicts_with = "id")]
         all_dead: bool,
     },
+    NewOutbox,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +94,7 @@ fn helps() -> Vec<(&'static str, &'static str, Text)> {
         ("replay", "", t!("usage-replay")),
         ("replay", "id", t!("usage-replay-id")),
         ("replay", "all_dead", t!("usage-all-dead")),
+        ("new-outbox", "", t!("usage-new-outbox")),
     ]
 }
 

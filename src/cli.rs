@@ -1,5 +1,5 @@
 //! Text the CLI prints about deliveries (`deliveries`, `show`): the same views as the console's
-//! `/api/deliveries`, laid out for a terminal.
+//! `/api/deliveries`, laid out for a terminal; and `new-outbox`.
 
 use std::fmt::Write;
 
@@ -145,4 +145,27 @@ fn one_line(text: &str, max: usize) -> String {
     }
     let cut: String = flat.chars().take(max).collect();
     format!("{cut}…")
+}
+
+/// `torrow-hooks new-outbox`: where the outbox was lost (its file missing, empty, cut short or
+/// another), lets the next start make a new, empty one; what it did, in the operator's words.
+pub fn new_outbox(settings: &crate::Settings) -> anyhow::Result<Text> {
+    use crate::store::sqlite::{start_new, NewOutbox};
+    if settings.delivery.postgres_url().is_some() {
+        return Ok(t!("cli-new-outbox-postgres"));
+    }
+    let path = settings.delivery.sqlite_path();
+    let shown = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let done = start_new(&path).map_err(|e| anyhow::anyhow!("{}: {e}", shown.display()))?;
+    Ok(match done {
+        NewOutbox::Whole => t!("cli-new-outbox-whole", path = shown.display().to_string()),
+        NewOutbox::Forgotten { kept: None } => {
+            t!("cli-new-outbox-made", path = shown.display().to_string())
+        }
+        NewOutbox::Forgotten { kept: Some(kept) } => t!(
+            "cli-new-outbox-kept",
+            path = shown.display().to_string(),
+            kept = kept.display().to_string()
+        ),
+    })
 }

@@ -60,6 +60,13 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
     }
     match command {
         Command::Serve => serve(settings).await,
+        Command::NewOutbox => match cli::new_outbox(&settings) {
+            Ok(said) => {
+                println!("{}", say(said));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
         Command::Render {
             url,
             channel,
@@ -328,9 +335,21 @@ async fn serve(settings: Settings) -> ExitCode {
         Err(e) => return fail(e),
     };
     signal.await;
-    running.shutdown().await;
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
+    match running.shutdown().await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(stranded) => {
+            tracing::error!(
+                deliveries = stranded.deliveries,
+                "stopped, and {}",
+                stranded.why.render(lang)
+            );
+            eprintln!("torrow-hooks: {}", stranded.why.render(lang));
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Resolves at SIGTERM (`systemctl stop`, `docker stop`) or SIGINT (Ctrl-C).

@@ -166,6 +166,10 @@ pub struct Render {
 pub struct Log {
     pub format: LogFormat,
     pub level: String,
+    /// A warning or error repeated at one place is written once, then as one line with the
+    /// count this often while it lasts.
+    #[serde(with = "humantime_serde")]
+    pub repeats_every: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

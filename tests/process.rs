@@ -1103,11 +1103,12 @@ async fn a_database_restart_loses_nothing_accepted() {
     service.kill();
 }
 
-/// A cleanup script removes the SQLite outbox while POSTs keep arriving: from then on POSTs get
-/// 503 (never 202 into a file that is gone), `/readyz` says why, and every POST that was
-/// answered 202 is still sent, once, from the file the service holds open.
+/// A cleanup script removes the SQLite outbox while POSTs keep arriving: POSTs are refused (503,
+/// never 202 into a file that is gone) until the service has written the open database back to
+/// its path, then taken again; a routine restart after that loses nothing: every POST answered
+/// 202, before or after the removal, is sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted() {
+async fn a_removed_outbox_is_written_back_and_a_restart_loses_nothing_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let wappi = MockServer::start().await;
     let provider = Healable::new();
@@ -1115,7 +1116,7 @@ async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted(
     let mut env = wappi_env(&wappi, "100ms");
     env.push(("HOOKS_DELIVERY__POLL_INTERVAL", "100ms".to_string()));
     env.push(("HOOKS_DELIVERY__RESPOND_WITHIN", "50ms".to_string()));
-    let service = Service::start(dir.path(), &env);
+    let mut service = Service::start(dir.path(), &env);
     let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
     let http = reqwest::Client::new();
     let removed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1142,7 +1143,7 @@ async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted(
                     let code = r.status().as_u16();
                     let text = r.text().await.unwrap();
                     answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    answers.push((message, code, sent_after_removal, text));
+                    answers.push((message, code, text));
                     if sent_after_removal {
                         after_removal += 1;
                         if after_removal >= 20 {
@@ -1161,55 +1162,58 @@ async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let db = dir.path().join("hooks.sqlite");
     for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(dir.path().join(format!("hooks.sqlite{suffix}")));
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let removed_at = std::time::Instant::now();
     removed.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut answers = Vec::new();
     for client in clients {
         answers.extend(client.await.unwrap());
     }
-    let accepted: Vec<&String> = answers
-        .iter()
-        .filter(|(_, code, _, _)| *code == 202)
-        .map(|(m, ..)| m)
-        .collect();
-    assert!(
-        accepted.len() >= 4,
-        "{} accepted before the removal: {:?}",
-        accepted.len(),
-        answers.first()
-    );
-    for (message, code, _, text) in &answers {
+    for (message, code, text) in &answers {
         assert!(*code == 202 || *code == 503, "{message}: {code} {text}");
         if *code == 503 {
             assert!(text.contains("could not be stored"), "{text}");
         }
     }
-    // Every POST sent after the removal is refused (the file is looked at on each one).
-    let _ = removed_at;
-    let after: Vec<_> = answers.iter().filter(|(_, _, after, _)| *after).collect();
-    assert_eq!(after.len(), 80);
-    for (message, code, _, text) in after {
-        assert_eq!(*code, 503, "{message}: {text}");
+    // Written back by itself: ready again, and the file is at its path.
+    let mut ready = false;
+    for _ in 0..500 {
+        let r = http.get(format!("{}/readyz", service.base)).send().await;
+        if r.is_ok_and(|r| r.status().as_u16() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let readiness = http
-        .get(format!("{}/readyz", service.base))
+    assert!(ready, "{}", service.output.lock().unwrap());
+    assert!(db.exists());
+    let r = http
+        .post(format!(
+            "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=after",
+            service.base
+        ))
+        .body(body.clone())
         .send()
         .await
         .unwrap();
-    assert_eq!(readiness.status().as_u16(), 503);
-    let readiness: serde_json::Value = readiness.json().await.unwrap();
-    assert_eq!(
-        readiness["database"], "the outbox file was removed",
-        "{readiness}"
-    );
-    assert!(readiness["outbox"]["remaining"].as_i64().unwrap() >= accepted.len() as i64);
-    // The provider comes back: everything answered 202 goes out, once each.
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    answers.push(("after".to_string(), 202, String::new()));
+    let accepted: Vec<String> = answers
+        .iter()
+        .filter(|(_, code, _)| *code == 202)
+        .map(|(m, ..)| m.clone())
+        .collect();
+    assert!(accepted.len() >= 5, "{answers:?}");
+    // A routine restart (systemctl restart): a clean stop, then a start on the written file.
+    assert!(service.terminate().success());
+    let output = service.output.lock().unwrap().clone();
+    assert!(output.contains("written back"), "{output}");
     provider
         .healed
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    let service = Service::start(dir.path(), &env);
     let mut sent = Vec::new();
     for _ in 0..1000 {
         sent = provider.sent.lock().unwrap().clone();
@@ -1219,12 +1223,143 @@ async fn removing_the_outbox_under_load_fails_closed_and_loses_nothing_accepted(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     sent.sort();
-    let mut expected: Vec<String> = accepted.iter().map(|m| m.to_string()).collect();
+    let mut expected = accepted.clone();
     expected.sort();
     assert_eq!(sent, expected, "each accepted POST sent exactly once");
+    drop(service);
+}
+
+/// The outbox file cut to nothing while the service was stopped: the next start refuses, says
+/// what happened and how to go on; `new-outbox` lets it start anew on purpose.
+#[test]
+fn a_start_on_a_truncated_outbox_refuses_and_new_outbox_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = Service::start(dir.path(), &[]);
+    assert!(service.terminate().success());
+    let db = dir.path().join("hooks.sqlite");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let out = command(dir.path(), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is empty"), "{said}");
+    assert!(said.contains("torrow-hooks new-outbox"), "{said}");
+    // Nothing was made in its place.
+    assert_eq!(std::fs::metadata(&db).unwrap().len(), 0);
+
+    let out = command(dir.path(), &[]).arg("new-outbox").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("is kept as"), "{said}");
+    let mut service = Service::start(dir.path(), &[]);
+    assert!(service.terminate().success());
+}
+
+/// The outbox's folder removed and a file put in its place: the open outbox cannot be written
+/// back, so the stop says how many accepted deliveries it loses and exits non-zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_that_would_lose_accepted_deliveries_says_so_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = wappi_answering(ResponseTemplate::new(503)).await;
+    let folder = dir.path().join("outbox");
+    let mut env = wappi_env(&failing, "1h");
+    env.push((
+        "HOOKS_DELIVERY__DATABASE",
+        folder.join("hooks.sqlite").display().to_string(),
+    ));
+    let mut service = Service::start(dir.path(), &env);
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    for n in 0..3 {
+        let r = http
+            .post(format!(
+                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=m{n}",
+                service.base
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let status = service.terminate();
+    assert_eq!(status.code(), Some(1));
     let output = service.output.lock().unwrap().clone();
-    assert!(output.contains("new POSTs are refused (503)"), "{output}");
-    assert!(output.contains("put the file back"), "{output}");
+    assert!(output.contains("ERROR"), "{output}");
+    assert!(
+        output.contains("3 deliveries accepted before are lost"),
+        "{output}"
+    );
+}
+
+/// A full disk refuses every POST, each with a warning of the same kind: the log has the first of
+/// each kind, then one line with the count (here every second), not one line per POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(root),
+    ignore = "mounting a small tmpfs needs root (CI runs as root)"
+)]
+async fn a_full_disk_does_not_flood_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = common::SmallDisk::mount(16);
+    let env = [
+        (
+            "HOOKS_DELIVERY__DATABASE",
+            disk.path().join("hooks.sqlite").display().to_string(),
+        ),
+        ("HOOKS_DELIVERY__MIN_FREE_BYTES", "0".to_string()),
+        ("HOOKS_LOG__REPEATS_EVERY", "1s".to_string()),
+    ];
+    let mut service = Service::start(dir.path(), &env);
+    let _filler = disk.fill();
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    let mut refused = 0;
+    for n in 0..3000 {
+        let r = http
+            .post(format!("{}/webhook/log?message=m{n}", service.base))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 503 {
+            refused += 1;
+            if refused == 300 {
+                break;
+            }
+        }
+    }
+    assert_eq!(refused, 300, "the full disk refused POSTs");
+    let mut counted = false;
+    for _ in 0..500 {
+        if service.output.lock().unwrap().contains("written once") {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = service.kill_and_output();
+    assert!(counted, "{output}");
+    let loud: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    assert!(
+        loud.len() < 40,
+        "{} warning and error lines for 300 refusals:\n{}",
+        loud.len(),
+        loud.join("\n")
+    );
 }
 
 #[test]

@@ -80,8 +80,11 @@ impl Refusal {
     /// What the operator should do, for the log and `/readyz`.
     pub fn advice(&self) -> &'static str {
         match self {
-            Refusal::Fault(StorageFault::Removed(_) | StorageFault::Replaced(_)) => {
-                "deliveries accepted before are still sent from the open file; once none remain, put the file back from a backup or restart the service to start a new outbox (restarting earlier loses them)"
+            Refusal::Fault(StorageFault::Removed(_)) => {
+                "the service writes the open outbox back to its path by itself and then takes POSTs again; if it cannot (the folder is gone or cannot be written), make the folder writable again: until then deliveries accepted before are still sent from the open file, and a stop says how many would be lost"
+            }
+            Refusal::Fault(StorageFault::Replaced(_)) => {
+                "another file was put in the outbox's place: deliveries accepted before are still sent from the open file; once none remain, put the outbox's own file back from a backup, or stop the service and run `torrow-hooks new-outbox` to start a new one on purpose"
             }
             Refusal::Fault(StorageFault::Truncated(_)) => {
                 "the file was cut short and its contents may be lost; stop the service and restore the file from a backup"
@@ -171,8 +174,11 @@ impl Admission {
     /// Looks at the outbox once and keeps the verdict; returns it. A failed write is looked at
     /// again with a write of our own, so that the outbox is taken back as soon as it can write.
     pub async fn look(&self) -> Verdict {
-        let usage = self.store.usage().await;
         let mut fault = self.store.fault().await;
+        if matches!(fault, Some(StorageFault::Removed(_))) {
+            fault = self.write_back().await;
+        }
+        let usage = self.store.usage().await;
         if matches!(fault, Some(StorageFault::WriteFailed(_))) {
             // Try again only once there is some room: a write that fits in the log's old space
             // would prove nothing.
@@ -205,6 +211,25 @@ impl Admission {
         );
         self.tell(before.refusal.as_ref(), &verdict);
         verdict
+    }
+
+    /// The outbox file was removed while open: written back from the open database (logged and
+    /// counted); the fault as it stands afterwards.
+    async fn write_back(&self) -> Option<StorageFault> {
+        match self.store.write_back().await {
+            Ok(true) => {
+                metrics::counter!("hooks_outbox_written_back_total").increment(1);
+                tracing::warn!(
+                    "the outbox file was removed while in use; it has been written back from the open database, and nothing accepted is lost"
+                );
+            }
+            Ok(false) => {}
+            // Tried again at every look; the log keeps one line a minute of it (telemetry).
+            Err(e) => {
+                tracing::error!(error = %e, "the outbox file was removed and cannot be written back; new POSTs are refused until it can")
+            }
+        }
+        self.store.fault().await
     }
 
     fn over_caps(&self, pending: i64, usage: Usage) -> Option<Refusal> {

@@ -23,11 +23,22 @@ use crate::channel::Registry;
 use crate::i18n::Text;
 use crate::mail::{Advice, Mailer, OrderSummary};
 use crate::settings;
-use crate::store::{now_ms, Accepted, NewDelivery, Outcome, Record, Store, StoreError};
+use crate::store::{
+    now_ms, Accepted, NewDelivery, Outcome, Record, StorageFault, Store, StoreError,
+};
+use crate::t;
 
 pub use retry::RetrySchedule;
 pub use submission::{DedupKey, Submission};
 use unabandoned::Unabandoned;
+
+/// Deliveries a stop would lose, and why (in the operator's words).
+#[derive(Debug)]
+pub struct Stranded {
+    /// How many (-1: not known).
+    pub deliveries: i64,
+    pub why: Text,
+}
 
 /// Why a POST's delivery was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +231,35 @@ impl Delivery {
             Err(_) => tracing::warn!(
                 "delivery attempts still under way at the end of server.shutdown_grace; they will be resumed at the next start"
             ),
+        }
+    }
+
+    /// After [`Delivery::stop`]: accepted deliveries that would be lost with the process, if any
+    /// (their file was removed and cannot be written back; attempts' ends that were never
+    /// written, so their sends are not recorded).
+    pub async fn stranded(&self) -> Result<(), Stranded> {
+        self.record_unrecorded().await;
+        let unrecorded = self.unrecorded.lock().expect("unrecorded lock").len() as i64;
+        if unrecorded > 0 {
+            return Err(Stranded {
+                deliveries: unrecorded,
+                why: t!("stop-unrecorded", count = unrecorded),
+            });
+        }
+        if let Some(StorageFault::Removed(_)) = self.store.fault().await {
+            if let Err(e) = self.store.write_back().await {
+                tracing::error!(error = %e, "cannot write the removed outbox back");
+            }
+        }
+        match self.store.fault().await {
+            Some(StorageFault::Removed(_)) => {
+                let count = self.store.count_pending().await.unwrap_or(-1);
+                Err(Stranded {
+                    deliveries: count,
+                    why: t!("stop-outbox-removed", count = count),
+                })
+            }
+            _ => Ok(()),
         }
     }
 

@@ -309,11 +309,15 @@ impl Running {
     /// The graceful stop (SIGTERM, SIGINT): no new connections; requests and provider calls under
     /// way may finish within `server.shutdown_grace`; whatever is unfinished stays in the outbox
     /// and is sent after the next start.
-    pub async fn shutdown(self) {
+    ///
+    /// `Err` when accepted deliveries would be lost with the process: their file was removed and
+    /// could not be written back, or attempts' ends could not be written.
+    pub async fn shutdown(self) -> Result<(), crate::delivery::Stranded> {
         let deadline = tokio::time::Instant::now() + self.app.settings.server.shutdown_grace;
         let _ = self.stop.send(true);
         let _ = self.server.await;
         self.app.delivery.stop(deadline).await;
+        self.app.delivery.stranded().await
     }
 }
 

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The storage is known to be unusable (see [`StorageFault`]).
     #[error("{0}")]
     Storage(StorageFault),
+    /// The outbox that was here is gone (SQLite: its file missing, empty, cut short or another);
+    /// the text says what happened and how to go on.
+    #[error("{0}")]
+    Lost(Text),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -405,6 +409,11 @@ pub trait Store: MailQueue + TemplateVersions {
     /// removed, replaced or truncated, or a write failed for lack of space or permission).
     async fn fault(&self) -> Option<StorageFault>;
     async fn usage(&self) -> StoreResult<Usage>;
+    /// SQLite: when the file was removed while open, writes the open database back to its path
+    /// and goes on with it; `true` when it did. Elsewhere nothing to do.
+    async fn write_back(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
     /// Deletes, at most `batch` rows of each kind: finished deliveries updated before
     /// `finished_before` (or whose `purge_after` is before `now`), reports mailed before
     /// `mailed_before`, and throttle rows of addresses with nothing waiting that were last mailed

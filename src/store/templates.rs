@@ -66,7 +66,7 @@ macro_rules! template_versions {
         impl TemplateVersions for $store {
             async fn newest_template_version(&self) -> StoreResult<i64> {
                 let row = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM template_versions")
-                    .fetch_one(self.pool())
+                    .fetch_one(&*self.pool().await)
                     .await?;
                 Ok(row.get::<i64, _>(0))
             }
@@ -77,7 +77,7 @@ macro_rules! template_versions {
                      (SELECT MAX(id) FROM template_versions w \
                       WHERE w.locale = v.locale AND w.name = v.name) ORDER BY locale, name"
                 );
-                let rows = sqlx::query(&sql).fetch_all(self.pool()).await?;
+                let rows = sqlx::query(&sql).fetch_all(&*self.pool().await).await?;
                 Ok(rows.iter().map(version).collect())
             }
 
@@ -95,7 +95,7 @@ macro_rules! template_versions {
                     .bind(locale)
                     .bind(name)
                     .bind(limit)
-                    .fetch_all(self.pool())
+                    .fetch_all(&*self.pool().await)
                     .await?;
                 Ok(rows.iter().map(version).collect())
             }
@@ -117,7 +117,7 @@ macro_rules! template_versions {
                 .bind(source)
                 .bind(note)
                 .bind(now)
-                .fetch_one(self.pool())
+                .fetch_one(&*self.pool().await)
                 .await?;
                 Ok(row.get::<i64, _>(0))
             }

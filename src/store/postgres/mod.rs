@@ -48,7 +48,8 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    pub(crate) fn pool(&self) -> &PgPool {
+    /// The pool (async as SQLite's, so that statements shared by both read alike).
+    pub(crate) async fn pool(&self) -> &PgPool {
         &self.pool
     }
 

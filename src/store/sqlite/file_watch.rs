@@ -10,7 +10,10 @@
 use std::{
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Mutex,
+    },
 };
 
 use crate::store::{StorageFault, Usage};
@@ -21,7 +24,7 @@ const HEADER: u64 = 100;
 pub(super) struct FileWatch {
     path: PathBuf,
     /// The file the connections opened: (device, inode).
-    opened: (u64, u64),
+    opened: Mutex<(u64, u64)>,
     /// The largest size seen. SQLite never shrinks an outbox file (no auto-vacuum, no VACUUM):
     /// a smaller file was cut short by someone else.
     largest: AtomicU64,
@@ -35,10 +38,22 @@ impl FileWatch {
         let meta = std::fs::metadata(path)?;
         Ok(FileWatch {
             path: path.to_path_buf(),
-            opened: (meta.dev(), meta.ino()),
+            opened: Mutex::new((meta.dev(), meta.ino())),
             largest: AtomicU64::new(meta.len()),
             truncated: AtomicBool::new(false),
         })
+    }
+
+    /// The connections hold the file now at the path (it was written back there).
+    pub(super) fn reopened(&self) -> std::io::Result<()> {
+        let meta = std::fs::metadata(&self.path)?;
+        *self.opened.lock().expect("file watch lock") = (meta.dev(), meta.ino());
+        self.largest.store(meta.len(), Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
     }
 
     fn shown(&self) -> String {
@@ -52,7 +67,13 @@ impl FileWatch {
         let seen_before = self.largest.load(Ordering::SeqCst);
         let meta = match std::fs::metadata(&self.path) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Its folder gone too, or something else put in the folder's place.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
                 return Some(StorageFault::Removed(self.shown()))
             }
             Err(e) => {
@@ -61,7 +82,7 @@ impl FileWatch {
                 )))
             }
         };
-        if (meta.dev(), meta.ino()) != self.opened {
+        if (meta.dev(), meta.ino()) != *self.opened.lock().expect("file watch lock") {
             return Some(StorageFault::Replaced(self.shown()));
         }
         if self.truncated(seen_before, meta.len()) {

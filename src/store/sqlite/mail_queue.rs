@@ -10,15 +10,15 @@ use crate::store::{Enqueued, MailBatch, MailQueue, QueuedMail, Shared, StoreResu
 #[async_trait]
 impl MailQueue for SqliteStore {
     async fn vouch(&self, id: &str, now: i64) -> StoreResult<()> {
-        Shared(&self.pool).vouch(id, now).await
+        Shared(&*self.pool().await).vouch(id, now).await
     }
 
     async fn vouched(&self, id: &str) -> StoreResult<bool> {
-        Shared(&self.pool).vouched(id).await
+        Shared(&*self.pool().await).vouched(id).await
     }
 
     async fn shared_key(&self, name: &str, fresh: &str) -> StoreResult<String> {
-        Shared(&self.pool).shared_key(name, fresh).await
+        Shared(&*self.pool().await).shared_key(name, fresh).await
     }
 
     async fn enqueue_mail(
@@ -28,7 +28,8 @@ impl MailQueue for SqliteStore {
         now: i64,
         max_new_per_hour: u32,
     ) -> StoreResult<Enqueued> {
-        let mut tx = self.pool.begin().await?;
+        let pool = self.pool().await;
+        let mut tx = pool.begin().await?;
         // Let the address in when it is known, or while the hour's quota of new ones lasts. One
         // statement, so two reports for new addresses cannot both take the last place.
         let admitted = sqlx::query(
@@ -66,7 +67,7 @@ impl MailQueue for SqliteStore {
             "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address ORDER BY MIN(id) LIMIT ?",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&*self.pool().await)
         .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
@@ -78,7 +79,7 @@ impl MailQueue for SqliteStore {
         )
         .bind(address)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&*self.pool().await)
         .await?;
         let items: Vec<QueuedMail> = rows
             .iter()
@@ -95,7 +96,7 @@ impl MailQueue for SqliteStore {
         )
         .bind(address)
         .bind(last_listed)
-        .fetch_one(&self.pool)
+        .fetch_one(&*self.pool().await)
         .await?;
         let more: i64 = rest.get(0);
         let up_to = rest.get::<Option<i64>, _>(1).unwrap_or(last_listed);
@@ -105,7 +106,7 @@ impl MailQueue for SqliteStore {
     async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>> {
         let row = sqlx::query("SELECT last_sent_at FROM mail_addresses WHERE address = ?")
             .bind(address)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&*self.pool().await)
             .await?;
         Ok(row.and_then(|r| r.get(0)))
     }
@@ -126,7 +127,7 @@ impl MailQueue for SqliteStore {
         .bind(now)
         .bind(throttle_ms)
         .bind(hold_ms)
-        .execute(&self.pool)
+        .execute(&*self.pool().await)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -134,13 +135,14 @@ impl MailQueue for SqliteStore {
     async fn release_mail(&self, address: &str) -> StoreResult<()> {
         sqlx::query("UPDATE mail_addresses SET claimed_until = NULL WHERE address = ?")
             .bind(address)
-            .execute(&self.pool)
+            .execute(&*self.pool().await)
             .await?;
         Ok(())
     }
 
     async fn mark_mailed(&self, address: &str, up_to: i64, now: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let pool = self.pool().await;
+        let mut tx = pool.begin().await?;
         sqlx::query(
             "UPDATE mail_queue SET sent_at = ? WHERE address = ? AND sent_at IS NULL AND id <= ?",
         )

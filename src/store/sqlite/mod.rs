@@ -14,9 +14,12 @@ use sqlx::{
 };
 
 mod file_watch;
+mod identity;
 mod mail_queue;
 mod rows;
 mod writer;
+
+pub use identity::{start_new, NewOutbox};
 
 use file_watch::FileWatch;
 
@@ -33,7 +36,10 @@ const HOUR_MS: i64 = 3_600_000;
 const POOL_SIZE: u32 = 4;
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// Reads and the writes off the POST path; replaced by a pool on the written-back file
+    /// when the file was removed ([`SqliteStore::write_back`]), under the write lock.
+    pool: writer::Shared,
+    options: SqliteConnectOptions,
     /// Group commit for the writes of the POST path.
     writer: Writer,
     /// Whether the file at the path is still the one the connections hold.
@@ -41,11 +47,13 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The pool, held for as long as the guard lives: a write-back waits for it.
+    pub(crate) async fn pool(&self) -> tokio::sync::RwLockReadGuard<'_, SqlitePool> {
+        self.pool.read().await
     }
 
     pub async fn open(path: &Path, fsync: bool) -> StoreResult<Self> {
+        identity::check_before_open(path)?;
         private_files(path)?;
         // The file exists now (private_files): a connection opened later, after the file was
         // removed, fails instead of starting an empty outbox in its place.
@@ -62,14 +70,7 @@ impl SqliteStore {
             // Checkpoints run in the background (sqlite/writer.rs), not inside a commit.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "16777216");
-        // Connections are kept for the life of the process: should the file be removed, they
-        // still reach what was accepted, so it can be sent (see FileWatch).
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
+        let pool = connect(options.clone()).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
@@ -77,23 +78,38 @@ impl SqliteStore {
                 path: path.to_path_buf(),
                 source: std::sync::Arc::new(e),
             })?;
-        // Open every connection of the pool now (they are kept from then on).
-        let mut held = Vec::new();
-        for _ in 0..POOL_SIZE {
-            held.push(pool.acquire().await?);
-        }
-        drop(held);
+        identity::settle(&pool, path).await?;
         let watch = std::sync::Arc::new(FileWatch::new(path).map_err(|e| StoreError::File {
             path: path.to_path_buf(),
             source: std::sync::Arc::new(e),
         })?);
+        let pool = std::sync::Arc::new(tokio::sync::RwLock::new(pool));
         let writer = Writer::start(pool.clone(), path, fsync, watch.clone())?;
         Ok(SqliteStore {
             pool,
+            options,
             writer,
             watch,
         })
     }
+}
+
+/// The pool's connections, all opened now and kept for the life of the process: should the file
+/// be removed, they still reach what was accepted, so it can be sent and written back (see
+/// FileWatch).
+async fn connect(options: SqliteConnectOptions) -> StoreResult<SqlitePool> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options)
+        .await?;
+    let mut held = Vec::new();
+    for _ in 0..POOL_SIZE {
+        held.push(pool.acquire().await?);
+    }
+    drop(held);
+    Ok(pool)
 }
 
 /// The outbox holds tokens and clients' contact data: its folder is created 0700 and its files
@@ -152,7 +168,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(&sql)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&*self.pool().await)
             .await?;
         Ok(rows.iter().map(record).collect())
     }
@@ -160,7 +176,7 @@ impl Store for SqliteStore {
     async fn next_due(&self) -> StoreResult<Option<i64>> {
         let row =
             sqlx::query("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
-                .fetch_one(&self.pool)
+                .fetch_one(&*self.pool().await)
                 .await?;
         Ok(row.get::<Option<i64>, _>(0))
     }
@@ -182,7 +198,7 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&*self.pool().await)
         .await?;
         Ok(done.rows_affected())
     }
@@ -191,7 +207,7 @@ impl Store for SqliteStore {
         let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&*self.pool().await)
             .await?;
         Ok(row.as_ref().map(record))
     }
@@ -206,7 +222,7 @@ impl Store for SqliteStore {
                 )
                 .bind(now)
                 .bind(id)
-                .fetch_all(&self.pool)
+                .fetch_all(&*self.pool().await)
                 .await?
             }
             None => {
@@ -215,7 +231,7 @@ impl Store for SqliteStore {
                      updated_at = ?1, unsure = 0 WHERE state = 'dead' RETURNING id",
                 )
                 .bind(now)
-                .fetch_all(&self.pool)
+                .fetch_all(&*self.pool().await)
                 .await?
             }
         };
@@ -223,11 +239,11 @@ impl Store for SqliteStore {
     }
 
     async fn count_pending(&self) -> StoreResult<i64> {
-        Shared(&self.pool).count_pending().await
+        Shared(&*self.pool().await).count_pending().await
     }
 
     async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool> {
-        Shared(&self.pool).claim_warning(id, now).await
+        Shared(&*self.pool().await).claim_warning(id, now).await
     }
 
     async fn recent(&self, state: Option<State>, limit: i64) -> StoreResult<Vec<Record>> {
@@ -238,7 +254,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(&sql)
             .bind(state.map(State::as_str))
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&*self.pool().await)
             .await?;
         Ok(rows.iter().map(record).collect())
     }
@@ -248,7 +264,7 @@ impl Store for SqliteStore {
             "SELECT number, ended_at, outcome, error FROM attempts WHERE delivery_id = ? ORDER BY number",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&*self.pool().await)
         .await?;
         Ok(rows
             .iter()
@@ -262,7 +278,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&*self.pool().await).await?;
         Ok(())
     }
 
@@ -285,6 +301,25 @@ impl Store for SqliteStore {
         Ok(self.watch.usage())
     }
 
+    /// The file was removed while open: the open database is written back to its path (after
+    /// every write queued before), and the pool and the writer go on with the written file.
+    async fn write_back(&self) -> StoreResult<bool> {
+        let mut pool = self.pool.write().await;
+        if !matches!(self.watch.fault(), Some(StorageFault::Removed(_))) {
+            return Ok(false);
+        }
+        self.writer.write_back().await?;
+        let fresh = connect(self.options.clone()).await?;
+        let old = std::mem::replace(&mut *pool, fresh);
+        self.watch.reopened().map_err(|e| StoreError::File {
+            path: self.watch.path().to_path_buf(),
+            source: std::sync::Arc::new(e),
+        })?;
+        drop(pool);
+        old.close().await;
+        Ok(true)
+    }
+
     async fn purge(
         &self,
         now: i64,
@@ -303,7 +338,7 @@ impl Store for SqliteStore {
         .bind(finished_before)
         .bind(batch)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&*self.pool().await)
         .await?
         .rows_affected();
         let reports = sqlx::query(
@@ -312,7 +347,7 @@ impl Store for SqliteStore {
         )
         .bind(mailed_before)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&*self.pool().await)
         .await?
         .rows_affected();
         let addresses = sqlx::query(
@@ -323,7 +358,7 @@ impl Store for SqliteStore {
         )
         .bind(addresses_before)
         .bind(batch)
-        .execute(&self.pool)
+        .execute(&*self.pool().await)
         .await?
         .rows_affected();
         Ok(Purged {

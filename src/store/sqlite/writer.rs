@@ -15,6 +15,9 @@ use std::sync::{
 
 use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
+
+/// The pool of the outbox's reads, swapped for one on the written-back file ([`write_back`]).
+pub(super) type Shared = Arc<tokio::sync::RwLock<SqlitePool>>;
 use tokio::sync::{mpsc, oneshot};
 
 use super::file_watch::FileWatch;
@@ -48,6 +51,11 @@ enum Op {
     /// The heartbeat write of `/readyz` and of the recovery check.
     Probe {
         now: i64,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
+    /// The file was removed while open: write the open database back to its path, and go on
+    /// with the file written there ([`write_back`]).
+    WriteBack {
         reply: oneshot::Sender<StoreResult<()>>,
     },
 }
@@ -95,26 +103,27 @@ impl Writer {
     /// Opens the writer's own connection to `path` (already created and migrated) and starts its
     /// thread; it ends when the last `Writer` is dropped. `pool` runs the background checkpoints.
     pub(super) fn start(
-        pool: SqlitePool,
+        pool: Shared,
         path: &std::path::Path,
         fsync: bool,
         watch: Arc<FileWatch>,
     ) -> StoreResult<Writer> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
-        // Checkpoints run in the background, not inside a commit.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        conn.pragma_update(None, "journal_size_limit", 16_777_216)?;
-        conn.set_prepared_statement_cache_capacity(16);
+        let conn = open(path, fsync)?;
         let (queue, ops) = mpsc::channel(4 * MAX_BATCH);
         let wal_pages = Arc::new(AtomicI64::new(0));
         let fault = Arc::new(std::sync::Mutex::new(None));
         tokio::spawn(checkpoints(pool, wal_pages.clone(), watch.clone()));
         let thread_fault = fault.clone();
+        let thread_path = path.to_path_buf();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || run(conn, fsync, ops, wal_pages, thread_fault, watch))
+            .spawn(move || {
+                let place = Place {
+                    path: thread_path,
+                    fsync,
+                };
+                run(conn, place, ops, wal_pages, thread_fault, watch)
+            })
             .map_err(|e| StoreError::File {
                 path: path.to_path_buf(),
                 source: Arc::new(e),
@@ -165,6 +174,13 @@ impl Writer {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Writes the open database back to its removed path, after every write queued before.
+    pub(super) async fn write_back(&self) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.submit(Op::WriteBack { reply }).await?;
+        answer.await.map_err(|_| stopped())?
+    }
+
     async fn submit(&self, op: Op) -> StoreResult<()> {
         self.queue.send(op).await.map_err(|_| stopped())
     }
@@ -183,12 +199,13 @@ impl Writer {
 /// A checkpoint is the only thing that writes the database file itself, and it would grow a
 /// truncated file back to its size: the file is looked at before each one, and a file found cut
 /// short (or replaced) is not written again.
-async fn checkpoints(pool: SqlitePool, wal_pages: Arc<AtomicI64>, watch: Arc<FileWatch>) {
+async fn checkpoints(pool: Shared, wal_pages: Arc<AtomicI64>, watch: Arc<FileWatch>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_log = 0;
     loop {
         every.tick().await;
+        let pool = pool.read().await;
         if pool.is_closed() {
             return;
         }
@@ -258,10 +275,64 @@ fn stopped() -> StoreError {
     StoreError::WriterStopped
 }
 
+/// The writer's own connection to `path`, set up for the POST path's writes.
+fn open(path: &std::path::Path, fsync: bool) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", if fsync { "FULL" } else { "NORMAL" })?;
+    // Checkpoints run in the background, not inside a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 16_777_216)?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+/// Where the writer's database lives, and how it commits.
+struct Place {
+    path: std::path::PathBuf,
+    fsync: bool,
+}
+
+/// Writes the database `conn` holds open back to `place.path` (its file was removed: a cleanup
+/// script, a mistaken `rm data/*`): SQLite's online backup into a file beside it, made private,
+/// flushed to disk and renamed into place, so a crash meanwhile leaves no half-written outbox
+/// there. Then `conn` is the written file's. The sqlx pool follows ([`super::SqliteStore`]).
+fn write_back(conn: &mut Connection, place: &Place) -> StoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let io = |path: &std::path::Path, e: std::io::Error| StoreError::File {
+        path: path.to_path_buf(),
+        source: Arc::new(e),
+    };
+    let path = &place.path;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&folder)
+        .map_err(|e| io(&folder, e))?;
+    let beside = std::path::PathBuf::from(format!("{}.writing-back", path.display()));
+    let _ = std::fs::remove_file(&beside);
+    conn.backup(rusqlite::DatabaseName::Main, &beside, None)?;
+    std::fs::set_permissions(&beside, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io(&beside, e))?;
+    std::fs::File::open(&beside)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(&beside, e))?;
+    std::fs::rename(&beside, path).map_err(|e| io(path, e))?;
+    std::fs::File::open(&folder)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io(&folder, e))?;
+    *conn = open(path, place.fsync)?;
+    Ok(())
+}
+
 /// The writer thread: one batch per hand-off, one transaction per batch.
 fn run(
     mut conn: Connection,
-    fsync: bool,
+    place: Place,
     mut ops: mpsc::Receiver<Op>,
     wal_pages: Arc<AtomicI64>,
     fault: Arc<std::sync::Mutex<Option<Text>>>,
@@ -283,11 +354,20 @@ fn run(
             None => {}
         }
     };
+    let fsync = place.fsync;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = ops.blocking_recv() {
+        if let Op::WriteBack { reply } = first {
+            let _ = reply.send(write_back(&mut conn, &place));
+            continue;
+        }
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match ops.try_recv() {
+                // The writes gathered so far are committed after it, into the written-back file.
+                Ok(Op::WriteBack { reply }) => {
+                    let _ = reply.send(write_back(&mut conn, &place));
+                }
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
@@ -352,7 +432,9 @@ fn op_done(op: Op, error: &StoreError) -> Done {
     let e = || error.clone();
     match op {
         Op::Accept { reply, .. } => Done::Accept(reply, Box::new(Err(e()))),
-        Op::Finish { reply, .. } | Op::Probe { reply, .. } => Done::Finish(reply, Err(e())),
+        Op::Finish { reply, .. } | Op::Probe { reply, .. } | Op::WriteBack { reply } => {
+            Done::Finish(reply, Err(e()))
+        }
     }
 }
 
@@ -372,6 +454,7 @@ fn apply(conn: &Connection, op: Op) -> Done {
             reply,
         } => Done::Finish(reply, finish(conn, &id, number, &outcome, now)),
         Op::Probe { now, reply } => Done::Finish(reply, probe(conn, now)),
+        Op::WriteBack { reply } => Done::Finish(reply, Err(StoreError::WriterStopped)),
     }
 }
 

@@ -3,7 +3,11 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::{fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter};
+
+mod repeats;
+
+pub use repeats::Repeats;
 
 use crate::settings::{Log, LogFormat};
 
@@ -31,10 +35,12 @@ pub fn render_metrics() -> String {
     init_metrics().render()
 }
 
-/// Installs the log subscriber; `RUST_LOG` overrides `log.level`.
+/// Installs the log subscriber; `RUST_LOG` overrides `log.level`. Warnings and errors repeated
+/// at one place are written once, then counted ([`Repeats`]).
 pub fn init_logs(settings: &Log) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let repeats = Repeats::start(settings.repeats_every);
     let result = match settings.format {
         LogFormat::Json => fmt()
             .with_writer(std::io::stderr)
@@ -44,12 +50,16 @@ pub fn init_logs(settings: &Log) {
             // Spans never nest here (a request's, or a worker's attempt's), so the list would
             // repeat `span` on every line, and each copy is parsed back from JSON to be written.
             .with_span_list(false)
+            .finish()
+            .with(repeats)
             .try_init(),
         // Colours only when a person watches: never into a file, a pipe or journald.
         LogFormat::Pretty => fmt()
             .with_writer(std::io::stderr)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(filter)
+            .finish()
+            .with(repeats)
             .try_init(),
     };
     if result.is_err() {
