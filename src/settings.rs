@@ -112,6 +112,9 @@ pub struct Delivery {
     pub max_outbox_bytes: u64,
     /// SQLite: free disk space below this refuses new POSTs (503) before the disk is full.
     pub min_free_bytes: u64,
+    /// The part of `max_pending` and `max_outbox_bytes` that hooks whose credentials no provider
+    /// has accepted (or that have none) may hold together; past it, their POSTs get 429.
+    pub unvouched_share: f64,
 }
 
 impl Delivery {
@@ -255,6 +258,12 @@ impl Settings {
         let mut problems = Vec::new();
         if self.delivery.retry_schedule.is_empty() {
             problems.push(t!("settings-retry-schedule-empty"));
+        }
+        if !(0.0..=1.0).contains(&self.delivery.unvouched_share) {
+            problems.push(t!(
+                "settings-unvouched-share",
+                value = self.delivery.unvouched_share.to_string()
+            ));
         }
         if !(0.0..=1.0).contains(&self.delivery.jitter) {
             problems.push(t!(

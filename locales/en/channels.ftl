@@ -62,6 +62,7 @@ green-target-one = GREEN-API { $messenger } instance { $id }
 green-target-two = GREEN-API { $messenger } instance { $id }, then { $next } instance { $next_id }
 green-no-instance = no GREEN-API instance
 log-sink-path = log sink { $path }
+log-channel-off = The log channel is switched off on this server (log_sink.enabled = false in its settings): choose a channel that sends, such as wappi
 telegram-parameter-telegramtoken-missing-token-your = Parameter <telegramToken> is missing: the token of your bot, from @BotFather (e.g. 6126237741:AAFQ…)
 telegram-parameter-telegramtoken-names-torrow-s = Parameter <telegramToken> names Torrow's own bot: its token is Torrow's, so this service cannot send as it. Create your own bot with @BotFather and put its token here, or use Torrow's own hook (hooks.torrow.net) for Torrow's bot
 telegram-parameter-telegramtoken-bot-token-digits = Parameter <telegramToken> is not a bot token: digits, a colon, then letters, digits, '_' or '-' (e.g. 6126237741:AAFQ…)

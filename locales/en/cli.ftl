@@ -40,6 +40,7 @@ settings-bad = bad settings: { $why }. Settings are the built-in defaults, then 
 settings-file-missing = the settings file { $path } given with --config does not exist (relative paths start at the working directory { $cwd })
 settings-retry-schedule-empty = delivery.retry_schedule: needs at least one duration
 settings-jitter = delivery.jitter: must be between 0 and 1, not { $value }
+settings-unvouched-share = delivery.unvouched_share: must be between 0 and 1, not { $value }
 settings-retention-short = delivery.retention: { $retention } is shorter than delivery.dedup_window ({ $window }); a deleted delivery could be sent again
 settings-at-least-one = { $key }: must be at least 1
 settings-unknown-region = phone.default_region: unknown region { $value }

@@ -62,6 +62,7 @@ green-target-one = GREEN-API: инстанс { $messenger } { $id }
 green-target-two = GREEN-API: инстанс { $messenger } { $id }, затем инстанс { $next } { $next_id }
 green-no-instance = нет ни одного инстанса GREEN-API
 log-sink-path = файл журнала { $path }
+log-channel-off = Канал log на этом сервере выключен (log_sink.enabled = false в настройках): выберите канал, который отправляет сообщения, например wappi
 telegram-parameter-telegramtoken-missing-token-your = Нет параметра <telegramToken>: токен вашего бота от @BotFather (например 6126237741:AAFQ…)
 telegram-parameter-telegramtoken-names-torrow-s = Параметр <telegramToken> указывает на бота самого Torrow: его токен есть только у Torrow, отправлять от его имени этот сервис не может. Создайте своего бота в @BotFather и укажите его токен или используйте для бота Torrow хук самого Torrow (hooks.torrow.net)
 telegram-parameter-telegramtoken-bot-token-digits = Параметр <telegramToken> — не токен бота: цифры, двоеточие, затем буквы, цифры, «_» или «-» (например 6126237741:AAFQ…)

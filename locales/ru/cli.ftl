@@ -40,6 +40,7 @@ settings-bad = неверные настройки: { $why }. Настройки
 settings-file-missing = файла настроек { $path }, указанного в --config, нет (относительные пути отсчитываются от рабочей папки { $cwd })
 settings-retry-schedule-empty = delivery.retry_schedule: нужен хотя бы один интервал
 settings-jitter = delivery.jitter: должно быть от 0 до 1, а не { $value }
+settings-unvouched-share = delivery.unvouched_share: должно быть от 0 до 1, а не { $value }
 settings-retention-short = delivery.retention: { $retention } короче, чем delivery.dedup_window ({ $window }); удалённую доставку могли бы отправить снова
 settings-at-least-one = { $key }: должно быть не меньше 1
 settings-unknown-region = phone.default_region: неизвестный регион { $value }

@@ -16,6 +16,9 @@ use crate::t;
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
+    /// `false`: the channel refuses every hook URL (Wrong parameters): a server on the open
+    /// internet should not keep what anyone posts to it.
+    pub enabled: bool,
     /// Where the lines are appended.
     pub path: PathBuf,
     /// Past this size the file is renamed to `<path>.1` (replacing the previous one) and begun
@@ -26,6 +29,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            enabled: true,
             path: PathBuf::from("data/log-sink.jsonl"),
             max_bytes: 10 * 1024 * 1024,
         }
@@ -33,6 +37,7 @@ impl Default for Settings {
 }
 
 pub struct LogChannel {
+    enabled: bool,
     path: PathBuf,
     max_bytes: u64,
     /// One append at a time (a rotation must not split a line).
@@ -42,6 +47,7 @@ pub struct LogChannel {
 impl LogChannel {
     pub fn new(settings: Settings) -> Self {
         LogChannel {
+            enabled: settings.enabled,
             path: settings.path,
             max_bytes: settings.max_bytes.max(1),
             write: Arc::new(Mutex::new(())),
@@ -87,7 +93,11 @@ impl Channel for LogChannel {
         &[]
     }
 
-    fn route(&self, _query: &Query, _report: &mut Report) -> Option<Route> {
+    fn route(&self, _query: &Query, report: &mut Report) -> Option<Route> {
+        if !self.enabled {
+            report.error(t!("log-channel-off"));
+            return None;
+        }
         Some(Route::Object(Default::default()))
     }
 

@@ -25,6 +25,19 @@ pub struct Caps {
     pub max_pending: i64,
     pub max_outbox_bytes: u64,
     pub min_free_bytes: u64,
+    /// What unvouched hooks may hold together, as a part of the two caps above.
+    pub unvouched_share: f64,
+}
+
+impl Caps {
+    /// The deliveries and bytes unvouched hooks may hold together.
+    fn unvouched(&self) -> (i64, u64) {
+        let share = self.unvouched_share.clamp(0.0, 1.0);
+        (
+            (self.max_pending as f64 * share) as i64,
+            (self.max_outbox_bytes as f64 * share) as u64,
+        )
+    }
 }
 
 /// Why new deliveries are refused now.
@@ -40,6 +53,10 @@ pub enum Refusal {
     LowSpace { free: u64, min: u64 },
     #[error("{}", self.text())]
     Unreadable(String),
+    /// Hooks whose credentials no provider accepted hold their whole share (only their POSTs
+    /// are refused, with 429).
+    #[error("{}", self.text())]
+    UnvouchedShare { deliveries: i64, bytes: u64 },
 }
 
 impl Refusal {
@@ -60,6 +77,11 @@ impl Refusal {
                 min = *min
             ),
             Refusal::Unreadable(why) => t!("store-outbox-cannot-read-error", error = why),
+            Refusal::UnvouchedShare { deliveries, bytes } => t!(
+                "store-unvouched-share-full",
+                deliveries = *deliveries,
+                bytes = *bytes
+            ),
         }
     }
 
@@ -74,6 +96,7 @@ impl Refusal {
             Refusal::TooLarge { .. } => "max_outbox_bytes",
             Refusal::LowSpace { .. } => "min_free_bytes",
             Refusal::Unreadable(_) => "unreadable",
+            Refusal::UnvouchedShare { .. } => "unvouched_share",
         }
     }
 
@@ -96,6 +119,9 @@ impl Refusal {
                 "deliveries are not going out: check the channel's provider and the deliveries in the console; new POSTs are taken again as the backlog shrinks"
             }
             Refusal::Unreadable(_) => "check the database the service is configured with",
+            Refusal::UnvouchedShare { .. } => {
+                "only hooks whose credentials no provider has accepted yet are refused (429); accepted hooks are still taken. Check such a hook once in Torrow (its credentials are then accepted), or raise delivery.unvouched_share; retention frees the share as their deliveries age"
+            }
         }
     }
 }
@@ -104,6 +130,8 @@ impl Refusal {
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
     pub refusal: Option<Refusal>,
+    /// Why POSTs of unvouched hooks are refused now, while others are taken.
+    pub unvouched: Option<Refusal>,
     /// Pending and sending deliveries.
     pub pending: i64,
     pub usage: Usage,
@@ -167,6 +195,12 @@ impl Admission {
             .filter(|r| !matches!(r, Refusal::Unreadable(_)))
     }
 
+    /// Why a delivery of a hook whose credentials no provider has accepted would be refused now
+    /// (their share of the outbox is full), if it would.
+    pub fn refuses_unvouched(&self) -> Option<Refusal> {
+        self.verdict.read().expect("verdict lock").unvouched.clone()
+    }
+
     pub fn verdict(&self) -> Verdict {
         self.verdict.read().expect("verdict lock").clone()
     }
@@ -199,8 +233,10 @@ impl Admission {
             (None, Err(e), _) | (None, _, Err(e)) => Some(Refusal::Unreadable(e.to_string())),
             (None, Ok(pending), Ok(usage)) => self.over_caps(*pending, *usage),
         };
+        let unvouched = usage.as_ref().ok().and_then(|u| self.over_share(u));
         let verdict = Verdict {
             refusal,
+            unvouched,
             pending: pending.unwrap_or(-1),
             usage: usage.unwrap_or_default(),
             at: now_ms(),
@@ -210,6 +246,15 @@ impl Admission {
             verdict.clone(),
         );
         self.tell(before.refusal.as_ref(), &verdict);
+        match (&before.unvouched, &verdict.unvouched) {
+            (None, Some(refusal)) => {
+                metrics::counter!("hooks_outbox_refusals_total", "reason" => refusal.reason())
+                    .increment(1);
+                tracing::warn!(cause = %refusal, advice = refusal.advice(), "POSTs of hooks without accepted credentials are refused (429)");
+            }
+            (Some(_), None) => tracing::info!("hooks without accepted credentials are taken again"),
+            _ => {}
+        }
         verdict
     }
 
@@ -230,6 +275,16 @@ impl Admission {
             }
         }
         self.store.fault().await
+    }
+
+    fn over_share(&self, usage: &Usage) -> Option<Refusal> {
+        let (deliveries, bytes) = self.caps.unvouched();
+        (usage.unvouched_deliveries >= deliveries || usage.unvouched_bytes >= bytes).then_some(
+            Refusal::UnvouchedShare {
+                deliveries: usage.unvouched_deliveries,
+                bytes: usage.unvouched_bytes,
+            },
+        )
     }
 
     fn over_caps(&self, pending: i64, usage: Usage) -> Option<Refusal> {

@@ -98,6 +98,7 @@ impl Delivery {
             max_pending: cfg.max_pending,
             max_outbox_bytes: cfg.max_outbox_bytes,
             min_free_bytes: cfg.min_free_bytes,
+            unvouched_share: cfg.unvouched_share,
         };
         Delivery {
             schedule: RetrySchedule::new(cfg.retry_schedule.clone(), cfg.jitter),
@@ -121,10 +122,26 @@ impl Delivery {
         if let Some(refusal) = self.admission.refusal() {
             return Err(NotStored::Refused(refusal));
         }
+        let unvouched = !self.vouched(&submission).await;
+        if unvouched {
+            if let Some(refusal) = self.admission.refuses_unvouched() {
+                return Err(NotStored::Refused(refusal));
+            }
+        }
         // Once handed over, a POST is stored and attempted even if its caller stops waiting (a
         // client that hangs up drops the request's task).
-        let stored = self.clone().store_and_attempt(submission.into_row());
+        let stored = self
+            .clone()
+            .store_and_attempt(submission.into_row(unvouched));
         Unabandoned::new(stored.in_current_span()).await
+    }
+
+    /// Whether a provider has accepted the credentials of the submission's hook (anyone can
+    /// make up a hook URL: those that no provider vouched for share a small part of the outbox).
+    async fn vouched(&self, submission: &Submission) -> bool {
+        let secrets = self.channels.stored_secrets(&submission.route);
+        let credentials = self.mailer.credentials(&submission.channel, &secrets);
+        self.mailer.is_vouched(credentials.as_ref()).await
     }
 
     async fn store_and_attempt(self: Arc<Self>, new: NewDelivery) -> Result<Submitted, NotStored> {

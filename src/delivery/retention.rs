@@ -82,6 +82,13 @@ impl Retention {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "retention pass failed; will try again"),
             }
+            // What retention (or anything else) freed goes back to the file system, a bounded
+            // step at a time (SQLite; nothing to do on PostgreSQL).
+            match self.store.give_back().await {
+                Ok(0) => {}
+                Ok(pages) => tracing::debug!(pages, "outbox: freed pages given back"),
+                Err(e) => tracing::warn!(error = %e, "cannot give the outbox's freed room back"),
+            }
         }
     }
 }

@@ -48,7 +48,8 @@ pub struct Submission {
 impl Submission {
     /// The outbox row. A delivery that could not be made gets a key of its own, so that the same
     /// POST goes through once the cause (a template, say) is mended.
-    pub(super) fn into_row(self) -> NewDelivery {
+    /// `unvouched`: no provider has accepted the hook's credentials, or it has none of its own.
+    pub(super) fn into_row(self, unvouched: bool) -> NewDelivery {
         // Time-ordered (UUID v7): a new delivery's id, and its attempts' rows keyed by it, go at
         // the end of their indexes instead of a random page of each.
         let id = uuid::Uuid::now_v7().to_string();
@@ -66,6 +67,7 @@ impl Submission {
             summary: serde_json::to_string(&self.summary).expect("a summary serializes"),
             error_email: self.error_email,
             failed,
+            unvouched,
         }
     }
 }

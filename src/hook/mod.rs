@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::channel::{Channel, RecipientRule, Route};
-use crate::delivery::{DedupKey, NotStored, Submission, Summary};
+use crate::delivery::{admission::Refusal as Full, DedupKey, NotStored, Submission, Summary};
 use crate::event::CaseActionEvent;
 use crate::i18n::Text;
 use crate::params::{self, Environment, Options, Query, Report};
@@ -42,6 +42,8 @@ pub enum Kind {
     ProviderRefused,
     /// The outbox could not store the delivery.
     NotStored,
+    /// Hooks whose credentials no provider accepted have filled their share of the outbox.
+    OverShare,
 }
 
 impl Kind {
@@ -329,6 +331,13 @@ impl App {
                 tracing::error!(error = ?e, "cannot store the delivery");
                 metrics::counter!("hooks_not_stored_total").increment(1);
                 let text = match &e {
+                    NotStored::Refused(why @ Full::UnvouchedShare { .. }) => {
+                        return Outcome::refused(
+                            Kind::OverShare,
+                            t!("answer-not-stored-because", cause = why.text()),
+                            &warnings,
+                        );
+                    }
                     NotStored::Refused(why) => {
                         t!("answer-not-stored-because", cause = why.text())
                     }

@@ -157,6 +157,14 @@ pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
         outbox["remaining"] = serde_json::json!(verdict.pending);
         outbox["advice"] = serde_json::json!(refusal.advice());
     }
+    // Hooks no provider vouched for: their share, and whether it is full (only their POSTs
+    // are refused then; the service stays ready).
+    outbox["unvouched"] = serde_json::json!({
+        "deliveries": verdict.usage.unvouched_deliveries,
+        "bytes": verdict.usage.unvouched_bytes,
+        "accepting": verdict.unvouched.is_none(),
+        "advice": verdict.unvouched.as_ref().map(|r| r.advice()),
+    });
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
         "database": cause.unwrap_or_else(|| "ok".to_string()),
@@ -363,6 +371,7 @@ impl From<Outcome> for Answer {
             Kind::UnusableEvent => (422, "Error"),
             Kind::ProviderRefused => (502, "Error"),
             Kind::NotStored => (503, "Error"),
+            Kind::OverShare => (429, "Error"),
         };
         Answer {
             http,
@@ -434,8 +443,17 @@ fn reply(
 /// The answer as JSON, its texts in `lang` (the log keeps them in English).
 pub(super) fn json_reply(answer: &Answer, lang: Lang) -> warp::reply::Response {
     let code = StatusCode::from_u16(answer.http).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    warp::reply::with_status(warp::reply::json(&answer.in_lang(lang)), code).into_response()
+    let reply = warp::reply::with_status(warp::reply::json(&answer.in_lang(lang)), code);
+    if code == StatusCode::TOO_MANY_REQUESTS {
+        // The share frees as retention deletes old deliveries: minutes, not seconds.
+        return warp::reply::with_header(reply, "Retry-After", RETRY_AFTER_SECS.to_string())
+            .into_response();
+    }
+    reply.into_response()
 }
+
+/// `Retry-After` of a 429 (an unvouched hook over its share of the outbox).
+const RETRY_AFTER_SECS: u64 = 600;
 
 /// Reads the body up to `limit` bytes; beyond it → 413 (also for chunked bodies).
 async fn read_body<S, B>(length: Option<u64>, stream: S, limit: u64) -> Result<Vec<u8>, Answer>

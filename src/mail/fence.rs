@@ -92,6 +92,22 @@ impl Fence {
         remembered.insert(id.clone());
     }
 
+    /// Whether a provider has accepted these credentials (a store that cannot say counts as
+    /// yes: the outbox's share is a bound on strangers, not a gate on the operator).
+    pub async fn is_vouched(&self, store: &dyn Store, id: &CredentialsId) -> bool {
+        if self.remembered.lock().expect("fence lock").contains(id) {
+            return true;
+        }
+        match store.vouched(&id.0).await {
+            Ok(true) => {
+                self.remember(id);
+                true
+            }
+            Ok(false) => false,
+            Err(_) => true,
+        }
+    }
+
     /// Whether a report about a hook with `credentials` may go to `address` (normalized).
     pub async fn verdict(
         &self,

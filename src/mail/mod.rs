@@ -101,6 +101,14 @@ impl Mailer {
         self.fence.credentials(channel, secrets)
     }
 
+    /// Whether a provider has accepted these credentials (`None`: a hook without any).
+    pub async fn is_vouched(&self, credentials: Option<&CredentialsId>) -> bool {
+        match credentials {
+            Some(id) => self.fence.is_vouched(self.store.as_ref(), id).await,
+            None => false,
+        }
+    }
+
     /// A provider accepted these credentials: reports about their hooks may be mailed.
     pub async fn vouch(&self, credentials: Option<&CredentialsId>) {
         if let Some(id) = credentials {

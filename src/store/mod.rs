@@ -144,9 +144,29 @@ pub struct NewDelivery {
     pub error_email: Option<String>,
     /// Stored as failed with this error, never attempted (the message could not be made).
     pub failed: Option<Text>,
+    /// No provider has accepted the hook's credentials, or it has none of its own: counted in
+    /// `delivery.unvouched_share` ([`Usage::unvouched_bytes`]).
+    pub unvouched: bool,
 }
 
 impl NewDelivery {
+    /// The bytes the row takes, about: its texts and a fixed part for the rest.
+    pub fn size(&self) -> i64 {
+        let texts = [
+            &self.query,
+            &self.text,
+            &self.summary,
+            &self.recipient,
+            &self.id,
+        ]
+        .iter()
+        .map(|s| s.len())
+        .sum::<usize>()
+            + self.error_email.as_ref().map_or(0, String::len)
+            + self.dedup_key.len();
+        texts as i64 + 128
+    }
+
     /// The row as [`Store::accept`] stores it at `now`: known without reading it back.
     pub fn into_record(self, now: i64) -> Record {
         Record {
@@ -268,9 +288,15 @@ impl StorageFault {
 /// The room the outbox takes and the room left beside it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Usage {
+    /// What its data takes (SQLite: the pages in use, not the file, which keeps freed pages
+    /// until they are given back; PostgreSQL: its tables).
     pub size_bytes: u64,
     /// Free bytes on the outbox's file system (SQLite); `None` when not known (PostgreSQL).
     pub free_bytes: Option<u64>,
+    /// Deliveries of hooks whose credentials no provider accepted (or that have none), and
+    /// their bytes ([`NewDelivery::unvouched`]).
+    pub unvouched_deliveries: i64,
+    pub unvouched_bytes: u64,
 }
 
 /// A failure report waiting to be mailed.
@@ -414,6 +440,11 @@ pub trait Store: MailQueue + TemplateVersions {
     async fn write_back(&self) -> StoreResult<bool> {
         Ok(false)
     }
+    /// SQLite: gives pages freed by retention back to the file system (a bounded number per
+    /// call); returns how many. Elsewhere the database does it (autovacuum).
+    async fn give_back(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
     /// Deletes, at most `batch` rows of each kind: finished deliveries updated before
     /// `finished_before` (or whose `purge_after` is before `now`), reports mailed before
     /// `mailed_before`, and throttle rows of addresses with nothing waiting that were last mailed
@@ -511,6 +542,9 @@ pub(crate) mod sql {
     pub const KEY: &str = "SELECT value FROM service_keys WHERE name = $1";
     pub const COUNT_PENDING: &str =
         "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')";
+    /// Over the partial index `deliveries_unvouched`: as many rows as the share lets in.
+    pub const UNVOUCHED: &str =
+        "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM deliveries WHERE unvouched = 1";
 }
 
 /// Unix milliseconds now.
@@ -537,6 +571,13 @@ where
             .fetch_one(self.0)
             .await?;
         Ok(sqlx::Row::get(&row, 0))
+    }
+
+    /// The unvouched deliveries and their bytes.
+    pub async fn unvouched(&self) -> StoreResult<(i64, u64)> {
+        let row = sqlx::query::<DB>(sql::UNVOUCHED).fetch_one(self.0).await?;
+        let bytes: i64 = sqlx::Row::get(&row, 1);
+        Ok((sqlx::Row::get(&row, 0), bytes.max(0) as u64))
     }
 
     pub async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool> {

@@ -429,6 +429,7 @@ async fn a_row_stored_with_its_query_by_an_older_version_is_still_sent() {
         summary: "{}".into(),
         error_email: None,
         failed: None,
+        unvouched: false,
     };
     store.accept(old, now, now).await.unwrap();
     store.requeue_interrupted(now).await.unwrap();
@@ -585,6 +586,7 @@ async fn writes_tried_again_count_once() {
         summary: "{}".into(),
         error_email: None,
         failed: None,
+        unvouched: false,
     };
     for _ in 0..2 {
         let accepted = store.accept(new.clone(), now, now).await.unwrap();

@@ -182,7 +182,8 @@ async fn a_truncated_outbox_file_refuses_new_posts() {
 async fn past_the_pending_cap_new_posts_get_503_until_the_backlog_shrinks() {
     let (wappi, provider) = healable_wappi().await;
     let app = spawn(&format!(
-        "[wappi]\nbase_url = \"{}\"\n[delivery]\nrespond_within = \"200ms\"\nretry_schedule = [\"50ms\"]\nmax_pending = 2\n",
+        "[wappi]\nbase_url = \"{}\"\n[delivery]\nrespond_within = \"200ms\"\nretry_schedule = [\"50ms\"]\nmax_pending = 2\n\
+         unvouched_share = 1.0\n",
         wappi.uri()
     ))
     .await;

@@ -21,6 +21,7 @@ mod language;
 mod limits;
 mod operator;
 mod render;
+mod share;
 mod shared_outbox;
 mod telegram;
 mod templates;

@@ -44,6 +44,7 @@ pub(crate) fn delivery(id: &str, key: &str) -> NewDelivery {
         summary: "{}".into(),
         error_email: None,
         failed: None,
+        unvouched: false,
     }
 }
 

@@ -286,9 +286,12 @@ impl Store for PgStore {
         )
         .fetch_one(&self.pool)
         .await?;
+        let (unvouched_deliveries, unvouched_bytes) = Shared(&self.pool).unvouched().await?;
         Ok(Usage {
             size_bytes: row.get::<i64, _>(0).max(0) as u64,
             free_bytes: None,
+            unvouched_deliveries,
+            unvouched_bytes,
         })
     }
 

@@ -16,7 +16,7 @@ use std::{
     },
 };
 
-use crate::store::{StorageFault, Usage};
+use crate::store::StorageFault;
 
 /// SQLite's file header: a smaller outbox file has lost it.
 const HEADER: u64 = 100;
@@ -111,21 +111,15 @@ impl FileWatch {
         )
     }
 
-    /// The file and its write-ahead log, and the room left on their file system.
-    pub(super) fn usage(&self) -> Usage {
-        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+    /// The room left on the file system of the outbox's folder.
+    pub(super) fn free_bytes(&self) -> Option<u64> {
         let folder = match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let free_bytes = rustix::fs::statvfs(&folder)
+        rustix::fs::statvfs(&folder)
             .ok()
-            .map(|s| s.f_bavail.saturating_mul(s.f_frsize));
-        Usage {
-            size_bytes: size(&self.path) + size(&wal),
-            free_bytes,
-        }
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
     }
 }
 
@@ -156,8 +150,7 @@ mod tests {
         let _store = crate::store::SqliteStore::open(&path, false).await.unwrap();
         let watch = FileWatch::new(&path).unwrap();
         assert_eq!(watch.fault(), None);
-        assert!(watch.usage().size_bytes > 0);
-        assert!(watch.usage().free_bytes.unwrap() > 0);
+        assert!(watch.free_bytes().unwrap() > 0);
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::OpenOptions::new()

@@ -9,7 +9,10 @@ use std::{
 
 use async_trait::async_trait;
 use sqlx::{
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions,
+        SqliteSynchronous,
+    },
     Row, SqlitePool,
 };
 
@@ -34,6 +37,10 @@ use super::{
 const HOUR_MS: i64 = 3_600_000;
 /// Connections for reads and the writes off the POST path.
 const POOL_SIZE: u32 = 4;
+/// Free pages given back to the file system in one step (16 MiB of 4 KiB pages), and steps in
+/// one retention pass.
+const GIVE_BACK_PAGES: i64 = 4096;
+const GIVE_BACK_ROUNDS: usize = 8;
 
 pub struct SqliteStore {
     /// Reads and the writes off the POST path; replaced by a pool on the written-back file
@@ -67,6 +74,8 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
+            // Pages freed by retention can be given back to the file system (give_back).
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             // Checkpoints run in the background (sqlite/writer.rs), not inside a commit.
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "16777216");
@@ -79,6 +88,7 @@ impl SqliteStore {
                 source: std::sync::Arc::new(e),
             })?;
         identity::settle(&pool, path).await?;
+        incremental_vacuum(&pool, path).await;
         let watch = std::sync::Arc::new(FileWatch::new(path).map_err(|e| StoreError::File {
             path: path.to_path_buf(),
             source: std::sync::Arc::new(e),
@@ -91,6 +101,33 @@ impl SqliteStore {
             writer,
             watch,
         })
+    }
+}
+
+/// An outbox made before it could give pages back (`auto_vacuum` NONE) is rebuilt once with
+/// `VACUUM`, which applies the setting; a failure (no room for the copy, say) is logged, and the
+/// outbox works as before.
+async fn incremental_vacuum(pool: &SqlitePool, path: &Path) {
+    let mode: i64 = match sqlx::query_scalar("PRAGMA auto_vacuum")
+        .fetch_one(pool)
+        .await
+    {
+        Ok(mode) => mode,
+        Err(_) => return,
+    };
+    if mode == 2 {
+        return;
+    }
+    let started = std::time::Instant::now();
+    match sqlx::query("VACUUM").execute(pool).await {
+        Ok(_) => tracing::info!(
+            outbox = %path.display(),
+            seconds = started.elapsed().as_secs_f64(),
+            "the outbox was rebuilt once, so that it gives back the room retention frees"
+        ),
+        Err(e) => {
+            tracing::warn!(outbox = %path.display(), error = %e, "the outbox cannot be rebuilt to give back freed room; it keeps working, and is tried again at the next start")
+        }
     }
 }
 
@@ -297,8 +334,47 @@ impl Store for SqliteStore {
             .or_else(|| write.map(StorageFault::WriteFailed))
     }
 
+    /// The pages in use, not the file: SQLite keeps freed pages in the file until they are given
+    /// back ([`Store::give_back`]), and a cap on the file would refuse POSTs for good after a
+    /// flood that retention has since deleted.
     async fn usage(&self) -> StoreResult<Usage> {
-        Ok(self.watch.usage())
+        let pool = self.pool().await;
+        let row = sqlx::query(
+            "SELECT (SELECT page_count FROM pragma_page_count()) \
+                  - (SELECT freelist_count FROM pragma_freelist_count()), \
+                    (SELECT page_size FROM pragma_page_size())",
+        )
+        .fetch_one(&*pool)
+        .await?;
+        let (pages, page_size): (i64, i64) = (row.get(0), row.get(1));
+        let (unvouched_deliveries, unvouched_bytes) = Shared(&*pool).unvouched().await?;
+        Ok(Usage {
+            size_bytes: (pages.max(0) * page_size.max(0)) as u64,
+            free_bytes: self.watch.free_bytes(),
+            unvouched_deliveries,
+            unvouched_bytes,
+        })
+    }
+
+    /// Up to [`GIVE_BACK_PAGES`] free pages at a time, a few times: each call holds the write
+    /// lock only briefly, so the POST path's writer waits no longer than for a batch.
+    async fn give_back(&self) -> StoreResult<u64> {
+        let mut given = 0;
+        for _ in 0..GIVE_BACK_ROUNDS {
+            let pool = self.pool().await;
+            let free: i64 =
+                sqlx::query_scalar("SELECT freelist_count FROM pragma_freelist_count()")
+                    .fetch_one(&*pool)
+                    .await?;
+            if free <= 0 {
+                break;
+            }
+            sqlx::query(&format!("PRAGMA incremental_vacuum({GIVE_BACK_PAGES})"))
+                .execute(&*pool)
+                .await?;
+            given += free.min(GIVE_BACK_PAGES) as u64;
+        }
+        Ok(given)
     }
 
     /// The file was removed while open: the open database is written back to its path (after
@@ -385,6 +461,7 @@ mod tests {
             summary: "{}".into(),
             error_email: None,
             failed: None,
+            unvouched: false,
         }
     }
 

@@ -476,23 +476,26 @@ fn accept(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, summary, \
-             error_email, state, attempts, created_at, next_attempt_at, updated_at, last_error) \
+             error_email, state, attempts, created_at, next_attempt_at, updated_at, last_error, \
+             unvouched, size) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-             CASE WHEN ?11 IS NULL THEN 'sending' ELSE 'failed' END, 0, ?9, ?9, ?9, ?11 \
+             CASE WHEN ?11 IS NULL THEN 'sending' ELSE 'failed' END, 0, ?9, ?9, ?9, ?11, ?12, ?13 \
              WHERE NOT EXISTS (SELECT 1 FROM deliveries WHERE dedup_key = ?4 AND created_at >= ?10)",
         )?
         .execute(rusqlite::params![
-                new.id,
-                new.channel,
-                new.query,
-                new.dedup_key,
-                new.recipient,
-                new.text,
-                new.summary,
-                new.error_email,
-                now,
-                dedup_since,
+            new.id,
+            new.channel,
+            new.query,
+            new.dedup_key,
+            new.recipient,
+            new.text,
+            new.summary,
+            new.error_email,
+            now,
+            dedup_since,
             new.failed.as_ref().map(Text::to_stored),
+            new.unvouched,
+            new.size(),
         ])?;
     if inserted == 1 {
         return Ok(Accepted::New(new.into_record(now)));
@@ -562,6 +565,7 @@ mod tests {
             summary: "{}".into(),
             error_email: None,
             failed: None,
+            unvouched: false,
         }
     }
 

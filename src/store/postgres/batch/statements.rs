@@ -19,18 +19,20 @@ static ACCEPT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                           $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
-                          $10::bigint[], $11::bigint[]) WITH ORDINALITY AS i(id, channel, query, \
+                          $10::bigint[], $11::bigint[], $13::bigint[], $14::bigint[]) \
+                          WITH ORDINALITY AS i(id, channel, query, \
                           dedup_key, recipient, text, summary, error_email, failed, now, \
-                          dedup_since, n)), \
+                          dedup_since, unvouched, size, n)), \
               earlier AS (SELECT i.n, i.id AS asked, e.* FROM input i CROSS JOIN LATERAL \
                           (SELECT {COLUMNS} FROM deliveries WHERE dedup_key = i.dedup_key \
                            AND created_at >= i.dedup_since ORDER BY created_at DESC LIMIT 1) e), \
               added AS (INSERT INTO deliveries (id, channel, query, dedup_key, recipient, text, \
                           summary, error_email, state, attempts, created_at, next_attempt_at, \
-                          updated_at, last_error, locked_until) \
+                          updated_at, last_error, locked_until, unvouched, size) \
                         SELECT id, channel, query, dedup_key, recipient, text, summary, \
                           error_email, CASE WHEN failed IS NULL THEN 'sending' ELSE 'failed' END, \
-                          0, now, now, now, failed, CASE WHEN failed IS NULL THEN now + $12 END \
+                          0, now, now, now, failed, CASE WHEN failed IS NULL THEN now + $12 END, \
+                          unvouched, size \
                         FROM input WHERE n NOT IN (SELECT n FROM earlier) RETURNING id) \
          SELECT n, id = asked AS added, {COLUMNS} FROM earlier \
          UNION ALL SELECT i.n, true, {unknown} FROM added JOIN input i USING (id)"
@@ -59,6 +61,8 @@ pub(super) async fn accept(
         .bind(column(writes, |a| a.now))
         .bind(column(writes, |a| a.dedup_since))
         .bind(lease_ms)
+        .bind(column(writes, |a| i64::from(a.new.unvouched)))
+        .bind(column(writes, |a| a.new.size()))
         .fetch_all(&mut **tx)
         .await?;
     let mut answers: Vec<Option<Accepted>> = writes.iter().map(|_| None).collect();
