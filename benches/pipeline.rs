@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
     });
     let event = CaseActionEvent::parse(&own).unwrap();
     c.bench_function("render", |b| {
-        b.iter(|| templates.render(black_box(&event), &options).unwrap())
+        b.iter(|| templates.render_here(black_box(&event), &options).unwrap())
     });
     c.bench_function("event to text (query, parse, recipient, render)", |b| {
         b.iter(|| {
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
             let options = Options::parse(&query, &env, &mut Report::default()).unwrap();
             let event = CaseActionEvent::parse(black_box(&own)).unwrap();
             let to = torrow_hooks::recipient::from_event(&event, "RU").unwrap();
-            (to, templates.render(&event, &options).unwrap())
+            (to, templates.render_here(&event, &options).unwrap())
         })
     });
     if let Some(real) = &real {
@@ -77,7 +77,7 @@ fn bench(c: &mut Criterion) {
     let ten_thousand = ten_thousand_resources();
     let parse_and_render = |body: &[u8]| {
         let event = CaseActionEvent::parse(body).unwrap();
-        templates.render(&event, &options).unwrap()
+        templates.render_here(&event, &options).unwrap()
     };
     c.bench_function("worst body within body_limit: parse + render", |b| {
         b.iter(|| parse_and_render(black_box(&worst)))

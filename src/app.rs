@@ -12,7 +12,7 @@ use crate::t;
 
 pub struct App {
     pub settings: Settings,
-    pub templates: Templates,
+    pub templates: Arc<Templates>,
     pub channels: Arc<Registry>,
     pub store: Arc<dyn Store>,
     pub mailer: Arc<Mailer>,
@@ -75,7 +75,7 @@ impl App {
         ));
         let app = App {
             settings,
-            templates,
+            templates: Arc::new(templates),
             channels,
             store,
             mailer,

@@ -84,7 +84,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
                 Ok(b) => b,
                 Err(e) => return fail(anyhow::anyhow!("{}: {e}", event.display())),
             };
-            match app.render_for_cli(&channel, &query, &body) {
+            match app.render_for_cli(&channel, &query, &body).await {
                 Ok((recipient, text, warnings)) => {
                     println!(
                         "{}",

@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     for locale in templates().locale_names() {
         for phone in [false, true] {
             let options = samples::options(&locale, phone);
-            let _ = templates().render(&event, &options);
+            let _ = templates().render_here(&event, &options);
         }
     }
 });

@@ -157,7 +157,9 @@ impl App {
                 name: v.name,
             })
             .collect();
-        self.templates.set_overrides(overrides);
+        // Each changed locale is compiled again, its samples rendered: off the async workers.
+        let templates = self.templates.clone();
+        crate::render::off_thread(move || templates.set_overrides(overrides)).await;
         self.templates_seen
             .store(newest, std::sync::atomic::Ordering::Release);
         Ok(())
@@ -302,6 +304,24 @@ impl App {
         })
     }
 
+    /// The locale's templates with `name` set to `text`, compiled and rendered on every sample off
+    /// the async workers.
+    async fn candidate(
+        &self,
+        locale: &str,
+        name: &str,
+        text: Option<&str>,
+    ) -> Result<crate::render::LocaleSet, crate::render::TemplateError> {
+        let templates = self.templates.clone();
+        let (locale, name, text) = (
+            locale.to_string(),
+            name.to_string(),
+            text.map(str::to_string),
+        );
+        crate::render::off_thread(move || templates.candidate(&locale, &name, text.as_deref()))
+            .await
+    }
+
     /// Saves `text` as the console version of `name` (a new template when there is none), once it
     /// renders every sample.
     pub async fn template_save(
@@ -321,8 +341,8 @@ impl App {
                 count = folder::MAX_TEMPLATES
             )));
         }
-        self.templates
-            .candidate(locale, name, Some(text))
+        self.candidate(locale, name, Some(text))
+            .await
             .map_err(|e| EditorError::Refused(vec![position(&e)]))?;
         let id = self
             .store
@@ -384,8 +404,8 @@ impl App {
             )));
         }
         let file = self.templates.file_source(locale, name);
-        self.templates
-            .candidate(locale, name, file.as_deref())
+        self.candidate(locale, name, file.as_deref())
+            .await
             .map_err(|e| EditorError::Refused(vec![position(&e)]))?;
         let id = self
             .store

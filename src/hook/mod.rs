@@ -238,7 +238,7 @@ impl App {
     /// Render only (POST /preview): the recipient (masked) and the text; never sends.
     pub async fn preview(&self, channel: &str, raw_query: &str, body: &[u8]) -> Outcome {
         let (secrets, _) = self.masking(raw_query);
-        let answer = match self.prepare_and_render(channel, raw_query, body) {
+        let answer = match self.prepare_and_render(channel, raw_query, body).await {
             Ok((p, text)) => {
                 let mut answer = Outcome::new(Kind::Rendered);
                 let warnings = p.report.warning_message();
@@ -279,7 +279,7 @@ impl App {
         masked_query: String,
     ) -> Outcome {
         let warnings = prepared.report.warning_message();
-        let rendered = self.render(&prepared);
+        let rendered = self.render(&prepared).await;
         let Prepared {
             channel,
             query,
@@ -463,9 +463,9 @@ impl App {
     }
 
     /// The text of a prepared request, or why there is none (a template failed, or made nothing).
-    fn render(&self, p: &Prepared) -> Result<String, Refusal> {
+    async fn render(&self, p: &Prepared) -> Result<String, Refusal> {
         let warnings = p.report.warning_message();
-        let text = self.templates.render(&p.event, &p.options).map_err(|e| {
+        let text = self.templates.render(&p.event, &p.options).await.map_err(|e| {
             // The caller reads where it failed; the source and paths go to the log only.
             tracing::warn!(locale = %p.options.locale, error = %e, "the message template failed");
             kept(refuse(
@@ -511,14 +511,14 @@ impl App {
         Ok(text)
     }
 
-    fn prepare_and_render(
+    async fn prepare_and_render(
         &self,
         channel: &str,
         raw_query: &str,
         body: &[u8],
     ) -> Result<(Prepared, String), Refusal> {
         let prepared = self.prepare(channel, raw_query, body)?;
-        let text = self.render(&prepared)?;
+        let text = self.render(&prepared).await?;
         Ok((prepared, text))
     }
 }
@@ -531,13 +531,14 @@ fn kept(mut refusal: Refusal) -> Refusal {
 impl App {
     /// `torrow-hooks render`: the recipient (in full: the operator's own terminal), the text and
     /// the warnings; or the answer explaining why not.
-    pub fn render_for_cli(
+    pub async fn render_for_cli(
         &self,
         channel: &str,
         raw_query: &str,
         body: &[u8],
     ) -> Result<(String, String, Text), Outcome> {
         self.prepare_and_render(channel, raw_query, body)
+            .await
             .map(|(p, text)| (p.recipient, text, p.report.warning_message()))
             .map_err(|r| mask(&self.channels.secrets(raw_query), r.answer))
     }

@@ -122,17 +122,24 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let try_text = warp::post()
         .and(warp::path!("api" / "templates" / String / String / "try"))
         .and(with_body::<Tried>(admin.clone()))
-        .map(|locale: String, name: String, asked: Result<_, Response>| {
-            let (app, lang, asked): (Arc<App>, Lang, Tried) = match asked {
-                Ok(a) => a,
-                Err(denied) => return denied,
-            };
-            let event = asked.event.map(|e| e.to_string().into_bytes());
-            match app.template_try(&locale, &name, &asked.source, event.as_deref(), lang) {
-                Ok(tried) => warp::reply::json(&tried).into_response(),
-                Err(e) => refused(e, lang),
-            }
-        });
+        .then(
+            |locale: String, name: String, asked: Result<_, Response>| async move {
+                let (app, lang, asked): (Arc<App>, Lang, Tried) = match asked {
+                    Ok(a) => a,
+                    Err(denied) => return denied,
+                };
+                let event = asked.event.map(|e| e.to_string().into_bytes());
+                // It compiles and renders every sample: off the async workers.
+                let tried = crate::render::off_thread(move || {
+                    app.template_try(&locale, &name, &asked.source, event.as_deref(), lang)
+                })
+                .await;
+                match tried {
+                    Ok(tried) => warp::reply::json(&tried).into_response(),
+                    Err(e) => refused(e, lang),
+                }
+            },
+        );
 
     let save = warp::put()
         .and(warp::path!("api" / "templates" / String / String))

@@ -2,32 +2,27 @@
 //!
 //! Tera has no loop limit, so the service bounds a template three ways:
 //! - **Refused at save** ([`check`]): list comprehensions, components, assignments inside a loop,
-//!   block assignments, and an assignment that reads a variable the templates themselves assign
-//!   (`set s = s ~ s` would double a text at every step). A `range()` larger than Tera's own
-//!   limit fails on the samples, so it is refused at save too.
-//! - **Stopped by the render budget** ([`Budget`]): every `{% for %}` is rewritten to pass its list
-//!   through the `loop_budget` filter, which counts the steps of one render across all loops
-//!   (nested ones multiply) and stops it past [`MAX_LOOP_STEPS`] or [`MAX_RENDER_TIME`].
-//! - **Output capped** ([`CappedText`]): rendering stops once the text passes [`MAX_OUTPUT_BYTES`].
+//!   block assignments, an assignment that reads a variable the templates themselves assign
+//!   (`set s = s ~ s` would double a text at every step), more than [`MAX_CONCATS`] `~` in one
+//!   tag, and `~` anywhere but in `{{ … }}` and `set`. A `range()` larger than Tera's own limit
+//!   fails on the samples, so it is refused at save too.
+//! - **Stopped by the render budget** ([`super::budget`]): every `{% for %}` is rewritten to pass
+//!   its list through `loop_budget` (steps) and to call `loop_tick` on every step (time); every
+//!   tag with `~` passes its value through `spent` (text made) ([`Instrumented`]).
+//! - **Output capped** ([`super::budget::CappedText`]).
 //!
 //! Each locale has a Tera of its own, so `include` reaches only templates of the same locale.
 
 use crate::i18n::Text;
 use crate::t;
-use std::cell::Cell;
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
-/// Loop steps one render may take, all loops together.
-pub const MAX_LOOP_STEPS: usize = 20_000;
-/// Wall time one render may take (checked when a loop starts).
-pub const MAX_RENDER_TIME: Duration = Duration::from_millis(500);
-/// Bytes of text one render may write (every channel takes far less).
-pub const MAX_OUTPUT_BYTES: usize = 256 * 1024;
+use super::budget::{LOOP_FILTER, LOOP_TICK, SPENT_FILTER};
+
+/// `~` in one tag at most: one tag then makes at most this many times its largest part.
+pub const MAX_CONCATS: usize = 16;
 /// Characters of one template's source.
 pub const MAX_SOURCE_CHARS: usize = 20_000;
-/// The filter every loop's list is passed through.
-pub const LOOP_FILTER: &str = "loop_budget";
 
 /// A rule the source breaks: what, and where (byte offset in the source).
 #[derive(Debug, Clone, PartialEq)]
@@ -233,6 +228,9 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
                 what: t!("guard-no-comprehensions"),
             });
         }
+        if let Some(breach) = concat_breach(&tag, keyword) {
+            return Some(breach);
+        }
         let at = tag.start + first.map_or(0, |(a, _)| a);
         match keyword {
             Some("for") => loops += 1,
@@ -273,6 +271,40 @@ pub fn check(source: &str, assigned: &BTreeSet<String>) -> Option<Breach> {
     None
 }
 
+/// The offsets of the `~` of an expression, outside string literals.
+fn concats(content: &str) -> Vec<usize> {
+    let mut quote: Option<u8> = None;
+    let mut out = Vec::new();
+    for (i, &b) in content.as_bytes().iter().enumerate() {
+        match quote {
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if matches!(b, b'"' | b'\'' | b'`') => quote = Some(b),
+            None if b == b'~' => out.push(i),
+            None => {}
+        }
+    }
+    out
+}
+
+/// `~` where its text could not be charged to the render budget (outside `{{ }}` and `set`), or
+/// more of them in one tag than [`MAX_CONCATS`].
+fn concat_breach(tag: &Tag<'_>, keyword: Option<&str>) -> Option<Breach> {
+    let found = concats(tag.content);
+    let first = *found.first()?;
+    let charged = !tag.block || matches!(keyword, Some("set" | "set_global"));
+    if !charged {
+        return Some(Breach {
+            offset: tag.start + first,
+            what: t!("guard-concat-where"),
+        });
+    }
+    (found.len() > MAX_CONCATS).then(|| Breach {
+        offset: tag.start + found[MAX_CONCATS],
+        what: t!("guard-too-many-concats", max = MAX_CONCATS),
+    })
+}
+
 /// The offset of the `=` of `set name = …` (not `==`).
 fn find_assignment(content: &str) -> Option<usize> {
     let mut quote: Option<u8> = None;
@@ -297,8 +329,9 @@ fn find_assignment(content: &str) -> Option<usize> {
     None
 }
 
-/// A source with every loop's list passed through [`LOOP_FILTER`], and where text was inserted
-/// (to map positions in errors back to what the operator wrote).
+/// A source with every loop's list passed through [`LOOP_FILTER`] and a [`LOOP_TICK`] at the
+/// start of every loop step, and every expression with `~` passed through [`SPENT_FILTER`]; and
+/// where text was inserted (to map positions in errors back to what the operator wrote).
 pub struct Instrumented {
     pub text: String,
     /// (offset in `text`, bytes inserted there), in order.
@@ -307,27 +340,53 @@ pub struct Instrumented {
 
 impl Instrumented {
     pub fn new(source: &str) -> Self {
-        let mut text = String::with_capacity(source.len() + 64);
-        let mut inserts = Vec::new();
-        let mut copied = 0;
-        for tag in tags(source).into_iter().filter(|t| t.block) {
+        // (offset in the source, text inserted there), in order of the source.
+        let mut edits: Vec<(usize, String)> = Vec::new();
+        for tag in tags(source) {
             let mut w = words(tag.content);
-            if !matches!(w.next(), Some((_, "for"))) {
-                continue;
+            let keyword = if tag.block { w.next() } else { None };
+            let end = tag.start + tag.content.trim_end().len();
+            match keyword.map(|(_, k)| k) {
+                Some("for") => {
+                    let Some((at, _)) = w.find(|(_, word)| *word == "in") else {
+                        continue;
+                    };
+                    edits.push((tag.start + at + 2, " (".to_string()));
+                    edits.push((end, format!(") | {LOOP_FILTER}")));
+                    // After the tag's `%}` (or `-%}`): the step's tick trims what the tag trimmed.
+                    let after = tag.start + tag.content.len();
+                    let trims = source[after..].starts_with('-');
+                    let close = after + usize::from(trims) + 2;
+                    let tick = if trims {
+                        format!("{{{{ {LOOP_TICK}() -}}}}")
+                    } else {
+                        format!("{{{{ {LOOP_TICK}() }}}}")
+                    };
+                    edits.push((close.min(source.len()), tick));
+                }
+                Some("set" | "set_global") if !concats(tag.content).is_empty() => {
+                    let Some(eq) = find_assignment(tag.content) else {
+                        continue;
+                    };
+                    edits.push((tag.start + eq + 1, " (".to_string()));
+                    edits.push((end, format!(") | {SPENT_FILTER}")));
+                }
+                None if !tag.block && !concats(tag.content).is_empty() => {
+                    let from = tag.start + (tag.content.len() - tag.content.trim_start().len());
+                    edits.push((from, "(".to_string()));
+                    edits.push((end, format!(") | {SPENT_FILTER}")));
+                }
+                _ => {}
             }
-            let Some((at, _)) = w.find(|(_, word)| *word == "in") else {
-                continue;
-            };
-            let expr_start = tag.start + at + 2;
-            let expr_end = tag.start + tag.content.trim_end().len();
-            text.push_str(&source[copied..expr_start]);
-            inserts.push((text.len(), 2));
-            text.push_str(" (");
-            text.push_str(&source[expr_start..expr_end]);
-            let tail = format!(") | {LOOP_FILTER}");
-            inserts.push((text.len(), tail.len()));
-            text.push_str(&tail);
-            copied = expr_end;
+        }
+        let mut text = String::with_capacity(source.len() + 32 * edits.len());
+        let mut inserts = Vec::with_capacity(edits.len());
+        let mut copied = 0;
+        for (at, inserted) in edits {
+            text.push_str(&source[copied..at]);
+            inserts.push((text.len(), inserted.len()));
+            text.push_str(&inserted);
+            copied = at;
         }
         text.push_str(&source[copied..]);
         Instrumented { text, inserts }
@@ -357,97 +416,6 @@ pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, column)
-}
-
-thread_local! {
-    /// The budget of the render under way on this thread (renders never yield).
-    static BUDGET: Cell<Option<(usize, Instant)>> = const { Cell::new(None) };
-    /// Why the render under way was stopped, if it was.
-    static STOPPED: Cell<Option<Stop>> = const { Cell::new(None) };
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Stop {
-    Steps,
-    Time,
-}
-
-/// The render budget of one render; dropped when the render ends.
-pub struct Budget(());
-
-impl Budget {
-    pub fn start() -> Self {
-        BUDGET.with(|b| b.set(Some((MAX_LOOP_STEPS, Instant::now() + MAX_RENDER_TIME))));
-        STOPPED.with(|s| s.set(None));
-        Budget(())
-    }
-
-    /// Why this render was stopped by the budget, if it was.
-    pub fn stopped(&self) -> Option<Text> {
-        STOPPED.with(|s| s.get()).map(|stop| match stop {
-            Stop::Steps => t!("guard-budget-steps", max = MAX_LOOP_STEPS),
-            Stop::Time => t!("guard-budget-time", ms = MAX_RENDER_TIME.as_millis() as u64),
-        })
-    }
-}
-
-impl Drop for Budget {
-    fn drop(&mut self) {
-        BUDGET.with(|b| b.set(None));
-    }
-}
-
-/// The [`LOOP_FILTER`]: charges a loop's steps to the render under way.
-pub fn loop_budget(
-    list: tera::Value,
-    _: tera::Kwargs,
-    _: &tera::State,
-) -> tera::TeraResult<tera::Value> {
-    let steps = list
-        .as_str()
-        .map(|s| s.chars().count())
-        .or_else(|| list.len())
-        .unwrap_or(0);
-    BUDGET.with(|b| match b.get() {
-        None => Ok(list),
-        Some((left, deadline)) => {
-            // The message is for the log; the operator reads [`Budget::stopped`].
-            if steps > left {
-                STOPPED.with(|s| s.set(Some(Stop::Steps)));
-                return Err(tera::Error::message(
-                    "stopped by the render budget (loop steps)",
-                ));
-            }
-            if Instant::now() > deadline {
-                STOPPED.with(|s| s.set(Some(Stop::Time)));
-                return Err(tera::Error::message("stopped by the render budget (time)"));
-            }
-            b.set(Some((left - steps, deadline)));
-            Ok(list)
-        }
-    })
-}
-
-/// The text being rendered, refusing to grow past [`MAX_OUTPUT_BYTES`].
-#[derive(Default)]
-pub struct CappedText {
-    pub bytes: Vec<u8>,
-    pub overflowed: bool,
-}
-
-impl std::io::Write for CappedText {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.bytes.len() + buf.len() > MAX_OUTPUT_BYTES {
-            self.overflowed = true;
-            return Err(std::io::Error::other("the text is too long"));
-        }
-        self.bytes.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -486,7 +454,7 @@ mod tests {
         let i = Instrumented::new(source);
         assert_eq!(
             i.text,
-            "a\n{%- for x in ( items) | loop_budget -%}{{ x }}{% endfor %} {{ y }}"
+            "a\n{%- for x in ( items) | loop_budget -%}{{ loop_tick() -}}{{ x }}{% endfor %} {{ y }}"
         );
         let y = i.text.find("y }}").unwrap();
         assert_eq!(i.original_offset(y), source.find("y }}").unwrap());

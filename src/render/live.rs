@@ -186,8 +186,34 @@ impl Templates {
         self.overrides.lock().expect("overrides lock").clone()
     }
 
-    /// Renders the template of `opts` (`opts.template` of `opts.locale`).
-    pub fn render(&self, event: &CaseActionEvent, opts: &Options) -> Result<String, TemplateError> {
+    /// Renders the template of `opts` (`opts.template` of `opts.locale`), off the async workers
+    /// ([`super::off_thread`]).
+    pub async fn render(
+        &self,
+        event: &CaseActionEvent,
+        opts: &Options,
+    ) -> Result<String, TemplateError> {
+        let (set, ctx) = self.context(event, opts)?;
+        let name = opts.template.clone();
+        super::off_thread(move || set.render(&name, &ctx)).await
+    }
+
+    /// [`Templates::render`] on the calling thread (tools, benchmarks, fuzzing).
+    pub fn render_here(
+        &self,
+        event: &CaseActionEvent,
+        opts: &Options,
+    ) -> Result<String, TemplateError> {
+        let (set, ctx) = self.context(event, opts)?;
+        set.render(&opts.template, &ctx)
+    }
+
+    /// The locale's templates and the event as they see it.
+    fn context(
+        &self,
+        event: &CaseActionEvent,
+        opts: &Options,
+    ) -> Result<(Arc<LocaleSet>, super::MessageContext), TemplateError> {
         let set = self
             .locale(&opts.locale)
             .ok_or_else(|| TemplateError::Unavailable(opts.locale.clone()))?;
@@ -198,7 +224,7 @@ impl Templates {
             });
         }
         let ctx = context::build(event, opts, &set.locale, &self.links, self.max_lines);
-        set.render(&opts.template, &ctx)
+        Ok((set, ctx))
     }
 
     /// The locale's templates with `name` set to `text` (removed when `None`), checked like a

@@ -6,6 +6,7 @@
 //! template is bounded ([`guard`]) and must render each built-in sample event ([`samples`])
 //! before it is used ([`set`]).
 
+pub mod budget;
 pub mod context;
 pub mod error;
 pub mod folder;
@@ -24,6 +25,29 @@ pub use set::{LocaleSet, Origin, Source};
 
 pub const TEMPLATE_SUFFIX: &str = ".txt.tera";
 pub const LOCALE_FILE: &str = "locale.toml";
+
+/// Renders (and template compiles, which render every sample) run on tokio's blocking pool, a
+/// few at a time, never on the async workers: a template that takes its whole time budget holds
+/// up neither the requests under way nor `/healthz`. At most as many at once as the machine has
+/// cores; the rest wait their turn (asynchronously).
+pub async fn off_thread<T, F>(work: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    static RENDERS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.max(2))
+    });
+    let _turn = RENDERS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    match tokio::task::spawn_blocking(work).await {
+        Ok(done) => done,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
 
 /// Plain-text clean-up: trailing spaces cut, runs of blank lines collapsed to one, trimmed.
 pub fn tidy(text: &str) -> String {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use tera::Tera;
 
+use super::budget::{self, Budget, CappedText};
 use super::folder::file_name;
-use super::guard::{self, Budget, CappedText, Instrumented};
+use super::guard::{self, Instrumented};
 use super::{context, samples, tidy, Locale, MessageContext, TemplateError};
 use crate::i18n::Text;
 use crate::settings::Links;
@@ -77,7 +78,7 @@ impl LocaleSet {
             .collect();
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
-        tera.register_filter(guard::LOOP_FILTER, guard::loop_budget);
+        budget::register(&mut tera);
         let mut set = LocaleSet {
             locale,
             tera,
@@ -166,7 +167,7 @@ impl LocaleSet {
                 column: 1,
                 what: t!(
                     "guard-output-too-long",
-                    kib = guard::MAX_OUTPUT_BYTES / 1024
+                    kib = budget::MAX_OUTPUT_BYTES / 1024
                 ),
             });
         }

@@ -37,7 +37,7 @@ fn real_sample_parses_and_renders_the_spec_layout() {
         "message=%D0%92%D1%8B%20%D0%B7%D0%B0%D0%BF%D0%B8%D1%81%D0%B0%D0%BD%D1%8B%20%D0%BD%D0%B0%20%D1%83%D1%81%D0%BB%D1%83%D0%B3%D1%83&hide_contact_info=false",
     );
     let options = Options::parse(&query, &env, &mut Report::default()).unwrap();
-    let text = templates.render(&event, &options).unwrap();
+    let text = templates.render_here(&event, &options).unwrap();
     // The SPEC layout, after the greeting that issue 19 asks of the shipped template.
     let expected = "Здравствуйте, fsdfsdf!
 Вы записаны на услугу

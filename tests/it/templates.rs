@@ -485,3 +485,136 @@ async fn the_editor_answers_in_the_callers_language() {
         "{body}"
     );
 }
+
+/// What a template makes along the way is bounded, not only what it writes: a chain of
+/// `replace` (10⁸ characters, seen only through `length`), an 89 MB `join`, a wide `indent` and a
+/// long `~` chain are refused when tried and when saved, before they are built.
+#[tokio::test]
+async fn text_made_along_the_way_is_bounded_and_such_a_template_cannot_be_saved() {
+    let app = admin_app("").await;
+    let chain = format!(
+        "{{{{ \"xxxxxxxxxx\"{} | length }}}}",
+        " | replace(from=\"x\", to=\"xxxxxxxxxx\")".repeat(7)
+    );
+    let concats = format!(
+        "{{% set a = message{} %}}{{{{ a | length }}}}",
+        " ~ message".repeat(17)
+    );
+    for (source, why) in [
+        (chain.as_str(), "render budget"),
+        (
+            "{{ range(end=100000) | join(sep=\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\") | length }}",
+            "render budget",
+        ),
+        (
+            "{{ range(end=3000) | join(sep=\"\n\") | indent(width=1000) | length }}",
+            "render budget",
+        ),
+        (concats.as_str(), "more than 16"),
+        ("{% for c in message ~ message %}{{ c }}{% endfor %}", "allowed only"),
+    ] {
+        let (code, tried) = call(
+            &app,
+            reqwest::Method::POST,
+            "/api/templates/ru-RU/reminder/try",
+            Some(json!({"source": source})),
+        )
+        .await;
+        assert_eq!(code, 200, "{tried}");
+        assert_eq!(tried["ok"], false, "{source}: {tried}");
+        let (code, body) = call(
+            &app,
+            reqwest::Method::PUT,
+            "/api/templates/ru-RU/reminder",
+            Some(json!({"source": source, "note": "heavy"})),
+        )
+        .await;
+        assert_eq!(code, 422, "{source}: {body}");
+        assert!(
+            body["ErrorMessage"].as_str().unwrap().contains(why),
+            "{source}: {body}"
+        );
+    }
+    // Within the budget, `~`, `replace` and `join` work as Tera's do.
+    let fine =
+        "{% set a = \"x\" ~ \"y\" %}{{ a ~ \"z\" }} {{ \"a-b\" | replace(from=\"-\", to=\"+\") }} \
+                {{ [1, \"b\"] | join(sep=\",\") }}|{{ \"l1\nl2\" | indent(width=2) }}";
+    let (code, tried) = call(
+        &app,
+        reqwest::Method::POST,
+        "/api/templates/ru-RU/reminder/try",
+        Some(json!({"source": fine})),
+    )
+    .await;
+    assert_eq!(code, 200, "{tried}");
+    assert_eq!(tried["ok"], true, "{tried}");
+    let preview = tried["previews"][0]["text"].as_str().unwrap_or_default();
+    assert_eq!(preview, "xyz a+b 1,b|l1\n  l2", "{tried}");
+}
+
+/// Renders run off the async workers: while 8 clients render a template that takes most of its
+/// budget, the operations port still answers at once (within 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ops_port_answers_while_heavy_templates_render() {
+    let app = spawn(&format!(
+        "[server]\nadmin_token = \"{ADMIN}\"\nops_addr = \"127.0.0.1:0\"\n"
+    ))
+    .await;
+    // 19,000 loop steps and about 300 KiB of text made: near the steps' and the bytes' budgets.
+    let heavy = "Напоминание{% for i in range(end=19000) %}{% if \"абвгд\" | replace(from=\"а\", to=\"бб\") | length > 9 %}!{% endif %}{% endfor %}";
+    let (code, body) = call(
+        &app,
+        reqwest::Method::PUT,
+        "/api/templates/ru-RU/reminder",
+        Some(json!({"source": heavy, "note": "heavy"})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rendered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, base) = (app.http.clone(), app.base.clone());
+            let (stop, rendered) = (stop.clone(), rendered.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = http
+                        .post(format!(
+                            "{base}/preview/log?template=reminder&message=%D0%B0%D0%B0"
+                        ))
+                        .body(crate::support::fixture("booking-one-resource.json"))
+                        .send()
+                        .await
+                        .unwrap();
+                    let code = r.status().as_u16();
+                    assert_eq!(code, 200, "{}", r.text().await.unwrap());
+                    rendered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    // Once the renders are under way.
+    for _ in 0..500 {
+        if rendered.load(std::sync::atomic::Ordering::Relaxed) >= 8 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let ops = format!("http://{}/healthz", app.running.ops_addr.unwrap());
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let r = app.http.get(&ops).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert!(rendered.load(std::sync::atomic::Ordering::Relaxed) >= 8);
+    assert!(
+        slowest < std::time::Duration::from_millis(100),
+        "/healthz took {slowest:?} while templates rendered"
+    );
+}
