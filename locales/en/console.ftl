@@ -102,3 +102,4 @@ editor-ui-need_note = Write in one line what changed.
 editor-ui-withdrawn = Console version withdrawn
 editor-ui-note_restore = restored version { $v }
 editor-ui-note_copy = copy of { $n }
+console-awaiting = Reports wait for these addresses to confirm them (the link in the email they were sent):

@@ -102,3 +102,4 @@ editor-ui-need_note = Напишите в одну строку, что изме
 editor-ui-withdrawn = Удалена версия из консоли
 editor-ui-note_restore = восстановлена версия { $v }
 editor-ui-note_copy = копия { $n }
+console-awaiting = Отчёты ждут, пока эти адреса подтвердят получение (ссылка в отправленном им письме):

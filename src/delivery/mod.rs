@@ -310,6 +310,21 @@ impl Delivery {
         done
     }
 
+    /// The button of a failure-report address's confirmation link was pressed.
+    pub async fn confirm_address(&self, token: &str) -> anyhow::Result<crate::mail::Confirmed> {
+        self.mailer.confirm(token).await
+    }
+
+    /// Addresses waiting for their confirmation, and whether new ones can be asked at all.
+    pub async fn awaiting_confirmation(&self, limit: i64) -> anyhow::Result<Vec<(String, i64)>> {
+        self.mailer.awaiting(limit).await
+    }
+
+    /// Whether a new failure-report address can be asked to confirm (`server.public_url`).
+    pub fn can_confirm_addresses(&self) -> bool {
+        self.mailer.can_confirm()
+    }
+
     /// Wakes the worker (after a replay, say).
     pub fn wake(&self) {
         self.wake.notify_one();

@@ -9,7 +9,7 @@ use warp::{filters::BoxedFilter, Filter, Reply};
 
 use super::{accept_language, json_reply, language, read_whole, reply, request_span, Answer};
 use crate::app::App;
-use crate::delivery::lookup::Replayed;
+use crate::delivery::lookup::{self, Replayed};
 use crate::i18n::Lang;
 use crate::i18n::Text;
 use crate::render::samples::SAMPLES;
@@ -97,7 +97,22 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             };
             match app.delivery.list(state, limit, lang).await {
                 Ok(list) => {
-                    warp::reply::json(&serde_json::json!({ "deliveries": list })).into_response()
+                    // Failure-report addresses asked to confirm, not confirmed yet.
+                    let awaiting: Vec<serde_json::Value> = app
+                        .delivery
+                        .awaiting_confirmation(50)
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(address, at)| {
+                            serde_json::json!({"address": address, "asked_at": lookup::time(at)})
+                        })
+                        .collect();
+                    warp::reply::json(&serde_json::json!({
+                        "deliveries": list,
+                        "awaiting_confirmation": awaiting,
+                    }))
+                    .into_response()
                 }
                 Err(e) => unavailable(e, lang),
             }

@@ -17,6 +17,7 @@ use crate::i18n::Text;
 use crate::t;
 
 mod api;
+mod confirm;
 mod console;
 mod templates;
 
@@ -79,6 +80,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(api::routes(app.clone()))
         .or(templates::routes(app.clone()))
         .or(console::routes())
+        .or(confirm::routes(app.clone()))
         .or(fallback);
     // No answer of ours is ever to be read as another type than it says.
     routes.with(warp::reply::with::header(
@@ -165,8 +167,22 @@ pub async fn readiness(app: &App) -> (bool, serde_json::Value) {
         "accepting": verdict.unvouched.is_none(),
         "advice": verdict.unvouched.as_ref().map(|r| r.advice()),
     });
+    // Failure-report addresses waiting for their confirmation (how many: the addresses are the
+    // console's to show), and whether new ones can be asked at all.
+    let awaiting = app
+        .delivery
+        .awaiting_confirmation(1000)
+        .await
+        .map(|a| a.len())
+        .unwrap_or(0);
+    let new_addresses = if app.delivery.can_confirm_addresses() {
+        "asked to confirm"
+    } else {
+        "get nothing: server.public_url is not set, so they cannot be asked to confirm"
+    };
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
+        "mail": {"awaiting_confirmation": awaiting, "new_addresses": new_addresses},
         "database": cause.unwrap_or_else(|| "ok".to_string()),
         "outbox": outbox,
         "locales": locales,

@@ -24,6 +24,9 @@ pub struct CredentialsId(String);
 /// Whether a report may go to an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The address is in `mail.allowed_addresses`: it needs no confirmation either.
+    Listed,
+    /// The hook's credentials were accepted; the address still confirms once ([`super::confirm`]).
     Allowed,
     /// The hook has credentials, but no provider ever accepted them.
     NeverAccepted,
@@ -71,6 +74,14 @@ impl Fence {
             hash.update(v.as_bytes());
         }
         Some(CredentialsId(hash.finalize().to_hex().to_string()))
+    }
+
+    /// The keyed hash of a confirmation token, as the outbox keeps it (hex).
+    pub fn token_hash(&self, token: &str) -> String {
+        let mut hash = blake3::Hasher::new_keyed(&self.key);
+        hash.update(b"confirm\0");
+        hash.update(token.as_bytes());
+        hash.finalize().to_hex().to_string()
     }
 
     /// Records that a provider accepted these credentials (once per instance and hash).
@@ -121,7 +132,7 @@ impl Fence {
             .iter()
             .any(|a| a == address || Some(a) == domain.as_ref());
         if listed {
-            return Ok(Verdict::Allowed);
+            return Ok(Verdict::Listed);
         }
         let Some(id) = credentials else {
             return Ok(Verdict::NotAllowed);

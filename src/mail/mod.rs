@@ -10,9 +10,12 @@ use lettre::{
 };
 use tokio::sync::Notify;
 
+mod confirm;
 pub mod fence;
 mod report;
 mod test_mail;
+
+pub use confirm::Confirmed;
 
 pub use report::{
     compose, local_time, Advice, FailureReport, OrderSummary, QUOTED_TEXT_CHARS, TIME_FORMAT,
@@ -132,12 +135,12 @@ impl Mailer {
                 return;
             }
         };
-        match self
+        let verdict = self
             .fence
             .verdict(self.store.as_ref(), &address, credentials)
-            .await
-        {
-            Ok(Verdict::Allowed) => {}
+            .await;
+        match verdict {
+            Ok(Verdict::Allowed | Verdict::Listed) => {}
             Ok(verdict) => {
                 let (reason, why) = match verdict {
                     Verdict::NeverAccepted => ("credentials_never_accepted", "no provider has accepted this hook's credentials yet (check the hook URL once in Torrow)"),
@@ -156,11 +159,21 @@ impl Mailer {
                 return;
             }
         }
+        let listed = matches!(verdict, Ok(Verdict::Listed));
+        if !listed && self.held_enough(&address).await {
+            return;
+        }
         let json = serde_json::to_string(report).expect("a report serializes");
         let queued = self
             .store
             .enqueue_mail(&address, &json, now_ms(), self.max_new_addresses_per_hour)
             .await;
+        if listed && matches!(queued, Ok(Enqueued::Queued)) {
+            // The operator listed it: it needs no confirmation.
+            if let Err(e) = self.store.mark_confirmed(&address, now_ms()).await {
+                tracing::warn!(error = %e, "cannot record an allowed address as confirmed");
+            }
+        }
         match queued {
             Ok(Enqueued::Queued) => self.wake.notify_one(),
             Ok(Enqueued::NewAddressLimit) => {
@@ -176,6 +189,32 @@ impl Mailer {
             Err(e) => {
                 tracing::error!(error = %e, what = %report.what, "cannot queue a failure report")
             }
+        }
+    }
+
+    /// An address that has not confirmed yet holds [`confirm::MAX_HELD`] reports at most; more
+    /// are logged and counted, not kept.
+    async fn held_enough(&self, address: &str) -> bool {
+        let confirmed = self
+            .store
+            .confirmation(address)
+            .await
+            .is_ok_and(|c| c.confirmed);
+        if confirmed {
+            return false;
+        }
+        match self.store.held_reports(address).await {
+            Ok(held) if held >= confirm::MAX_HELD => {
+                metrics::counter!("hooks_emails_refused_total", "reason" => "awaiting_confirmation")
+                    .increment(1);
+                tracing::warn!(
+                    domain = address.rsplit('@').next().unwrap_or(""),
+                    held,
+                    "failure report not kept: its address has not confirmed yet, and holds enough"
+                );
+                true
+            }
+            _ => false,
         }
     }
 
@@ -207,12 +246,24 @@ impl Mailer {
         let throttle = self.throttle.as_millis() as i64;
         let mut next: Option<i64> = None;
         let mut soon = |ms: i64| next = Some(next.map_or(ms, |n: i64| n.min(ms)));
-        let addresses = self.store.mail_addresses(ADDRESSES_PER_PASS).await?;
+        let asked_since = now_ms() - confirm::ASK_AGAIN_AFTER.as_millis() as i64;
+        let addresses = self
+            .store
+            .mail_addresses(ADDRESSES_PER_PASS, asked_since)
+            .await?;
         if addresses.len() as i64 == ADDRESSES_PER_PASS {
             soon(0);
         }
         for address in addresses {
             let now = now_ms();
+            // Not confirmed (never asked, or asked too long ago): ask, and hold its reports.
+            if !self.store.confirmation(&address).await?.confirmed {
+                if let Err(e) = self.ask(&address, now).await {
+                    tracing::error!(error = %e, "cannot send a confirmation email; will try again");
+                    soon(RETRY_AFTER_FAILURE.as_millis() as i64);
+                }
+                continue;
+            }
             let due = self
                 .store
                 .last_mailed(&address)

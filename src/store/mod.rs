@@ -328,6 +328,14 @@ pub struct Attempt {
     pub error: Option<Text>,
 }
 
+/// Where an address stands with its confirmation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    pub confirmed: bool,
+    /// When the confirmation email went, if it did.
+    pub sent_at: Option<i64>,
+}
+
 /// What [`Store::enqueue_mail`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
@@ -369,8 +377,28 @@ pub trait MailQueue: Send + Sync {
         now: i64,
         max_new_per_hour: u32,
     ) -> StoreResult<Enqueued>;
-    /// Up to `limit` addresses with reports waiting, the ones waiting longest first.
-    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>>;
+    /// Up to `limit` addresses with reports waiting, the ones waiting longest first; an address
+    /// whose confirmation email went after `asked_since` and is not confirmed yet waits for it.
+    async fn mail_addresses(&self, limit: i64, asked_since: i64) -> StoreResult<Vec<String>>;
+    /// Whether `address` confirmed it wants reports, and when its confirmation email went.
+    async fn confirmation(&self, address: &str) -> StoreResult<Confirmation>;
+    /// The confirmation email to `address` went at `now`, with a token whose keyed hash is
+    /// `token`; the address's claim is released.
+    async fn confirmation_sent(&self, address: &str, token: &str, now: i64) -> StoreResult<()>;
+    /// The link with the token whose keyed hash is `token` was opened: its address (when the
+    /// email went after `sent_since`) is confirmed, and the token can be used no more.
+    async fn confirm(&self, token: &str, now: i64, sent_since: i64) -> StoreResult<Option<String>>;
+    /// `address` needs no confirmation (`mail.allowed_addresses`).
+    async fn mark_confirmed(&self, address: &str, now: i64) -> StoreResult<()>;
+    /// Addresses whose confirmation email went after `since` and that have not confirmed yet,
+    /// newest first: (address, when the email went).
+    async fn awaiting_confirmation(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>>;
+    /// Reports waiting for `address`.
+    async fn held_reports(&self, address: &str) -> StoreResult<i64>;
     /// The oldest `limit` reports waiting for `address`, and how many more wait.
     async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch>;
     async fn last_mailed(&self, address: &str) -> StoreResult<Option<i64>>;
@@ -542,6 +570,29 @@ pub(crate) mod sql {
     pub const KEY: &str = "SELECT value FROM service_keys WHERE name = $1";
     pub const COUNT_PENDING: &str =
         "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'sending')";
+    /// Addresses with reports waiting, but not those waiting for their confirmation.
+    pub const MAIL_ADDRESSES: &str = "SELECT q.address FROM mail_queue q \
+         JOIN mail_addresses a ON a.address = q.address WHERE q.sent_at IS NULL \
+         AND (a.confirmed_at IS NOT NULL OR a.confirm_sent_at IS NULL OR a.confirm_sent_at < $2) \
+         GROUP BY q.address ORDER BY MIN(q.id) LIMIT $1";
+    pub const CONFIRMATION: &str =
+        "SELECT confirmed_at, confirm_sent_at FROM mail_addresses WHERE address = $1";
+    pub const CONFIRMATION_SENT: &str = "UPDATE mail_addresses SET confirm_sent_at = $2, \
+         confirm_token = $3, claimed_until = NULL WHERE address = $1";
+    pub const CONFIRM: &str = "UPDATE mail_addresses SET confirmed_at = $2, confirm_token = NULL \
+         WHERE confirm_token = $1 AND confirm_sent_at >= $3 RETURNING address";
+    pub const MARK_CONFIRMED: &str =
+        "UPDATE mail_addresses SET confirmed_at = COALESCE(confirmed_at, $2) WHERE address = $1";
+    pub const AWAITING: &str = "SELECT address, confirm_sent_at FROM mail_addresses \
+         WHERE confirmed_at IS NULL AND confirm_sent_at >= $1 \
+         ORDER BY confirm_sent_at DESC LIMIT $2";
+    pub const HELD: &str = "SELECT COUNT(*) FROM mail_queue WHERE address = $1 AND sent_at IS NULL";
+    /// Reports held for an address that never confirmed, once as old as retention.
+    pub const PURGE_HELD: &str =
+        "DELETE FROM mail_queue WHERE id IN (SELECT q.id FROM mail_queue q \
+         JOIN mail_addresses a ON a.address = q.address \
+         WHERE q.sent_at IS NULL AND a.confirmed_at IS NULL AND q.created_at < $1 LIMIT $2) \
+         RETURNING id";
     /// Over the partial index `deliveries_unvouched`: as many rows as the share lets in.
     pub const UNVOUCHED: &str =
         "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM deliveries WHERE unvouched = 1";
@@ -564,6 +615,7 @@ where
     for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
     String: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     i64: for<'r> sqlx::Decode<'r, DB>,
+    Option<i64>: for<'r> sqlx::Decode<'r, DB> + sqlx::Type<DB>,
     usize: sqlx::ColumnIndex<<DB as sqlx::Database>::Row>,
 {
     pub async fn count_pending(&self) -> StoreResult<i64> {
@@ -578,6 +630,93 @@ where
         let row = sqlx::query::<DB>(sql::UNVOUCHED).fetch_one(self.0).await?;
         let bytes: i64 = sqlx::Row::get(&row, 1);
         Ok((sqlx::Row::get(&row, 0), bytes.max(0) as u64))
+    }
+
+    pub async fn mail_addresses(&self, limit: i64, asked_since: i64) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query::<DB>(sql::MAIL_ADDRESSES)
+            .bind(limit)
+            .bind(asked_since)
+            .fetch_all(self.0)
+            .await?;
+        Ok(rows.iter().map(|r| sqlx::Row::get(r, 0)).collect())
+    }
+
+    pub async fn confirmation(&self, address: &str) -> StoreResult<Confirmation> {
+        let row = sqlx::query::<DB>(sql::CONFIRMATION)
+            .bind(address)
+            .fetch_optional(self.0)
+            .await?;
+        Ok(row.map_or_else(Confirmation::default, |r| Confirmation {
+            confirmed: sqlx::Row::get::<Option<i64>, _>(&r, 0).is_some(),
+            sent_at: sqlx::Row::get(&r, 1),
+        }))
+    }
+
+    pub async fn confirmation_sent(&self, address: &str, token: &str, now: i64) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::CONFIRMATION_SENT)
+            .bind(address)
+            .bind(now)
+            .bind(token)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn confirm(
+        &self,
+        token: &str,
+        now: i64,
+        sent_since: i64,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query::<DB>(sql::CONFIRM)
+            .bind(token)
+            .bind(now)
+            .bind(sent_since)
+            .fetch_optional(self.0)
+            .await?;
+        Ok(row.map(|r| sqlx::Row::get(&r, 0)))
+    }
+
+    pub async fn mark_confirmed(&self, address: &str, now: i64) -> StoreResult<()> {
+        sqlx::query::<DB>(sql::MARK_CONFIRMED)
+            .bind(address)
+            .bind(now)
+            .execute(self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn awaiting_confirmation(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query::<DB>(sql::AWAITING)
+            .bind(since)
+            .bind(limit)
+            .fetch_all(self.0)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (sqlx::Row::get(r, 0), sqlx::Row::get(r, 1)))
+            .collect())
+    }
+
+    pub async fn purge_held(&self, before: i64, batch: i64) -> StoreResult<u64> {
+        let deleted = sqlx::query::<DB>(sql::PURGE_HELD)
+            .bind(before)
+            .bind(batch)
+            .fetch_all(self.0)
+            .await?;
+        Ok(deleted.len() as u64)
+    }
+
+    pub async fn held_reports(&self, address: &str) -> StoreResult<i64> {
+        let row = sqlx::query::<DB>(sql::HELD)
+            .bind(address)
+            .fetch_one(self.0)
+            .await?;
+        Ok(sqlx::Row::get(&row, 0))
     }
 
     pub async fn claim_warning(&self, id: &str, now: i64) -> StoreResult<bool> {

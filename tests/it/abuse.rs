@@ -58,7 +58,7 @@ async fn case_variants_of_one_address_are_one_mailbox() {
     let mail = next_mail(&mut mails).await;
     assert_eq!(mail.to, ["op@example.com"]);
     // Whatever the first email did not carry waits for the same (throttled) mailbox.
-    let waiting = app.running.app.store.mail_addresses(100).await.unwrap();
+    let waiting = app.running.app.store.mail_addresses(100, 0).await.unwrap();
     assert!(
         waiting.is_empty() || waiting == ["op@example.com"],
         "{waiting:?}"

@@ -512,7 +512,11 @@ async fn refusing_wappi() -> MockServer {
 #[tokio::test]
 async fn failure_reports_go_only_where_the_credentials_were_accepted_once() {
     let wappi = refusing_wappi().await;
-    let app = spawn(&format!("[wappi]\nbase_url = \"{}\"\n", wappi.uri())).await;
+    let app = spawn(&format!(
+        "[wappi]\nbase_url = \"{}\"\n[server]\npublic_url = \"http://hooks.test\"\n",
+        wappi.uri()
+    ))
+    .await;
     let query = |n: usize| {
         format!("/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&errorEmail=victim%40target.example&message=v{n}")
     };
@@ -527,7 +531,7 @@ async fn failure_reports_go_only_where_the_credentials_were_accepted_once() {
         .running
         .app
         .store
-        .mail_addresses(10)
+        .mail_addresses(10, 0)
         .await
         .unwrap()
         .is_empty());
@@ -545,6 +549,10 @@ async fn failure_reports_go_only_where_the_credentials_were_accepted_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(app.eml_files().len(), 1);
+    // A new address: what goes first is the request to confirm it, with nothing the caller chose.
+    let first = app.eml_files().remove(0);
+    assert!(first.contains("http://hooks.test/confirm/"), "{first}");
+    assert!(!first.contains("v2"), "{first}");
     // Another token was never accepted: its reports are logged only.
     let other = query(3).replace(TOKEN, "0000000000aaaaaaaaaabbbbbbbbbb1111111111cccccccccc");
     let (code, _) = app.post(&other, fixture("booking-one-resource.json")).await;

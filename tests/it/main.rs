@@ -8,6 +8,7 @@ mod abuse;
 mod api;
 mod channels;
 mod check;
+mod confirm;
 mod conformance;
 mod console;
 mod declared;

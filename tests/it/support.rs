@@ -267,7 +267,7 @@ impl TestApp {
     /// Waits (bounded) until no failure report waits to be mailed.
     pub async fn wait_mail_queue_empty(&self) {
         for _ in 0..500 {
-            let waiting = self.running.app.store.mail_addresses(100).await.unwrap();
+            let waiting = self.running.app.store.mail_addresses(100, 0).await.unwrap();
             if waiting.is_empty() {
                 return;
             }
@@ -397,6 +397,11 @@ pub async fn smtp_listener() -> (String, mpsc::UnboundedReceiver<Mail>) {
         }
     });
     (format!("smtp://127.0.0.1:{port}"), rx)
+}
+
+/// An .eml file as a person reads it: line ends as `\n`, the body decoded.
+pub fn readable_mail(eml: &str) -> String {
+    decode_quoted_printable(&eml.replace("\r\n", "\n"))
 }
 
 /// Headers as sent, the body decoded when it is base64 or quoted-printable.

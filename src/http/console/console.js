@@ -272,6 +272,12 @@ async function loadDeliveries() {
     problem.hidden = false; problem.textContent = res.json.ErrorMessage; table.hidden = true; return;
   }
   const list = res.json.deliveries;
+  // Failure-report addresses asked to confirm, not confirmed yet: reports wait for them.
+  const awaiting = res.json.awaiting_confirmation || [];
+  $("awaiting").hidden = awaiting.length === 0;
+  $("awaiting").textContent = awaiting.length
+    ? t("awaiting") + " " + awaiting.map((a) => `${a.address} (${when(a.asked_at)})`).join(", ")
+    : "";
   problem.hidden = list.length > 0;
   problem.textContent = list.length ? "" : t("nothing");
   table.hidden = list.length === 0;

@@ -335,9 +335,11 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        // Reports held for an address that never confirmed go after retention too.
+        let held = Shared(&self.pool).purge_held(mailed_before, batch).await?;
         Ok(Purged {
             deliveries,
-            reports,
+            reports: reports + held,
             addresses,
         })
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{SqliteStore, HOUR_MS};
-use crate::store::{Enqueued, MailBatch, MailQueue, QueuedMail, Shared, StoreResult};
+use crate::store::{Confirmation, Enqueued, MailBatch, MailQueue, QueuedMail, Shared, StoreResult};
 
 #[async_trait]
 impl MailQueue for SqliteStore {
@@ -62,14 +62,46 @@ impl MailQueue for SqliteStore {
         Ok(Enqueued::Queued)
     }
 
-    async fn mail_addresses(&self, limit: i64) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT address FROM mail_queue WHERE sent_at IS NULL GROUP BY address ORDER BY MIN(id) LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&*self.pool().await)
-        .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+    async fn mail_addresses(&self, limit: i64, asked_since: i64) -> StoreResult<Vec<String>> {
+        Shared(&*self.pool().await)
+            .mail_addresses(limit, asked_since)
+            .await
+    }
+
+    async fn confirmation(&self, address: &str) -> StoreResult<Confirmation> {
+        Shared(&*self.pool().await).confirmation(address).await
+    }
+
+    async fn confirmation_sent(&self, address: &str, token: &str, now: i64) -> StoreResult<()> {
+        Shared(&*self.pool().await)
+            .confirmation_sent(address, token, now)
+            .await
+    }
+
+    async fn confirm(&self, token: &str, now: i64, sent_since: i64) -> StoreResult<Option<String>> {
+        Shared(&*self.pool().await)
+            .confirm(token, now, sent_since)
+            .await
+    }
+
+    async fn mark_confirmed(&self, address: &str, now: i64) -> StoreResult<()> {
+        Shared(&*self.pool().await)
+            .mark_confirmed(address, now)
+            .await
+    }
+
+    async fn awaiting_confirmation(
+        &self,
+        since: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        Shared(&*self.pool().await)
+            .awaiting_confirmation(since, limit)
+            .await
+    }
+
+    async fn held_reports(&self, address: &str) -> StoreResult<i64> {
+        Shared(&*self.pool().await).held_reports(address).await
     }
 
     async fn unsent_mail(&self, address: &str, limit: i64) -> StoreResult<MailBatch> {

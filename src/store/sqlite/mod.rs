@@ -437,9 +437,13 @@ impl Store for SqliteStore {
         .execute(&*self.pool().await)
         .await?
         .rows_affected();
+        // Reports held for an address that never confirmed go after retention too.
+        let held = Shared(&*self.pool().await)
+            .purge_held(mailed_before, batch)
+            .await?;
         Ok(Purged {
             deliveries,
-            reports,
+            reports: reports + held,
             addresses,
         })
     }
@@ -484,9 +488,14 @@ mod tests {
             assert_eq!(got, expected, "{address} at {at}");
         }
         assert_eq!(
-            store.mail_addresses(10).await.unwrap(),
+            store.mail_addresses(10, 0).await.unwrap(),
             ["a@x.ru", "b@x.ru", "c@x.ru"]
         );
+        // They confirmed they want reports (held reports of an address that never did go with
+        // retention: below).
+        for address in ["a@x.ru", "b@x.ru", "c@x.ru"] {
+            store.mark_confirmed(address, 5).await.unwrap();
+        }
         let batch = store.unsent_mail("a@x.ru", 1).await.unwrap();
         assert_eq!((batch.items.len(), batch.more), (1, 1));
         store.mark_mailed("a@x.ru", batch.up_to, 40).await.unwrap();
@@ -524,6 +533,19 @@ mod tests {
         assert!(store.get("d2").await.unwrap().is_some());
         // b and c still have reports waiting; a was mailed at 40 and has nothing waiting.
         assert_eq!(store.last_mailed("a@x.ru").await.unwrap(), None);
-        assert_eq!(store.mail_addresses(10).await.unwrap().len(), 2);
+        assert_eq!(store.mail_addresses(10, 0).await.unwrap().len(), 2);
+        // An address asked to confirm that never did: its held report goes after retention.
+        store
+            .enqueue_mail("d@x.ru", "{}", 2 * hour, 2)
+            .await
+            .unwrap();
+        store
+            .confirmation_sent("d@x.ru", "t", 2 * hour)
+            .await
+            .unwrap();
+        assert_eq!(store.held_reports("d@x.ru").await.unwrap(), 1);
+        let purged = store.purge(3 * hour, 0, 2 * hour + 1, 0, 10).await.unwrap();
+        assert_eq!(purged.reports, 1);
+        assert_eq!(store.held_reports("d@x.ru").await.unwrap(), 0);
     }
 }
