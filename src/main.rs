@@ -50,7 +50,7 @@ async fn run(command: Command, settings: Settings) -> ExitCode {
             | Command::Show { .. }
             | Command::Replay { .. }
             | Command::Templates {
-                action: TemplatesCommand::List | TemplatesCommand::Export { .. }
+                action: TemplatesCommand::Export { .. }
             }
     );
     if looks_up {
@@ -261,28 +261,24 @@ async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
         }
         return ExitCode::from(1);
     }
+    // Before the service ever ran there is no outbox, so no console versions: the files alone.
+    if matches!(action, TemplatesCommand::List) && outbox_exists(&settings).is_err() {
+        return match torrow_hooks::editor::file_list(&settings, lang) {
+            Ok(list) => {
+                println!("{}", say(t!("cli-templates-files-only")));
+                print_templates(&list, lang);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(anyhow::anyhow!("{}", say(e))),
+        };
+    }
     let app = match App::build(settings).await {
         Ok(app) => app,
         Err(e) => return fail(e),
     };
     match action {
         TemplatesCommand::List => {
-            for listed in app.template_list(lang) {
-                let origin = match listed.serving {
-                    torrow_hooks::render::Origin::File => say(t!("editor-file")),
-                    torrow_hooks::render::Origin::Console { version, saved_at } => say(t!(
-                        "editor-edited-console-date-version-version",
-                        date = chrono::DateTime::from_timestamp_millis(saved_at)
-                            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-                            .unwrap_or_default(),
-                        version = version
-                    )),
-                };
-                println!("{:<8} {:<20} {origin}", listed.locale, listed.name);
-                if let Some(problem) = listed.problem {
-                    println!("         {problem}");
-                }
-            }
+            print_templates(&app.template_list(lang), lang);
             ExitCode::SUCCESS
         }
         TemplatesCommand::Export { dir } => match app.export_templates(&dir) {
@@ -295,6 +291,27 @@ async fn templates(action: TemplatesCommand, settings: Settings) -> ExitCode {
             Err(e) => fail(anyhow::anyhow!("{}: {e}", dir.display())),
         },
         TemplatesCommand::Check { .. } => unreachable!("handled above"),
+    }
+}
+
+/// `templates list`: locale, name, where its text comes from, and a problem if it has one.
+fn print_templates(list: &[torrow_hooks::editor::Listed], lang: torrow_hooks::i18n::Lang) {
+    let say = |text: Text| text.render(lang);
+    for listed in list {
+        let origin = match listed.serving {
+            torrow_hooks::render::Origin::File => say(t!("editor-file")),
+            torrow_hooks::render::Origin::Console { version, saved_at } => say(t!(
+                "editor-edited-console-date-version-version",
+                date = chrono::DateTime::from_timestamp_millis(saved_at)
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default(),
+                version = version
+            )),
+        };
+        println!("{:<8} {:<20} {origin}", listed.locale, listed.name);
+        if let Some(problem) = &listed.problem {
+            println!("         {problem}");
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use crate::params::quote;
 /// A secret shorter than this is masked only where it stands alone as a parameter value: replacing
 /// every occurrence of two or three characters would garble the texts around it.
 const MIN_SCRUB_LEN: usize = 4;
+/// A piece of a secret this long or longer is masked wherever it shows.
+const MIN_PIECE: usize = 8;
 
 /// Parameters whose values are the caller's free text: reports and logs give their length only.
 const FREE_TEXT: &[&str] = &[
@@ -149,12 +151,57 @@ impl Secrets {
         text.map_verbatim(&|s| self.scrub(s))
     }
 
+    /// `text` with every secret masked: whole, as [`token`] shows it, and then any piece of one
+    /// of [`MIN_PIECE`] bytes or more (a token's first 12 characters typed into a message, say)
+    /// as `…`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in self.values.iter().filter(|s| s.len() >= MIN_SCRUB_LEN) {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), &token(secret));
             }
+        }
+        self.scrub_pieces(&out)
+    }
+
+    /// Masks every run of `text` made of [`MIN_PIECE`]-byte windows that also occur in a secret.
+    /// The windows of the secrets are looked up in a set: one pass over the text, for texts of a
+    /// few KB and secrets of tens of bytes.
+    fn scrub_pieces(&self, text: &str) -> String {
+        let bytes = text.as_bytes();
+        if bytes.len() < MIN_PIECE {
+            return text.to_string();
+        }
+        let windows: std::collections::HashSet<&[u8]> = self
+            .values
+            .iter()
+            .flat_map(|s| s.as_bytes().windows(MIN_PIECE))
+            .collect();
+        if windows.is_empty() {
+            return text.to_string();
+        }
+        let mut covered = vec![false; bytes.len()];
+        for (at, window) in bytes.windows(MIN_PIECE).enumerate() {
+            if windows.contains(window) {
+                covered[at..at + MIN_PIECE]
+                    .iter_mut()
+                    .for_each(|c| *c = true);
+            }
+        }
+        if !covered.contains(&true) {
+            return text.to_string();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut masking = false;
+        for (at, ch) in text.char_indices() {
+            let hidden = covered[at..at + ch.len_utf8()].contains(&true);
+            if hidden && !masking {
+                out.push('…');
+            }
+            if !hidden {
+                out.push(ch);
+            }
+            masking = hidden;
         }
         out
     }
@@ -241,6 +288,23 @@ mod tests {
         assert_eq!(
             secrets.scrub("Wappi said: bad token secret1234 / other5678"),
             "Wappi said: bad token …1234 / …5678"
+        );
+    }
+
+    #[test]
+    fn a_piece_of_a_secret_is_masked_wherever_it_shows() {
+        let raw = "apiToken=9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3";
+        let secrets = Secrets::of(raw, &names());
+        // Its first 12 characters typed into a message, and 8 from its middle.
+        assert_eq!(
+            secrets.scrub("Ваш код: 9410830193ce, и ещё 6fe4df03."),
+            "Ваш код: …, и ещё …."
+        );
+        // Shorter pieces are no secret; the whole token keeps its usual mask.
+        assert_eq!(secrets.scrub("9410830 ok"), "9410830 ok");
+        assert_eq!(
+            secrets.scrub("token 9410830193ce4ad56fe4df0378d1a0a8da13672248d94697b3"),
+            "token …97b3"
         );
     }
 

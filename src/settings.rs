@@ -157,6 +157,69 @@ pub struct Mail {
     pub allowed_addresses: Vec<String>,
 }
 
+/// What `mail.from` is when it is empty and reports are written as files (no SMTP server).
+pub const FILE_MAIL_FROM: &str = "torrow-hooks <torrow-hooks@localhost>";
+
+impl Mail {
+    /// The sender of reports: `mail.from`, or [`FILE_MAIL_FROM`] when it is empty.
+    pub fn sender(&self) -> &str {
+        match self.from.trim() {
+            "" => FILE_MAIL_FROM,
+            from => from,
+        }
+    }
+
+    /// What is wrong with the SMTP settings: a scheme lettre does not speak, a password sent
+    /// without encryption to another machine, or no real sender address for a real server.
+    fn problems(&self) -> Vec<Text> {
+        let mut problems = Vec::new();
+        let sender = self.sender().parse::<lettre::message::Mailbox>();
+        if sender.is_err() {
+            problems.push(t!("settings-mail-from", value = format!("{:?}", self.from)));
+        }
+        let smtp = self.smtp_url.trim();
+        if smtp.is_empty() {
+            return problems;
+        }
+        let local = |host: &str| {
+            host == "localhost"
+                || host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        match sender {
+            Ok(mailbox) if self.from.trim().is_empty() || local(mailbox.email.domain()) => problems
+                .push(t!(
+                    "settings-mail-from-needed",
+                    value = format!("{:?}", self.from)
+                )),
+            _ => {}
+        }
+        let Ok(url) = reqwest::Url::parse(smtp) else {
+            problems.push(t!("settings-smtp-url-bad"));
+            return problems;
+        };
+        let tls = url
+            .query_pairs()
+            .find(|(k, _)| k == "tls")
+            .map(|(_, v)| v.into_owned());
+        let host = url.host_str().unwrap_or("");
+        let encrypted = match (url.scheme(), tls.as_deref()) {
+            ("smtps", _) | ("smtp", Some("required")) => true,
+            ("smtp", None | Some("opportunistic")) => false,
+            (scheme, _) => {
+                problems.push(t!("settings-smtp-scheme", scheme = scheme));
+                return problems;
+            }
+        };
+        if url.password().is_some() && !encrypted && !local(host) {
+            problems.push(t!("settings-smtp-plain-password", host = host));
+        }
+        problems
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Render {
@@ -312,12 +375,7 @@ impl Settings {
                 _ => problems.push(t!("settings-public-url", value = format!("{public:?}"))),
             }
         }
-        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
-            problems.push(t!(
-                "settings-mail-from",
-                value = format!("{:?}", self.mail.from)
-            ));
-        }
+        problems.extend(self.mail.problems());
         if problems.is_empty() {
             Ok(())
         } else {

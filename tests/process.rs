@@ -1510,7 +1510,6 @@ fn a_lookup_never_creates_an_empty_outbox_and_names_the_path_it_looked_at() {
         vec!["deliveries"],
         vec!["show", "some-id"],
         vec!["replay", "--all-dead"],
-        vec!["templates", "list"],
     ] {
         let out = command(dir.path(), &[]).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -1525,6 +1524,23 @@ fn a_lookup_never_creates_an_empty_outbox_and_names_the_path_it_looked_at() {
             "{args:?} created an outbox"
         );
     }
+    // `templates list` before the first start lists the files, and makes no outbox either.
+    let out = command(dir.path(), &[])
+        .args(["templates", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("No outbox yet"), "{said}");
+    assert!(
+        said.contains("ru-RU") && said.contains("reminder"),
+        "{said}"
+    );
+    assert!(!dir.path().join("hooks.sqlite").exists());
 }
 
 #[test]
@@ -1557,6 +1573,7 @@ fn test_mail_writes_a_file_without_smtp_and_explains_an_smtp_that_cannot_be_reac
                 "HOOKS_MAIL__SMTP_URL",
                 format!("smtp://user%40example.com:secret@127.0.0.1:{closed}"),
             ),
+            ("HOOKS_MAIL__FROM", "hooks@example.com".to_string()),
             ("HOOKS_SERVER__LANGUAGE", "ru".to_string()),
         ],
     )

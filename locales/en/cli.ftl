@@ -46,6 +46,10 @@ settings-at-least-one = { $key }: must be at least 1
 settings-unknown-region = phone.default_region: unknown region { $value }
 settings-public-url = server.public_url: give the address the service is reached at, such as "https://hooks.example.com", not { $value }
 settings-mail-from = mail.from: not an email address { $value }
+settings-mail-from-needed = mail.from: set it to a real sender address (for example "torrow-hooks <hooks@your-salon.ru>") whenever mail.smtp_url is set; SMTP servers refuse mail from { $value }
+settings-smtp-url-bad = mail.smtp_url: not a URL; for example "smtps://user:password@smtp.example.com" or "smtp://127.0.0.1:25"
+settings-smtp-scheme = mail.smtp_url: "{ $scheme }://" is not an SMTP scheme: use smtps:// (TLS, port 465) or smtp:// (add ?tls=required for STARTTLS, port 587)
+settings-smtp-plain-password = mail.smtp_url: the password would go to { $host } without encryption; use smtps://…:465 or smtp://…:587?tls=required (a plain smtp:// with a password is allowed only to this machine)
 settings-in-file = {" "}(in { $path })
 settings-from-variable = {" "}(from the variable HOOKS_{ $name })
 settings-did-you-mean = {" "}(did you mean "{ $key }"?)
@@ -118,3 +122,4 @@ cli-new-outbox-postgres = The outbox is a PostgreSQL database: nothing to do her
 cli-new-outbox-whole = The outbox { $path } is whole: nothing to do
 cli-new-outbox-made = The next start makes a new, empty outbox at { $path }
 cli-new-outbox-kept = The next start makes a new, empty outbox at { $path }; what was left of the old one is kept as { $kept }
+cli-templates-files-only = No outbox yet (the service has not run here): the template files are listed; versions saved in the console show once it has.

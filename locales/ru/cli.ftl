@@ -46,6 +46,10 @@ settings-at-least-one = { $key }: должно быть не меньше 1
 settings-unknown-region = phone.default_region: неизвестный регион { $value }
 settings-public-url = server.public_url: укажите адрес, по которому доступен сервис, например "https://hooks.example.com", а не { $value }
 settings-mail-from = mail.from: это не адрес почты: { $value }
+settings-mail-from-needed = mail.from: укажите настоящий адрес отправителя (например, "torrow-hooks <hooks@your-salon.ru>"), раз задан mail.smtp_url; SMTP-серверы не принимают письма от { $value }
+settings-smtp-url-bad = mail.smtp_url: это не адрес; например, "smtps://user:password@smtp.example.com" или "smtp://127.0.0.1:25"
+settings-smtp-scheme = mail.smtp_url: «{ $scheme }://» — не схема SMTP: используйте smtps:// (TLS, порт 465) или smtp:// (с ?tls=required для STARTTLS, порт 587)
+settings-smtp-plain-password = mail.smtp_url: пароль ушёл бы на { $host } без шифрования; используйте smtps://…:465 или smtp://…:587?tls=required (обычный smtp:// с паролем допустим только к серверу на этой же машине)
 settings-in-file = {" "}(в { $path })
 settings-from-variable = {" "}(из переменной HOOKS_{ $name })
 settings-did-you-mean = {" "}(может быть, "{ $key }"?)
@@ -118,3 +122,4 @@ cli-new-outbox-postgres = Хранилище доставок — база Postg
 cli-new-outbox-whole = Хранилище доставок { $path } в порядке: делать нечего
 cli-new-outbox-made = При следующем запуске будет создано новое пустое хранилище доставок { $path }
 cli-new-outbox-kept = При следующем запуске будет создано новое пустое хранилище доставок { $path }; то, что осталось от старого, сохранено как { $kept }
+cli-templates-files-only = Хранилища доставок ещё нет (сервис здесь не запускался): показаны файлы шаблонов; версии, сохранённые в консоли, появятся после первого запуска.

@@ -29,7 +29,12 @@ enum Tried {
 
 impl Delivery {
     /// One attempt of one delivery; returns the delivery as it stands afterwards.
-    pub(super) async fn attempt(self: Arc<Self>, mut record: Record) -> Record {
+    pub(super) async fn attempt(self: Arc<Self>, record: Record) -> Record {
+        self.attempted(record).await.0
+    }
+
+    /// [`Delivery::attempt`], and whether it found the route unusable ([`Failure::Unusable`]).
+    pub(super) async fn attempted(self: Arc<Self>, mut record: Record) -> (Record, bool) {
         let slot = self
             .slots
             .acquire()
@@ -37,6 +42,7 @@ impl Delivery {
             .expect("the semaphore is never closed");
         let started = Instant::now();
         let tried = self.try_once(&record).await;
+        let unusable = matches!(tried, Tried::Failed(Failure::Unusable(_)));
         metrics::histogram!("hooks_attempt_duration_seconds", "channel" => record.channel.clone())
             .record(started.elapsed().as_secs_f64());
         let outcome = self.outcome(&record, tried, now_ms());
@@ -52,7 +58,7 @@ impl Delivery {
                 outcome,
             ));
             drop(slot);
-            return record;
+            return (record, unusable);
         }
         self.tell(&mut record, &outcome).await;
         drop(slot);
@@ -61,7 +67,7 @@ impl Delivery {
         if record.state == State::Pending || self.starved.swap(false, Ordering::Relaxed) {
             self.wake.notify_one();
         }
-        record
+        (record, unusable)
     }
 
     /// Sends the delivery, or first asks the provider whether an earlier send went out.

@@ -66,6 +66,10 @@ pub struct Submitted {
     pub record: Record,
     /// The same POST was accepted earlier; nothing new was sent.
     pub duplicate: bool,
+    /// The first attempt found that the hook URL names something its channel cannot send
+    /// through (a Wappi profile of VK, say): the caller's parameters are wrong, as check mode
+    /// says.
+    pub unusable: bool,
 }
 
 pub struct Delivery {
@@ -149,6 +153,7 @@ impl Delivery {
             return self.record_failure(new).await.map(|record| Submitted {
                 record,
                 duplicate: false,
+                unusable: false,
             });
         }
         let now = now_ms();
@@ -160,18 +165,21 @@ impl Delivery {
                 return Ok(Submitted {
                     record: existing,
                     duplicate: true,
+                    unusable: false,
                 });
             }
         };
         // A task of its own, which goes on when the answer cannot wait for it.
-        let attempt = tokio::spawn(self.clone().attempt(record.clone()).in_current_span());
-        let record = match tokio::time::timeout(self.cfg.respond_within, attempt).await {
+        let attempt = tokio::spawn(self.clone().attempted(record.clone()).in_current_span());
+        let (record, unusable) = match tokio::time::timeout(self.cfg.respond_within, attempt).await
+        {
             Ok(Ok(done)) => done,
-            _ => record,
+            _ => (record, false),
         };
         Ok(Submitted {
             record,
             duplicate: false,
+            unusable,
         })
     }
 

@@ -181,20 +181,7 @@ impl App {
     }
 
     pub fn template_list(&self, lang: Lang) -> Vec<Listed> {
-        let serving = self.templates.current();
-        let mut out = Vec::new();
-        for (locale, set) in &serving.locales {
-            for (name, source) in set.sources() {
-                out.push(Listed {
-                    locale: locale.clone(),
-                    name: name.clone(),
-                    serving: source.origin.clone(),
-                    has_file: self.templates.file_source(locale, name).is_some(),
-                    problem: serving.problem(locale, name).map(|p| p.render(lang)),
-                });
-            }
-        }
-        out
+        listed(&self.templates, lang)
     }
 
     fn locale_set(&self, locale: &str) -> Result<Arc<LocaleSet>, EditorError> {
@@ -477,4 +464,34 @@ fn variables(set: &LocaleSet, links: &crate::settings::Links) -> Vec<String> {
         }
     }
     out
+}
+
+/// Every template of every locale, as `templates` serves them.
+fn listed(templates: &crate::render::Templates, lang: Lang) -> Vec<Listed> {
+    let serving = templates.current();
+    let mut out = Vec::new();
+    for (locale, set) in &serving.locales {
+        for (name, source) in set.sources() {
+            out.push(Listed {
+                locale: locale.clone(),
+                name: name.clone(),
+                serving: source.origin.clone(),
+                has_file: templates.file_source(locale, name).is_some(),
+                problem: serving.problem(locale, name).map(|p| p.render(lang)),
+            });
+        }
+    }
+    out
+}
+
+/// `templates list` before the service ever ran (no outbox, so no console versions): the files
+/// of `settings.templates.dir`.
+pub fn file_list(settings: &crate::Settings, lang: Lang) -> Result<Vec<Listed>, Text> {
+    let templates = crate::render::Templates::load(
+        &settings.templates.dir,
+        settings.templates.check_interval,
+        &settings.links,
+    )
+    .map_err(|e| e.text())?;
+    Ok(listed(&templates, lang))
 }

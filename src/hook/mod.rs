@@ -351,6 +351,13 @@ impl App {
         };
         tracing::Span::current().record("delivery_id", submitted.record.id.as_str());
         let record = submitted.record;
+        if submitted.unusable {
+            // What check mode says of the same URL: its parameters name something unusable.
+            let error = record.last_error.clone().unwrap_or_default();
+            let mut answer = Outcome::refused(Kind::WrongParameters, error, &warnings);
+            answer.delivery_id = Some(record.id);
+            return answer;
+        }
         let mut answer = match record.state {
             State::Sent => Outcome::success(
                 Kind::Delivered,

@@ -81,7 +81,7 @@ impl Mailer {
         Ok(Mailer {
             store,
             transport,
-            from: settings.from.parse()?,
+            from: settings.sender().parse()?,
             throttle: settings.throttle,
             max_new_addresses_per_hour: settings.max_new_addresses_per_hour,
             max_reports_per_email: settings.max_reports_per_email,

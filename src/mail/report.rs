@@ -46,6 +46,19 @@ impl OrderSummary {
     }
 }
 
+impl OrderSummary {
+    /// «Запись: №180 (id …)»: the report's line naming the case as the operator does.
+    pub fn line(&self) -> Text {
+        let number = format!("№{}", self.number.trim_start_matches('№').trim());
+        let id = self.order_id.as_str();
+        match self.kind.as_str() {
+            "booking" => t!("mail-case-booking", number = number, id = id),
+            "event" => t!("mail-case-event", number = number, id = id),
+            _ => t!("mail-case-order", number = number, id = id),
+        }
+    }
+}
+
 /// What the operator can do about a report, in one plain sentence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advice {
@@ -243,11 +256,7 @@ fn describe(r: &FailureReport, lang: Lang, console: Option<&str>) -> Vec<String>
         target = &r.target
     ));
     if let Some(o) = &r.order {
-        lines.push(t!(
-            "mail-case-case-id-id",
-            case = o.named(),
-            id = o.order_id.as_str()
-        ));
+        lines.push(o.line());
         if !o.client_name.is_empty() {
             lines.push(t!("mail-client-name", name = o.client_name.as_str()));
         }

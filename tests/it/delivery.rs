@@ -78,7 +78,7 @@ async fn permanent_failure_is_not_retried_and_mailed_once() {
         "[torrow-hooks] Delivery failed: booking №180 (wappi)"
     );
     assert!(
-        mail.data.contains("Case: booking №180 (id case-180)"),
+        mail.data.contains("Booking: №180 (id case-180)"),
         "{}",
         mail.data
     );

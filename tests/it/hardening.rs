@@ -788,3 +788,47 @@ async fn deliveries_api_names_a_bad_parameter() {
         );
     }
 }
+
+/// SMTP credentials go over TLS, or to this machine only; a real server needs a real sender.
+#[test]
+fn smtp_settings_refuse_a_plain_password_to_another_host_and_a_localhost_sender() {
+    use torrow_hooks::Settings;
+    let refused = |mail: &str| {
+        Settings::with_overrides(&format!("[mail]\n{mail}\n"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let plain = refused(
+        "smtp_url = \"smtp://me:secret@smtp.example.com:25\"\nfrom = \"hooks@example.com\"",
+    );
+    assert!(plain.contains("without encryption"), "{plain}");
+    assert!(!plain.contains("secret"), "{plain}");
+    let opportunistic = refused(
+        "smtp_url = \"smtp://me:secret@smtp.example.com:587?tls=opportunistic\"\nfrom = \"hooks@example.com\"",
+    );
+    assert!(
+        opportunistic.contains("without encryption"),
+        "{opportunistic}"
+    );
+    for fine in [
+        "smtp_url = \"smtps://me:secret@smtp.example.com\"\nfrom = \"hooks@example.com\"",
+        "smtp_url = \"smtp://me:secret@smtp.example.com:587?tls=required\"\nfrom = \"hooks@example.com\"",
+        "smtp_url = \"smtp://me:secret@127.0.0.1:25\"\nfrom = \"hooks@example.com\"",
+        "smtp_url = \"smtp://smtp.example.com:25\"\nfrom = \"hooks@example.com\"",
+        "smtp_url = \"\"\nfrom = \"\"",
+    ] {
+        assert_eq!(refused(fine), "", "{fine}");
+    }
+    for sender in [
+        "from = \"\"",
+        "from = \"torrow-hooks <torrow-hooks@localhost>\"",
+    ] {
+        let said = refused(&format!(
+            "smtp_url = \"smtps://smtp.example.com\"\n{sender}"
+        ));
+        assert!(said.contains("mail.from"), "{sender}: {said}");
+    }
+    let typo = refused("smtp_url = \"smpt://smtp.example.com\"\nfrom = \"hooks@example.com\"");
+    assert!(typo.contains("smpt://"), "{typo}");
+}

@@ -63,6 +63,7 @@ language = \"en\"
 path = \"{d}/log-sink.jsonl\"
 [mail]
 dir = \"{d}/mail\"
+from = \"torrow-hooks <hooks@example.com>\"
 throttle = \"1h\"
 allowed_addresses = [\"@example.com\", \"@b.ru\"]
 [delivery]

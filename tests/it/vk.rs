@@ -274,8 +274,10 @@ async fn a_wappi_profile_of_vk_or_an_unknown_platform_is_wrong_parameters() {
             error.contains(says) && error.contains("cascade") && error.contains("vk channel"),
             "{error}"
         );
+        // A POST says the same as check mode: the URL's parameters are wrong.
         let (code, body) = app.post(&url, fixture("booking-one-resource.json")).await;
-        assert_eq!(code, 502, "{body}");
+        assert_eq!(code, 400, "{body}");
+        assert_eq!(body["Status"], "Wrong parameters");
         assert!(
             body["ErrorMessage"].as_str().unwrap().contains(says),
             "{body}"
