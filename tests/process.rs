@@ -277,6 +277,24 @@ fn wappi_env(wappi: &MockServer, retry: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// POSTs the fixture booking to `base`'s Wappi hook once per message (`message=<m>`); each must be
+/// answered 202 (accepted, first attempt not done).
+async fn post_accepted(base: &str, messages: impl IntoIterator<Item = String>) {
+    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
+    let http = reqwest::Client::new();
+    for message in messages {
+        let r = http
+            .post(format!(
+                "{base}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message={message}"
+            ))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    }
+}
+
 async fn sqlite_states(db: &Path) -> Vec<String> {
     let url = format!("sqlite://{}?mode=ro", db.display());
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
@@ -294,20 +312,7 @@ async fn a_killed_service_loses_nothing_and_sends_each_once() {
     let failing = wappi_answering(ResponseTemplate::new(503)).await;
     let env = |wappi: &MockServer| wappi_env(wappi, "200ms");
     let mut service = Service::start(dir.path(), &env(&failing));
-    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
-    let http = reqwest::Client::new();
-    for n in 0..50 {
-        let r = http
-            .post(format!(
-                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=event{n}",
-                service.base
-            ))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
-    }
+    post_accepted(&service.base, (0..50).map(|n| format!("event{n}"))).await;
     service.kill();
 
     // A delivery found mid-send after the kill is looked for before it is sent again.
@@ -372,20 +377,7 @@ async fn a_kill_mid_send_sends_nothing_twice() {
     let mut env = wappi_env(&wappi, "100ms");
     env.push(("HOOKS_DELIVERY__RESPOND_WITHIN", "50ms".to_string()));
     let mut service = Service::start(dir.path(), &env);
-    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
-    let http = reqwest::Client::new();
-    for n in 0..30 {
-        let r = http
-            .post(format!(
-                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=event{n}",
-                service.base
-            ))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
-    }
+    post_accepted(&service.base, (0..30).map(|n| format!("event{n}"))).await;
     // Wappi has taken the first sends and answers none of them: kill the service now.
     for _ in 0..500 {
         if took.texts().len() >= 10 {
@@ -1276,20 +1268,7 @@ async fn a_stop_that_would_lose_accepted_deliveries_says_so_and_exits_non_zero()
         folder.join("hooks.sqlite").display().to_string(),
     ));
     let mut service = Service::start(dir.path(), &env);
-    let body = std::fs::read(fixture("booking-one-resource.json")).unwrap();
-    let http = reqwest::Client::new();
-    for n in 0..3 {
-        let r = http
-            .post(format!(
-                "{}/webhook/wappi?cascadeId=c0ffee&apiToken={TOKEN}&message=m{n}",
-                service.base
-            ))
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 202);
-    }
+    post_accepted(&service.base, (0..3).map(|n| format!("m{n}"))).await;
     std::fs::remove_dir_all(&folder).unwrap();
     std::fs::write(&folder, b"not a folder").unwrap();
     let status = service.terminate();

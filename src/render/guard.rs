@@ -82,7 +82,8 @@ fn tags(source: &str) -> Vec<Tag<'_>> {
                 Some(q) if b == q => quote = None,
                 Some(_) => {}
                 None if matches!(b, b'"' | b'\'' | b'`') => quote = Some(b),
-                None if source[j..].starts_with(close) => break,
+                // Bytes, not `str`: `j` may be inside a multi-byte character (found by fuzzing).
+                None if bytes[j..].starts_with(close.as_bytes()) => break,
                 None => {}
             }
             j += 1;
@@ -446,6 +447,15 @@ mod tests {
             None
         );
         assert_eq!(breach("{{ \"%} for\" }}{% if a == b %}{% endif %}"), None);
+    }
+
+    #[test]
+    fn letters_outside_quotes_in_a_tag_are_read_whole() {
+        // Found by fuzzing: the tag's end was looked for inside a two-byte letter.
+        assert_eq!(breach("{% if x == привет %}{% endif %}{{ имя }}"), None);
+        assert!(Instrumented::new("{% for б in в %}{{ б }}{% endfor %}")
+            .text
+            .contains("loop_tick"));
     }
 
     #[test]

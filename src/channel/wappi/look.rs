@@ -4,10 +4,8 @@
 //! through each of its profiles (`/csender/cascade/get`); a step that cannot be looked at (SMS,
 //! an unknown platform) makes the answer "cannot tell" unless the message is found elsewhere.
 
-use reqwest::Method;
 use serde_json::Value;
 
-use super::answer::Expect;
 use super::platform::Platform;
 use super::{encode, Credentials, Target, Wappi};
 use crate::channel::{provider, Failure, Found, Outgoing, Sent};
@@ -33,14 +31,7 @@ pub(super) async fn look_for(
         Target::Cascade(id) => {
             let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
             let cascade = wappi
-                .call(
-                    Method::GET,
-                    &path,
-                    &creds.token,
-                    None,
-                    &creds.target,
-                    Expect::Key("cascade"),
-                )
+                .get(creds, &path, "cascade")
                 .await
                 .map_err(Failure::before_send)?;
             look_in_cascade(wappi, creds, &cascade, message, since).await
@@ -104,14 +95,7 @@ async fn look_in(
         encode(message.recipient)
     );
     let listed = wappi
-        .call(
-            Method::GET,
-            &path,
-            &creds.token,
-            None,
-            &creds.target,
-            Expect::Key("messages"),
-        )
+        .get(creds, &path, "messages")
         .await
         .map_err(Failure::before_send)?;
     Ok(match find(&listed, message.text, since) {

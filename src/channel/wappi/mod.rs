@@ -195,18 +195,27 @@ impl Wappi {
         classify(&answer, token, what, expect)
     }
 
+    /// A look-up (`GET`) whose answer must hold `key`.
+    async fn get(
+        &self,
+        creds: &Credentials,
+        path: &str,
+        key: &'static str,
+    ) -> Result<Value, Failure> {
+        self.call(
+            Method::GET,
+            path,
+            &creds.token,
+            None,
+            &creds.target,
+            Expect::Key(key),
+        )
+        .await
+    }
+
     async fn profile_status(&self, creds: &Credentials, profile: &str) -> Result<Value, Failure> {
         let path = format!("/api/sync/get/status?profile_id={}", encode(profile));
-        let status = self
-            .call(
-                Method::GET,
-                &path,
-                &creds.token,
-                None,
-                &creds.target,
-                Expect::Key("authorized"),
-            )
-            .await?;
+        let status = self.get(creds, &path, "authorized").await?;
         match Platform::from_status(&status) {
             Ok(platform) => self.remember(profile, platform),
             Err(code) => return Err(Failure::Unusable(not_a_messenger(profile, &code))),
@@ -288,15 +297,7 @@ impl Channel for Wappi {
         match &creds.target {
             Target::Cascade(id) => {
                 let path = format!("/csender/cascade/get?cascade_id={}", encode(id));
-                self.call(
-                    Method::GET,
-                    &path,
-                    &creds.token,
-                    None,
-                    &creds.target,
-                    Expect::Key("cascade"),
-                )
-                .await?;
+                self.get(&creds, &path, "cascade").await?;
                 Ok(Vec::new())
             }
             Target::Profile(id) => {
