@@ -14,6 +14,18 @@ use crate::params::quote;
 const MIN_SCRUB_LEN: usize = 4;
 /// A piece of a secret this long or longer is masked wherever it shows.
 const MIN_PIECE: usize = 8;
+/// Words of the bitmap of pieces: 4096 bits.
+const SEEN_WORDS: usize = 64;
+
+/// An 8-byte window as a number.
+fn piece(window: &[u8]) -> u64 {
+    u64::from_le_bytes(window.try_into().expect("an 8-byte window"))
+}
+
+/// The bitmap's bit for a piece (a multiplicative hash's top 12 bits).
+fn seen_bit(piece: u64) -> usize {
+    (piece.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize
+}
 
 /// Parameters whose values are the caller's free text: reports and logs give their length only.
 const FREE_TEXT: &[&str] = &[
@@ -114,6 +126,10 @@ impl Names {
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
     values: Vec<String>,
+    /// Every 8-byte piece of the secrets, as a number, sorted ([`Secrets::scrub`]).
+    pieces: Vec<u64>,
+    /// A bit per piece's hash, to pass over most places of a text with one test.
+    seen: Vec<u64>,
 }
 
 impl Secrets {
@@ -134,7 +150,22 @@ impl Secrets {
         // Longest first, so that a secret containing another is masked whole.
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
-        Secrets { values }
+        let mut pieces: Vec<u64> = values
+            .iter()
+            .flat_map(|v| v.as_bytes().windows(MIN_PIECE).map(piece))
+            .collect();
+        pieces.sort_unstable();
+        pieces.dedup();
+        let mut seen = vec![0u64; if pieces.is_empty() { 0 } else { SEEN_WORDS }];
+        for p in &pieces {
+            let bit = seen_bit(*p);
+            seen[bit / 64] |= 1 << (bit % 64);
+        }
+        Secrets {
+            values,
+            pieces,
+            seen,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -165,32 +196,30 @@ impl Secrets {
     }
 
     /// Masks every run of `text` made of [`MIN_PIECE`]-byte windows that also occur in a secret.
-    /// The windows of the secrets are looked up in a set: one pass over the text, for texts of a
-    /// few KB and secrets of tens of bytes.
+    /// Kept by hand: each window is read as a number and looked up in a bitmap, then in the
+    /// sorted pieces; a hashed set of byte slices cost 7 % of a preview's CPU (BENCHMARKS.md).
     fn scrub_pieces(&self, text: &str) -> String {
         let bytes = text.as_bytes();
-        if bytes.len() < MIN_PIECE {
+        if self.pieces.is_empty() || bytes.len() < MIN_PIECE {
             return text.to_string();
         }
-        let windows: std::collections::HashSet<&[u8]> = self
-            .values
-            .iter()
-            .flat_map(|s| s.as_bytes().windows(MIN_PIECE))
-            .collect();
-        if windows.is_empty() {
-            return text.to_string();
-        }
-        let mut covered = vec![false; bytes.len()];
+        let mut covered: Option<Vec<bool>> = None;
         for (at, window) in bytes.windows(MIN_PIECE).enumerate() {
-            if windows.contains(window) {
-                covered[at..at + MIN_PIECE]
-                    .iter_mut()
-                    .for_each(|c| *c = true);
+            let p = piece(window);
+            let bit = seen_bit(p);
+            if self.seen[bit / 64] & (1 << (bit % 64)) == 0
+                || self.pieces.binary_search(&p).is_err()
+            {
+                continue;
             }
+            let covered = covered.get_or_insert_with(|| vec![false; bytes.len()]);
+            covered[at..at + MIN_PIECE]
+                .iter_mut()
+                .for_each(|c| *c = true);
         }
-        if !covered.contains(&true) {
+        let Some(covered) = covered else {
             return text.to_string();
-        }
+        };
         let mut out = String::with_capacity(text.len());
         let mut masking = false;
         for (at, ch) in text.char_indices() {

@@ -186,8 +186,9 @@ impl Templates {
         self.overrides.lock().expect("overrides lock").clone()
     }
 
-    /// Renders the template of `opts` (`opts.template` of `opts.locale`), off the async workers
-    /// ([`super::off_thread`]).
+    /// Renders the template of `opts` (`opts.template` of `opts.locale`): off the async workers
+    /// ([`super::off_thread`]), or in place once it has shown it renders cheaply
+    /// ([`super::cost`]).
     pub async fn render(
         &self,
         event: &CaseActionEvent,
@@ -195,7 +196,17 @@ impl Templates {
     ) -> Result<String, TemplateError> {
         let (set, ctx) = self.context(event, opts)?;
         let name = opts.template.clone();
-        super::off_thread(move || set.render(&name, &ctx)).await
+        let timed = |set: &LocaleSet, name: &str, ctx: &super::MessageContext| {
+            let started = super::cost::thread_cpu();
+            let text = set.render(name, ctx);
+            set.costs
+                .note(name, super::cost::thread_cpu().saturating_sub(started));
+            text
+        };
+        if set.costs.in_place(&name) {
+            return timed(&set, &name, &ctx);
+        }
+        super::off_thread(move || timed(&set, &name, &ctx)).await
     }
 
     /// [`Templates::render`] on the calling thread (tools, benchmarks, fuzzing).

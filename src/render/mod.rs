@@ -8,6 +8,7 @@
 
 pub mod budget;
 pub mod context;
+pub mod cost;
 pub mod error;
 pub mod folder;
 pub mod guard;

@@ -47,6 +47,8 @@ pub struct LocaleSet {
     sources: BTreeMap<String, Source>,
     /// Name → the source as compiled (to map error positions back).
     instrumented: BTreeMap<String, Instrumented>,
+    /// Which templates have shown they render cheaply ([`super::cost`]).
+    pub costs: super::cost::Costs,
 }
 
 impl LocaleSet {
@@ -79,11 +81,13 @@ impl LocaleSet {
         let mut tera = Tera::new();
         tera.autoescape_on(Vec::<&str>::new());
         budget::register(&mut tera);
+        let costs = super::cost::Costs::new(sources.keys());
         let mut set = LocaleSet {
             locale,
             tera,
             sources,
             instrumented,
+            costs,
         };
         let files: Vec<(String, &str)> = set
             .instrumented
